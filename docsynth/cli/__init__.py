@@ -1,0 +1,49 @@
+"""The `docsynth` command line: a thin Typer app over the library."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from docsynth import __version__
+from docsynth.cli import common, ingest, validate
+
+app = typer.Typer(
+    name="docsynth",
+    help=(
+        "Synthetic vision-language training data from document collections, in the style of "
+        "Docmatix and The Cauldron.\n\n"
+        "Exit codes: 0 success; 1 error (nothing or only part was done; rerun resumes); "
+        "2 bad usage or invalid recipe; 3 finished, but some inputs were rejected (see rejects.jsonl)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"docsynth {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-v info, -vv debug), to stderr.")] = 0,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Global options."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    common.setup_logging(level)
+
+
+app.command("validate")(validate.validate)
+app.command("ingest")(ingest.ingest)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,88 @@
+"""What every command shares: consoles, logging, error handling, recipe loading, progress."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.text import Text
+
+from docsynth.errors import DocsynthError, RecipeError
+from docsynth.recipe import Recipe, load_recipe, parse_recipe
+
+out = Console()  # results for people
+err = Console(stderr=True)  # progress, logs, errors
+
+EXIT_ERROR, EXIT_USAGE, EXIT_REJECTS = 1, 2, 3
+
+
+def setup_logging(level: int) -> None:
+    handler = RichHandler(console=err, show_path=False, show_time=False)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
+    logging.getLogger("docsynth").setLevel(level)
+
+
+@contextmanager
+def failures() -> Iterator[None]:
+    """Turn library errors into a message and an exit code, never a traceback."""
+    try:
+        yield
+    except RecipeError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, markup=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except DocsynthError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(EXIT_ERROR) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: finished tasks are kept; rerun the same command to resume")
+        raise typer.Exit(130) from None
+
+
+def recipe_with(path: Path | None, overrides: dict[str, Any]) -> tuple[Recipe, Path]:
+    """Load a recipe and apply command-line overrides ("section.key": value), validated."""
+    recipe, base = load_recipe(path)
+    data = recipe.model_dump(mode="json")
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return parse_recipe(data, str(path or "command-line options")), base
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+class RateColumn(ProgressColumn):
+    """Items of a named field per second, e.g. pages/s."""
+
+    def __init__(self, field: str, unit: str) -> None:
+        super().__init__()
+        self.field, self.unit = field, unit
+
+    def render(self, task: Task) -> Text:
+        n = task.fields.get(self.field, 0)
+        elapsed = task.elapsed or 0
+        rate = n / elapsed if elapsed > 0 else 0.0
+        return Text(f"{n:,} {self.unit} {rate:,.1f} {self.unit}/s", style="cyan")
+
+
+def progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
+        RateColumn("pages", "pages"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=err, disable=not enabled, transient=False,
+    )

@@ -1,0 +1,85 @@
+"""`docsynth ingest INPUT... --out DIR`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from docsynth.cli import common
+from docsynth.ingest.stage import Progress, run_ingest
+from docsynth.ingest.view import sample_pages
+from docsynth.recipe import OcrMode
+
+
+class _Bar(Progress):
+    def __init__(self, bar) -> None:
+        self.bar, self.task = bar, None
+
+    def planned(self, docs: int, docs_done: int) -> None:
+        self.task = self.bar.add_task("ingest", total=docs, completed=docs_done, pages=0)
+
+    def advanced(self, docs: int, pages: int) -> None:
+        t = self.bar.tasks[0]
+        self.bar.update(self.task, advance=docs, pages=t.fields["pages"] + pages)
+
+
+def ingest(
+    inputs: Annotated[list[str] | None, typer.Argument(
+        help="PDF files, directories (recursive), globs, or parquet files/directories with a PDF column. "
+             "Default: the recipe's inputs.paths.", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (created; rerunning resumes).")] = ...,
+    recipe: Annotated[Path | None, typer.Option("--recipe", "-r", help="Recipe YAML (inputs and ingest sections).")] = None,
+    ocr: Annotated[OcrMode | None, typer.Option(help="Override ingest.ocr.mode: auto | always | never.")] = None,
+    lang: Annotated[str | None, typer.Option(help="Override ingest.ocr.languages, e.g. fra+eng.")] = None,
+    dpi: Annotated[int | None, typer.Option(help="Override ingest.dpi.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Override ingest.workers (default: all cores).")] = None,
+    show: Annotated[int, typer.Option(help="After the run, print this many sample pages.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of tables.")] = False,
+) -> None:
+    """Render every page and read its text: the text layer first, tesseract OCR where it is missing.
+
+    Writes per-task parquet shards of pages to OUT/pages, every rejected file or page with its
+    reason to OUT/rejects.jsonl, and OUT/manifest.json. Completed tasks are skipped when the same
+    command runs again, so an interrupted run resumes. Exit code 3 if anything was rejected.
+    """
+    with common.failures():
+        overrides = {"inputs.paths": inputs or None, "ingest.ocr.mode": ocr.value if ocr else None,
+                     "ingest.ocr.languages": lang, "ingest.dpi": dpi, "ingest.workers": workers}
+        r, base = common.recipe_with(recipe, overrides)
+        if inputs:
+            base = Path.cwd()
+        if not r.inputs.paths:
+            raise common.DocsynthError("no inputs: give INPUT paths or set inputs.paths in the recipe")
+        with common.progress_bar(not json_out) as bar:
+            summary = run_ingest(r, base, out, _Bar(bar))
+    if json_out:
+        common.print_json(summary.to_dict())
+    else:
+        _print_summary(summary, show)
+    if summary.rejects:
+        raise typer.Exit(common.EXIT_REJECTS)
+
+
+def _print_summary(s, show: int) -> None:
+    t = Table(title=f"ingest -> {s.out_dir}", show_header=False, title_justify="left")
+    t.add_row("documents", f"{s.docs:,}  ({s.tasks} tasks, {s.tasks_skipped} reused from an earlier run)")
+    t.add_row("pages", f"{s.pages:,}  " + ", ".join(f"{k}: {v:,}" for k, v in s.pages_by_source.items()))
+    t.add_row("rejected", f"{s.rejects:,}  " + ", ".join(f"{k}: {v}" for k, v in s.reject_reasons.items()))
+    t.add_row("time", f"{s.seconds:.1f} s, {s.pages_this_run:,} pages rendered now at {s.pages_per_s:.1f} pages/s")
+    if s.rejects:
+        t.add_row("rejects", s.rejects_file)
+    common.out.print(t)
+    if show:
+        rows = Table(title="sample pages", title_justify="left")
+        for col in ("source", "page", "image", "text from"):
+            rows.add_column(col, no_wrap=True)
+        rows.add_column("text", ratio=1, min_width=30)
+        for p in sample_pages(Path(s.out_dir), show):
+            text = " ".join(p["text"].split())
+            rows.add_row(Path(p["source"]).name, str(p["page"]), f"{p['width']}x{p['height']} {p['image_format']}",
+                         p["text_source"] + (f" ({p['ocr_confidence']:.0f}%)" if p["ocr_confidence"] else ""),
+                         text[:120] + ("..." if len(text) > 120 else ""))
+        common.out.print(rows)

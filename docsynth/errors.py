@@ -1,0 +1,13 @@
+"""Errors the library raises for people to read (the CLI prints them, no traceback)."""
+
+
+class DocsynthError(Exception):
+    """A user-facing failure: bad configuration, missing dependency, unusable input."""
+
+
+class RecipeError(DocsynthError):
+    """A recipe that does not validate; the message names every bad key path."""
+
+
+class MissingDependencyError(DocsynthError):
+    """A program or package the requested work needs is not installed."""

@@ -1,0 +1,89 @@
+"""Tesseract OCR through pytesseract: checks before work starts, and per-page OCR."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pymupdf
+
+from docsynth.errors import MissingDependencyError
+from docsynth.ingest.pdf import BadPage, zoom_for
+from docsynth.recipe import OcrConfig
+
+
+def apt_package(lang: str) -> str:
+    """Debian's package for a tesseract language, e.g. chi_sim -> tesseract-ocr-chi-sim."""
+    return "tesseract-ocr-" + lang.lower().replace("_", "-")
+
+
+def check_tesseract(languages: str) -> str:
+    """Fail early, naming what to install, if tesseract or a language is missing; returns its version."""
+    exe = shutil.which("tesseract")
+    hint = "(or set ingest.ocr.mode: never if no page needs OCR)"
+    if exe is None:
+        raise MissingDependencyError(f"tesseract is not installed: apt-get install tesseract-ocr {hint}")
+    try:
+        out = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, timeout=30)
+        version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise MissingDependencyError(f"tesseract at {exe} does not run: {e}") from None
+    have = {ln.strip() for ln in out.stdout.splitlines()[1:] if ln.strip()}
+    missing = [lang for lang in languages.split("+") if lang not in have]
+    if missing:
+        pkgs = " ".join(apt_package(m) for m in missing)
+        raise MissingDependencyError(
+            f"tesseract has no language data for {', '.join(missing)} (installed: {', '.join(sorted(have)) or 'none'}): "
+            f"apt-get install {pkgs} {hint}")
+    return (version.stdout or version.stderr).splitlines()[0].strip() if (version.stdout or version.stderr) else "tesseract"
+
+
+def ocr_page(page: pymupdf.Page, cfg: OcrConfig, max_pixels: int) -> tuple[str, float]:
+    """OCR text of a page (lines and paragraphs kept) and the mean word confidence (0-100)."""
+    import pytesseract
+
+    zoom = zoom_for(page.rect, cfg.dpi, max_pixels)
+    try:
+        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY, alpha=False)
+    except Exception as e:
+        raise BadPage(f"render for OCR failed: {e}") from None
+    # An uncompressed PGM costs nothing to write; pytesseract would PNG-encode a PIL image.
+    fd, path = tempfile.mkstemp(suffix=".pgm", prefix="docsynth-ocr-")
+    os.close(fd)
+    try:
+        pix.save(path, output="pgm")
+        data = pytesseract.image_to_data(
+            path, lang=cfg.languages, timeout=cfg.timeout_s, output_type=pytesseract.Output.DICT,
+            config=f"--dpi {int(round(zoom * 72))}")
+    except RuntimeError as e:  # pytesseract raises RuntimeError on timeout
+        if "timeout" in str(e).lower():
+            raise BadPage(f"OCR timed out after {cfg.timeout_s:g} s") from None
+        raise BadPage(f"OCR failed: {e}") from None
+    except pytesseract.TesseractError as e:
+        raise BadPage(f"OCR failed: {e.message or e}") from None
+    finally:
+        os.unlink(path)
+    return _assemble(data)
+
+
+def _assemble(data: dict) -> tuple[str, float]:
+    """Text from tesseract's word table: words joined into lines, paragraphs by blank lines."""
+    lines: dict[tuple[int, int, int], list[str]] = {}
+    confs: list[float] = []
+    for text, conf, b, p, ln in zip(data["text"], data["conf"], data["block_num"], data["par_num"], data["line_num"]):
+        word = str(text).strip()
+        if not word:
+            continue
+        lines.setdefault((b, p, ln), []).append(word)
+        if float(conf) >= 0:
+            confs.append(float(conf))
+    out: list[str] = []
+    prev_par = None
+    for (b, p, _), words in lines.items():
+        if prev_par is not None and (b, p) != prev_par:
+            out.append("")
+        out.append(" ".join(words))
+        prev_par = (b, p)
+    return "\n".join(out), (sum(confs) / len(confs) if confs else 0.0)

@@ -1,0 +1,152 @@
+"""Finding input documents and giving each a content id.
+
+Inputs are PDF files, directories (recursive), globs, and parquet files or
+directories with a binary PDF column. Documents are listed in a stable order
+(sorted paths, then row order) and identified by the sha256 of their bytes, so
+the same PDF under two names is one document and reruns give the same ids.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from docsynth.errors import DocsynthError
+from docsynth.records import Reject
+from docsynth.recipe import InputsConfig
+
+log = logging.getLogger(__name__)
+_GLOB_CHARS = set("*?[")
+_PARQUET = (".parquet", ".pq")
+
+
+@dataclass(slots=True, frozen=True)
+class DocRef:
+    """Where one document's bytes are: a file, or one row of a parquet file."""
+
+    doc_id: str
+    path: str
+    row: int | None = None
+
+    @property
+    def source(self) -> str:
+        return self.path if self.row is None else f"{self.path}#{self.row}"
+
+
+def content_id(data: bytes) -> str:
+    """The document id: the first 24 hex digits of the sha256 of its bytes."""
+    return hashlib.sha256(data).hexdigest()[:24]
+
+
+def read_document(ref: DocRef, pdf_column: str) -> bytes:
+    """The bytes of one document."""
+    if ref.row is None:
+        return Path(ref.path).read_bytes()
+    pf = pq.ParquetFile(ref.path)
+    row = ref.row
+    for rg in range(pf.num_row_groups):
+        n = pf.metadata.row_group(rg).num_rows
+        if row < n:
+            value = pf.read_row_group(rg, columns=[pdf_column]).column(0)[row].as_py()
+            return value or b""
+        row -= n
+    raise DocsynthError(f"{ref.source}: row is past the end of the file")
+
+
+def expand_inputs(paths: list[str], base: Path) -> list[Path]:
+    """Input files in a stable order; DocsynthError names any input that matches nothing."""
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if not p.is_absolute():
+            p = base / p
+        if _GLOB_CHARS & set(raw):
+            matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True))
+            found = [m for m in matches if m.is_file()] + [f for m in matches if m.is_dir() for f in _walk(m)]
+            if not found:
+                raise DocsynthError(f"input glob matches no files: {raw}")
+            files.extend(found)
+        elif p.is_dir():
+            found = _walk(p)
+            if not found:
+                raise DocsynthError(f"input directory holds no .pdf or .parquet files: {raw}")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DocsynthError(f"input not found: {raw}")
+    seen: set[Path] = set()
+    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+
+
+def _walk(d: Path) -> list[Path]:
+    return sorted(f for f in d.rglob("*") if f.is_file() and f.suffix.lower() in (".pdf", *_PARQUET))
+
+
+def check_parquet(path: Path, column: str) -> pq.ParquetFile:
+    """Open a parquet input; DocsynthError names the file and column if its schema does not fit."""
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:
+        raise DocsynthError(f"{path}: not a readable parquet file: {e}") from None
+    schema = pf.schema_arrow
+    if column not in schema.names:
+        raise DocsynthError(
+            f"{path}: no column '{column}' holding PDFs (columns: {', '.join(schema.names)}); "
+            f"set inputs.pdf_column in the recipe")
+    typ = schema.field(column).type
+    if not (pa.types.is_binary(typ) or pa.types.is_large_binary(typ)):
+        raise DocsynthError(f"{path}: column '{column}' is {typ}, not binary PDF bytes")
+    return pf
+
+
+def iter_documents(cfg: InputsConfig, base: Path, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
+    """Every input document once, in a stable order, duplicates by content skipped."""
+    files = expand_inputs(cfg.paths, base)
+    parquets = {f: check_parquet(f, cfg.pdf_column) for f in files if f.suffix.lower() in _PARQUET}
+    seen: dict[str, str] = {}
+    emitted = 0
+    for f in files:
+        refs = _parquet_docs(f, parquets[f], cfg.pdf_column, reject) if f in parquets else _file_doc(f, reject)
+        for ref in refs:
+            if ref.doc_id in seen:
+                log.info("%s is a duplicate of %s (same content); ingested once", ref.source, seen[ref.doc_id])
+                continue
+            seen[ref.doc_id] = ref.source
+            yield ref
+            emitted += 1
+            if cfg.max_docs is not None and emitted >= cfg.max_docs:
+                return
+
+
+def _file_doc(f: Path, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
+    try:
+        with f.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()[:24]
+        size = f.stat().st_size
+    except OSError as e:
+        reject(Reject("ingest", str(f), None, None, f"unreadable: {e.strerror or e}"))
+        return
+    if size == 0:
+        reject(Reject("ingest", str(f), None, None, "empty file"))
+        return
+    yield DocRef(digest, str(f))
+
+
+def _parquet_docs(f: Path, pf: pq.ParquetFile, column: str, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
+    row = 0
+    for batch in pf.iter_batches(batch_size=64, columns=[column]):
+        for value in batch.column(0):
+            data = value.as_py()
+            if not data:
+                reject(Reject("ingest", f"{f}#{row}", None, None, "empty or null PDF cell"))
+            else:
+                yield DocRef(content_id(data), str(f), row)
+            row += 1

@@ -1,0 +1,219 @@
+"""The ingest stage: documents in, per-task parquet shards of Page records out.
+
+    OUT/manifest.json      what made this output (config key, versions, counts)
+    OUT/recipe.yaml        the resolved recipe
+    OUT/pages/task-NNNNN.parquet + task-NNNNN.done.json
+    OUT/rejects.jsonl      every rejected file or page: source, doc_id, page, reason
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pymupdf
+
+import docsynth
+from docsynth.errors import DocsynthError
+from docsynth.ingest.ocr import check_tesseract, ocr_page
+from docsynth.ingest.pdf import BadDocument, BadPage, layer_is_usable, layer_text, open_pdf, render
+from docsynth.ingest.sources import DocRef, iter_documents, read_document
+from docsynth.records import PAGE_SCHEMA, Page, Reject, pages_to_table
+from docsynth.recipe import IngestConfig, Recipe, config_hash, dump_recipe
+from docsynth.run.pool import run_tasks
+from docsynth.run.tasks import Task, TaskStore, atomic_write, atomic_write_text
+
+log = logging.getLogger(__name__)
+ROW_GROUP_PAGES = 32  # pages buffered per parquet row group: bounds a worker's memory
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """What an ingest run did; also the JSON summary of the CLI."""
+
+    out_dir: str
+    docs: int = 0
+    tasks: int = 0
+    tasks_skipped: int = 0
+    pages: int = 0
+    pages_this_run: int = 0  # pages produced now, not reused from an earlier run
+    pages_by_source: dict[str, int] = field(default_factory=dict)
+    rejects: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    rejects_file: str = ""
+    shards: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    pages_per_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Progress:
+    """Hooks the caller may override to show progress; the library calls them in this process."""
+
+    def planned(self, docs: int, docs_done: int) -> None: ...
+
+    def advanced(self, docs: int, pages: int) -> None: ...
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(":")[0]
+
+
+def plan(recipe: Recipe, base: Path, rejects: list[Reject]) -> list[Task]:
+    """Deterministic tasks over the inputs: consecutive documents, docs_per_task at a time."""
+    docs = list(iter_documents(recipe.inputs, base, rejects.append))
+    key = config_hash(recipe.ingest, recipe.inputs.pdf_column, docsynth.__version__)
+    n = recipe.inputs.docs_per_task
+    tasks = []
+    for i in range(0, len(docs), n):
+        items = docs[i:i + n]
+        tasks.append(Task(i // n, items, config_hash({"ids": [d.doc_id for d in items]}, key)))
+    return tasks
+
+
+def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None = None) -> IngestSummary:
+    """Ingest the recipe's inputs into out; completed tasks from an earlier run are kept."""
+    t0 = time.perf_counter()
+    progress = progress or Progress()
+    cfg = recipe.ingest
+    tesseract = check_tesseract(cfg.ocr.languages) if cfg.ocr.mode != "never" else None
+    plan_rejects: list[Reject] = []
+    tasks = plan(recipe, base, plan_rejects)
+    if not tasks and not plan_rejects:
+        raise DocsynthError("the inputs hold no documents")
+    store = TaskStore(out / "pages")
+    store.prune(tasks)
+    markers: dict[int, dict] = {}
+    todo = []
+    for t in tasks:
+        info = store.done(t)
+        if info is None:
+            todo.append(t)
+        else:
+            markers[t.index] = info
+    log.info("%d tasks, %d already done", len(tasks), len(markers))
+    progress.planned(sum(len(t.items) for t in tasks), sum(len(tasks[i].items) for i in markers))
+    atomic_write_text(out / "recipe.yaml", dump_recipe(recipe))
+
+    def on_result(task: Task, info: dict) -> None:
+        store.commit(task, info)
+        markers[task.index] = info
+        progress.advanced(len(task.items), info["pages"])
+
+    def on_crash(task: Task, reason: str) -> None:
+        rej = [Reject("ingest", d.source, d.doc_id, None, reason).to_dict() for d in task.items]
+        atomic_write(store.shard(task), lambda tmp: pq.write_table(pages_to_table([]), tmp))
+        on_result(task, {"pages": 0, "by_source": {}, "rejects": rej, "seconds": 0.0})
+
+    workers = cfg.workers or os.cpu_count() or 1
+    run_tasks(ingest_task, todo, (cfg, recipe.inputs.pdf_column, store), min(workers, max(len(todo), 1)),
+              on_result, on_crash, initializer=_init_worker)
+    summary = _finish(recipe, out, tasks, store, markers, plan_rejects, tesseract, len(tasks) - len(todo), t0)
+    summary.pages_this_run = sum(markers[t.index]["pages"] for t in todo)
+    summary.pages_per_s = round(summary.pages_this_run / summary.seconds, 2) if summary.seconds else 0.0
+    return summary
+
+
+def _finish(recipe, out, tasks, store, markers, plan_rejects, tesseract, skipped, t0) -> IngestSummary:
+    rejects = [r.to_dict() for r in plan_rejects] + [r for t in tasks for r in markers[t.index]["rejects"]]
+    atomic_write_text(out / "rejects.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
+    by_source: Counter[str] = Counter()
+    for t in tasks:
+        by_source.update(markers[t.index]["by_source"])
+    summary = IngestSummary(
+        out_dir=str(out), docs=sum(len(t.items) for t in tasks), tasks=len(tasks), tasks_skipped=skipped,
+        pages=sum(m["pages"] for m in markers.values()), pages_by_source=dict(sorted(by_source.items())),
+        rejects=len(rejects), reject_reasons=dict(Counter(_reason_kind(r["reason"]) for r in rejects)),
+        rejects_file=str(out / "rejects.jsonl"), shards=[str(p) for p in store.shards(tasks)])
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    manifest = {"stage": "ingest", "config_key": config_hash(recipe.ingest, recipe.inputs),
+                "versions": {"docsynth": docsynth.__version__, "pymupdf": pymupdf.VersionBind,
+                             "tesseract": tesseract},
+                "tasks": len(tasks), "docs": summary.docs, "pages": summary.pages,
+                "rejects": summary.rejects, "shards": [p.name for p in store.shards(tasks)]}
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return summary
+
+
+def _init_worker() -> None:
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # tesseract: one thread per process is 3x faster here
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    pymupdf.TOOLS.mupdf_display_warnings(False)
+
+
+def ingest_task(task: Task, cfg: IngestConfig, pdf_column: str, store: TaskStore) -> dict:
+    """Worker: render and read every page of the task's documents into its shard."""
+    t0 = time.perf_counter()
+    rejects: list[dict] = []
+    by_source: Counter[str] = Counter()
+
+    def reject(ref: DocRef, page: int | None, reason: str) -> None:
+        rejects.append(Reject("ingest", ref.source, ref.doc_id, page, reason).to_dict())
+
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, PAGE_SCHEMA, compression="zstd", use_dictionary=["doc_id", "source"]) as w:
+            buf: list[Page] = []
+            for ref in task.items:
+                try:
+                    data = read_document(ref, pdf_column)
+                except OSError as e:
+                    reject(ref, None, f"unreadable: {e.strerror or e}")
+                    continue
+                for page in document_pages(ref, data, cfg, reject):
+                    by_source[page.text_source] += 1
+                    buf.append(page)
+                    if len(buf) >= ROW_GROUP_PAGES:
+                        w.write_table(pages_to_table(buf))
+                        buf.clear()
+            if buf:
+                w.write_table(pages_to_table(buf))
+
+    atomic_write(store.shard(task), write)
+    return {"pages": sum(by_source.values()), "by_source": dict(by_source), "rejects": rejects,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
+                   reject: Callable[[DocRef, int | None, str], None]):
+    """Yield the Page records of one document; bad documents and pages go to reject."""
+    try:
+        doc = open_pdf(data)
+    except BadDocument as e:
+        reject(ref, None, str(e))
+        return
+    with doc:
+        n = doc.page_count
+        for i in range(n):
+            try:
+                page = doc.load_page(i)
+                image, w, h, dpi = render(page, cfg)
+                text, source, conf = page_text(page, cfg)
+            except BadPage as e:
+                reject(ref, i, str(e))
+                continue
+            except Exception as e:  # mupdf can raise anything on a damaged page
+                reject(ref, i, f"page failed: {type(e).__name__}: {e}")
+                continue
+            yield Page(ref.doc_id, ref.source, i, n, image, cfg.image_format, w, h, round(dpi, 2),
+                       text, source, conf)
+
+
+def page_text(page, cfg: IngestConfig) -> tuple[str, str, float | None]:
+    """(text, where it came from, OCR confidence): the text layer first, OCR where needed."""
+    ocr = cfg.ocr
+    if ocr.mode != "always":
+        text = layer_text(page)
+        if ocr.mode == "never" or layer_is_usable(text, ocr):
+            return text, ("layer" if text.strip() else "none"), None
+    text, conf = ocr_page(page, ocr, cfg.max_pixels)
+    return text, "ocr", round(conf, 2)

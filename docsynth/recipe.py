@@ -1,0 +1,156 @@
+"""Recipes: YAML files validated by pydantic models, one model per section.
+
+Defaults live here and only here. Unknown keys are rejected; the error names the
+key path and suggests the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from docsynth.errors import RecipeError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class InputsConfig(Section):
+    """Where the documents come from and how they are split into tasks."""
+
+    paths: list[str] = Field(default_factory=list, description=(
+        "PDF files, directories (searched recursively), globs, and parquet files or "
+        "directories of parquet shards with a binary PDF column; relative paths are "
+        "resolved against the recipe's folder"))
+    pdf_column: str = Field("pdf", description="name of the binary PDF column in parquet inputs")
+    docs_per_task: int = Field(8, ge=1, description="documents per task (unit of work, output shard and resume)")
+    max_docs: int | None = Field(None, ge=1, description="stop after this many documents (after de-duplication)")
+
+
+class OcrMode(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+class OcrConfig(Section):
+    """Tesseract OCR, used where a page's text layer is missing or unusable."""
+
+    mode: OcrMode = Field(OcrMode.auto, description="auto: OCR only pages without a usable text layer")
+    languages: str = Field("eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+                           description="tesseract languages, e.g. eng or fra+eng")
+    dpi: int = Field(300, ge=72, le=600, description="resolution of the image given to tesseract")
+    timeout_s: float = Field(120.0, gt=0, description="per-page limit; a page past it is rejected")
+    min_chars: int = Field(32, ge=0, description="a text layer with fewer non-space characters is unusable")
+    max_garbage_ratio: float = Field(0.2, ge=0, le=1, description=(
+        "a text layer with a larger share of replacement, control or private-use "
+        "characters (broken font encodings) is unusable"))
+
+
+class ImageFormat(str, Enum):
+    jpeg = "jpeg"
+    png = "png"
+    webp = "webp"
+
+
+class IngestConfig(Section):
+    """Rendering pages to images and getting their text."""
+
+    dpi: int = Field(150, ge=36, le=600, description="render resolution")
+    max_pixels: int = Field(12_000_000, ge=10_000, description=(
+        "cap on width x height of a rendered page; larger pages are rendered at a lower "
+        "dpi so memory stays bounded whatever the page size"))
+    image_format: ImageFormat = Field(ImageFormat.jpeg, description="jpeg (fast, small), png (lossless), webp")
+    image_quality: int = Field(90, ge=1, le=100, description="jpeg/webp quality")
+    ocr: OcrConfig = Field(default_factory=OcrConfig)
+    workers: int | None = Field(None, ge=1, description="processes; default: all cores")
+
+
+class Recipe(Section):
+    """A whole recipe. Later stages add their sections here."""
+
+    name: str = "docsynth"
+    seed: int = 0
+    inputs: InputsConfig = Field(default_factory=InputsConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+
+def config_hash(section: BaseModel | dict, *extra: Any) -> str:
+    """Stable short hash of a config section (and anything else that keys an output)."""
+    data = section.model_dump(mode="json") if isinstance(section, BaseModel) else section
+    blob = json.dumps([data, *extra], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _model_at(path: tuple, model: type[BaseModel] = Recipe) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at this path, if any."""
+    for key in path:
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def _describe(err: dict) -> str:
+    loc = err["loc"]
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        valid = sorted(parent.model_fields) if parent else []
+        near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"; did you mean '{'.'.join(map(str, loc[:-1] + (near[0],)))}'?" if near else ""
+        return f"{where}: unknown key{hint} (valid keys here: {', '.join(valid)})"
+    return f"{where}: {err['msg']}"
+
+
+def parse_recipe(data: Any, origin: str = "<recipe>") -> Recipe:
+    """Validate a recipe mapping; RecipeError lists every problem with its key path."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{origin}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        lines = [_describe(err) for err in e.errors()]
+        raise RecipeError(f"{origin} is not a valid recipe:\n" + "\n".join(f"  - {x}" for x in lines)) from None
+
+
+def load_recipe(path: str | Path | None) -> tuple[Recipe, Path]:
+    """Load and validate a recipe file; also returns the folder relative paths resolve against."""
+    if path is None:
+        return Recipe(), Path.cwd()
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise RecipeError(f"cannot read recipe {p}: {e.strerror or e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{p}: not valid YAML: {e}") from None
+    return parse_recipe(data, str(p)), p.resolve().parent
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The fully resolved recipe (every default filled in) as YAML."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)

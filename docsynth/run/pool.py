@@ -1,0 +1,64 @@
+"""Run tasks in a process pool, surviving workers that die (a segfault in a C library).
+
+A task whose worker dies is retried alone in a fresh one-process pool, so a
+crash is pinned on the task that caused it; if it dies again it is reported
+through on_crash and the run goes on. Ordinary exceptions propagate: they are
+bugs or a full disk, and finished tasks are already committed for a resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from docsynth.run.tasks import Task
+
+log = logging.getLogger(__name__)
+
+
+def run_tasks(
+    fn: Callable[..., Any],
+    tasks: Iterable[Task],
+    args: tuple,
+    workers: int,
+    on_result: Callable[[Task, Any], None],
+    on_crash: Callable[[Task, str], None],
+    initializer: Callable[[], None] | None = None,
+) -> None:
+    """Call fn(task, *args) for every task in worker processes; on_result runs in this process."""
+    ctx = mp.get_context("spawn")  # safe beside threads and engines in the parent
+    pending = list(tasks)
+    suspects: list[Task] = []
+    while pending:
+        pending = _pass(fn, pending, args, workers, on_result, suspects, ctx, initializer)
+    for task in suspects:  # alone, so a second crash is this task's own
+        log.warning("%s: retrying alone after a worker process died", task.name)
+        crashed: list[Task] = []
+        _pass(fn, [task], args, 1, on_result, crashed, ctx, initializer)
+        if crashed:
+            on_crash(task, "worker process died twice while processing this task (crash in a native library?)")
+
+
+def _pass(fn, tasks, args, workers, on_result, suspects, ctx, initializer) -> list[Task]:
+    """One pool's life; returns tasks not yet run when the pool broke (the suspects aside)."""
+    todo = list(reversed(tasks))
+    inflight: dict[Future, Task] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer) as pool:
+        try:
+            while todo or inflight:
+                while todo and len(inflight) < 2 * workers:
+                    task = todo.pop()
+                    inflight[pool.submit(fn, task, *args)] = task
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    result = fut.result()  # raises BrokenProcessPool if the worker died
+                    on_result(inflight.pop(fut), result)
+        except BrokenProcessPool:
+            suspects.extend(inflight.values())
+            log.warning("a worker process died; %d task(s) in flight will be retried", len(inflight))
+            return list(reversed(todo))
+    return []

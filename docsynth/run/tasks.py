@@ -1,0 +1,94 @@
+"""Tasks, atomic shard files and completion markers: the resume mechanism of every stage.
+
+A stage directory holds, per task, `task-NNNNN.parquet` and then
+`task-NNNNN.done.json`. A shard is written to a temp file and renamed; the
+marker is written (also atomically) only after the rename, and records the
+task's key (a hash of its inputs and config). A task counts as done only when
+its marker exists and holds the same key, so a crash at any point leaves
+either a trusted shard or one that is redone, never a half-written file that a
+later run trusts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call write(tmp) then rename tmp over path; tmp is removed on any failure."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+@dataclass(slots=True)
+class Task:
+    """A deterministic unit of work: an index, its items, and a key that identifies its content."""
+
+    index: int
+    items: list[Any]
+    key: str
+
+    @property
+    def name(self) -> str:
+        return f"task-{self.index:05d}"
+
+
+@dataclass(slots=True)
+class TaskStore:
+    """The per-task shards and markers of one stage directory."""
+
+    root: Path
+    suffix: str = ".parquet"
+    _markers: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for tmp in self.root.glob(".*.tmp"):  # left by a killed run; never trusted
+            tmp.unlink(missing_ok=True)
+
+    def shard(self, task: Task) -> Path:
+        return self.root / f"{task.name}{self.suffix}"
+
+    def marker(self, task: Task) -> Path:
+        return self.root / f"{task.name}.done.json"
+
+    def done(self, task: Task) -> dict | None:
+        """The marker of a finished task with this key, else None."""
+        try:
+            info = json.loads(self.marker(task).read_text())
+        except (OSError, ValueError):
+            return None
+        if info.get("key") != task.key or not self.shard(task).exists():
+            return None
+        return info
+
+    def commit(self, task: Task, info: dict) -> None:
+        """Record a task as finished; call only after its shard is in place."""
+        atomic_write_text(self.marker(task), json.dumps({"key": task.key, **info}, sort_keys=True))
+
+    def prune(self, tasks: list[Task]) -> None:
+        """Remove shards and markers of tasks that are not in this plan (inputs changed)."""
+        keep = {t.name for t in tasks}
+        for f in self.root.glob("task-*"):
+            if f.name.split(".")[0] not in keep:
+                f.unlink(missing_ok=True)
+
+    def shards(self, tasks: list[Task]) -> list[Path]:
+        return [self.shard(t) for t in tasks]
