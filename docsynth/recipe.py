@@ -70,6 +70,9 @@ class IngestConfig(Section):
         "dpi so memory stays bounded whatever the page size"))
     image_format: ImageFormat = Field(ImageFormat.jpeg, description="jpeg (fast, small), png (lossless), webp")
     image_quality: int = Field(90, ge=1, le=100, description="jpeg/webp quality")
+    page_timeout_s: float = Field(60.0, gt=0, description=(
+        "limit on rendering and reading one page (OCR has its own limit on top); mupdf can hang "
+        "on hostile content, so a page past it is rejected and its worker process replaced"))
     ocr: OcrConfig = Field(default_factory=OcrConfig)
     workers: int | None = Field(None, ge=1, description="processes; default: all cores")
 

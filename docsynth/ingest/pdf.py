@@ -54,8 +54,9 @@ def open_pdf(data: bytes) -> pymupdf.Document:
     except Exception as e:
         raise BadDocument(f"corrupt PDF: cannot count pages: {e}") from None
     if n == 0:
+        repaired = doc.is_repaired
         doc.close()
-        raise BadDocument("PDF has no pages" + (" (damaged beyond repair)" if doc.is_repaired else ""))
+        raise BadDocument("PDF has no pages" + (" (damaged beyond repair)" if repaired else ""))
     return doc
 
 
@@ -67,6 +68,9 @@ def zoom_for(rect: pymupdf.Rect, dpi: float, max_pixels: int) -> float:
     area = rect.width * rect.height * zoom * zoom
     if area > max_pixels:
         zoom = math.sqrt(max_pixels / (rect.width * rect.height))
+        # mupdf rounds pixmap sides up: shrink until the rounded size fits the cap too
+        while math.ceil(rect.width * zoom) * math.ceil(rect.height * zoom) > max_pixels:
+            zoom *= 0.999
     return min(zoom, MAX_SIDE / max(rect.width, rect.height))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -110,10 +111,28 @@ def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None 
         markers[task.index] = info
         progress.advanced(len(task.items), info["pages"])
 
-    def on_crash(task: Task, reason: str) -> None:
+    poison_seen: dict[int, int] = {}
+
+    def on_crash(task: Task) -> bool:
+        """A worker died on this task alone: skip the page it died on and retry, or give up."""
+        watch = PageWatch(store, task)
+        crumb = watch.in_progress()
+        if crumb is not None:
+            deadline = crumb["deadline_s"]
+            if deadline is not None and time.time() - crumb["started"] >= deadline * 0.95:
+                why = f"page timed out after {deadline:g} s (rendering hung)"
+            else:
+                why = "worker process died on this page (crash inside mupdf or tesseract)"
+            watch.add_poison(crumb, why)
+        poisoned = len(watch.poisoned())
+        if poisoned > poison_seen.get(task.index, 0) and poisoned <= 50:
+            poison_seen[task.index] = poisoned
+            return True
+        reason = "worker process died while processing this task, outside any page"
         rej = [Reject("ingest", d.source, d.doc_id, None, reason).to_dict() for d in task.items]
         atomic_write(store.shard(task), lambda tmp: pq.write_table(pages_to_table([]), tmp))
         on_result(task, {"pages": 0, "by_source": {}, "rejects": rej, "seconds": 0.0})
+        return False
 
     workers = cfg.workers or os.cpu_count() or 1
     run_tasks(ingest_task, todo, (cfg, recipe.inputs.pdf_column, store), min(workers, max(len(todo), 1)),
@@ -151,11 +170,67 @@ def _init_worker() -> None:
     pymupdf.TOOLS.mupdf_display_warnings(False)
 
 
+class PageWatch:
+    """The page a worker is on (a breadcrumb file), pages known to kill or hang a worker
+    (the task's poison list), and a per-page deadline.
+
+    mupdf holds the GIL while it renders and some content makes it hang (a tiling
+    pattern with a microscopic step) or crash, so neither a thread nor a Python signal
+    handler can stop it. The deadline is a real-time timer whose SIGALRM keeps its
+    default action, so the kernel ends the stuck worker; the parent then reads the
+    breadcrumb, poisons that page, and the retry skips exactly it.
+    """
+
+    def __init__(self, store: TaskStore, task: Task, deadline_s: float | None = None) -> None:
+        self.crumb = store.root / f"{task.name}.current.json"
+        self.poison = store.root / f"{task.name}.poison.jsonl"
+        self.deadline_s = deadline_s
+        if deadline_s is not None:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+    def begin(self, ref: DocRef, page: int | None) -> None:
+        info = {"source": ref.source, "doc_id": ref.doc_id, "page": page,
+                "started": time.time(), "deadline_s": self.deadline_s}
+        self.crumb.write_text(json.dumps(info))
+        if self.deadline_s is not None:
+            signal.setitimer(signal.ITIMER_REAL, self.deadline_s)
+
+    def end(self) -> None:
+        if self.deadline_s is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def close(self) -> None:
+        self.end()
+        self.crumb.unlink(missing_ok=True)
+
+    def in_progress(self) -> dict | None:
+        try:
+            return json.loads(self.crumb.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def add_poison(self, info: dict, reason: str) -> None:
+        entry = {k: info[k] for k in ("source", "doc_id", "page")}
+        with self.poison.open("a") as fh:
+            fh.write(json.dumps({**entry, "reason": reason}) + "\n")
+        self.crumb.unlink(missing_ok=True)
+
+    def poisoned(self) -> dict[tuple[str, int | None], str]:
+        try:
+            lines = self.poison.read_text().splitlines()
+        except OSError:
+            return {}
+        entries = [json.loads(x) for x in lines if x.strip()]
+        return {(e["doc_id"], e["page"]): e["reason"] for e in entries}
+
+
 def ingest_task(task: Task, cfg: IngestConfig, pdf_column: str, store: TaskStore) -> dict:
     """Worker: render and read every page of the task's documents into its shard."""
     t0 = time.perf_counter()
     rejects: list[dict] = []
     by_source: Counter[str] = Counter()
+    ocr_s = cfg.ocr.timeout_s if cfg.ocr.mode != "never" else 0.0
+    watch = PageWatch(store, task, cfg.page_timeout_s + ocr_s)
 
     def reject(ref: DocRef, page: int | None, reason: str) -> None:
         rejects.append(Reject("ingest", ref.source, ref.doc_id, page, reason).to_dict())
@@ -169,7 +244,7 @@ def ingest_task(task: Task, cfg: IngestConfig, pdf_column: str, store: TaskStore
                 except OSError as e:
                     reject(ref, None, f"unreadable: {e.strerror or e}")
                     continue
-                for page in document_pages(ref, data, cfg, reject):
+                for page in document_pages(ref, data, cfg, reject, watch):
                     by_source[page.text_source] += 1
                     buf.append(page)
                     if len(buf) >= ROW_GROUP_PAGES:
@@ -178,32 +253,56 @@ def ingest_task(task: Task, cfg: IngestConfig, pdf_column: str, store: TaskStore
             if buf:
                 w.write_table(pages_to_table(buf))
 
-    atomic_write(store.shard(task), write)
+    try:
+        atomic_write(store.shard(task), write)
+    finally:
+        watch.close()
     return {"pages": sum(by_source.values()), "by_source": dict(by_source), "rejects": rejects,
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
-                   reject: Callable[[DocRef, int | None, str], None]):
+                   reject: Callable[[DocRef, int | None, str], None], watch: PageWatch):
     """Yield the Page records of one document; bad documents and pages go to reject."""
+    poisoned = watch.poisoned()
+    if (ref.doc_id, None) in poisoned:
+        reject(ref, None, poisoned[(ref.doc_id, None)])
+        return
+    watch.begin(ref, None)
     try:
         doc = open_pdf(data)
+        if doc.is_repaired:
+            doc.load_page(0)  # page-tree repair warnings belong to no page
+        pymupdf.TOOLS.mupdf_warnings(reset=True)
     except BadDocument as e:
         reject(ref, None, str(e))
         return
+    finally:
+        watch.end()
     with doc:
         n = doc.page_count
         for i in range(n):
+            if (ref.doc_id, i) in poisoned:
+                reject(ref, i, poisoned[(ref.doc_id, i)])
+                continue
+            watch.begin(ref, i)
             try:
                 page = doc.load_page(i)
                 image, w, h, dpi = render(page, cfg)
                 text, source, conf = page_text(page, cfg)
+                warned = pymupdf.TOOLS.mupdf_warnings(reset=True)
+                if doc.is_repaired and warned:
+                    # In a file mupdf had to repair (truncated, broken xref), a page that warns
+                    # lost content: its image and text would be partial.
+                    raise BadPage(f"damaged page in a repaired file: {warned.splitlines()[0]}")
             except BadPage as e:
                 reject(ref, i, str(e))
                 continue
             except Exception as e:  # mupdf can raise anything on a damaged page
                 reject(ref, i, f"page failed: {type(e).__name__}: {e}")
                 continue
+            finally:
+                watch.end()
             yield Page(ref.doc_id, ref.source, i, n, image, cfg.image_format, w, h, round(dpi, 2),
                        text, source, conf)
 

@@ -1,8 +1,9 @@
 """Run tasks in a process pool, surviving workers that die (a segfault in a C library).
 
 A task whose worker dies is retried alone in a fresh one-process pool, so a
-crash is pinned on the task that caused it; if it dies again it is reported
-through on_crash and the run goes on. Ordinary exceptions propagate: they are
+crash is pinned on the task that caused it. Each time it dies alone, on_crash
+says whether to try again (the stage may have learnt which item to skip) or to
+give the task up; either way the run goes on. Ordinary exceptions propagate: they are
 bugs or a full disk, and finished tasks are already committed for a resume.
 """
 
@@ -26,7 +27,7 @@ def run_tasks(
     args: tuple,
     workers: int,
     on_result: Callable[[Task, Any], None],
-    on_crash: Callable[[Task, str], None],
+    on_crash: Callable[[Task], bool],
     initializer: Callable[[], None] | None = None,
 ) -> None:
     """Call fn(task, *args) for every task in worker processes; on_result runs in this process."""
@@ -37,10 +38,11 @@ def run_tasks(
         pending = _pass(fn, pending, args, workers, on_result, suspects, ctx, initializer)
     for task in suspects:  # alone, so a second crash is this task's own
         log.warning("%s: retrying alone after a worker process died", task.name)
-        crashed: list[Task] = []
-        _pass(fn, [task], args, 1, on_result, crashed, ctx, initializer)
-        if crashed:
-            on_crash(task, "worker process died twice while processing this task (crash in a native library?)")
+        while True:
+            crashed: list[Task] = []
+            _pass(fn, [task], args, 1, on_result, crashed, ctx, initializer)
+            if not crashed or not on_crash(task):
+                break
 
 
 def _pass(fn, tasks, args, workers, on_result, suspects, ctx, initializer) -> list[Task]:

@@ -1,0 +1,100 @@
+"""Shared fixtures: the real sample corpus, and builders of real malformed PDFs."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from docsynth.recipe import Recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_pdfs"
+
+
+@pytest.fixture
+def samples() -> Path:
+    return SAMPLES
+
+
+def recipe(paths: list, **ingest) -> Recipe:
+    """A recipe over paths with ingest overrides (workers default to 2 to match CI's cores)."""
+    ingest.setdefault("workers", 2)
+    ocr = ingest.pop("ocr", {})
+    return Recipe.model_validate({"inputs": {"paths": [str(p) for p in paths], "docs_per_task": ingest.pop("docs_per_task", 2)},
+                                  "ingest": {**ingest, "ocr": ocr}})
+
+
+def text_pdf(path: Path, pages: list[str], size=(595, 842)) -> Path:
+    """A born-digital PDF with one paragraph of text per page."""
+    doc = pymupdf.open()
+    for text in pages:
+        page = doc.new_page(width=size[0], height=size[1])
+        page.insert_textbox(pymupdf.Rect(50, 50, size[0] - 50, size[1] - 50), text, fontsize=11)
+    doc.save(path, no_new_id=True)
+    return path
+
+
+def raw_pdf(objects: list[bytes]) -> bytes:
+    """A PDF with a correct xref table from raw object bodies (1-based numbering)."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj" % i + body + b"endobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    out.write(b"trailer<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def hanging_page_pdf(path: Path) -> Path:
+    """Three pages; the middle one holds a tiling pattern with a microscopic step, on which
+    mupdf's renderer hangs (real mupdf behaviour, not a mock)."""
+    doc = pymupdf.open()
+    for i in range(3):
+        page = doc.new_page()
+        page.insert_text((72, 72), f"Page {i} of the document with a hostile middle page.", fontsize=12)
+    page = doc[1]
+    pat = doc.get_new_xref()
+    doc.update_object(pat, "<</PatternType 1/PaintType 1/TilingType 1/BBox[0 0 0.0001 0.0001]"
+                           "/XStep 0.0001/YStep 0.0001/Resources<<>>/Length 0>>")
+    doc.update_stream(pat, b"0 0 1 1 re f")
+    doc.xref_set_key(page.xref, "Resources", f"<</Pattern<</P0 {pat} 0 R>>>>")
+    doc.update_stream(page.get_contents()[0], b"/Pattern cs /P0 scn 0 0 100 100 re f")
+    doc.save(path)
+    return path
+
+
+@pytest.fixture
+def bad_pdfs(tmp_path: Path, samples: Path) -> dict[str, Path]:
+    """One real file per kind of bad input, beside one good document."""
+    d = tmp_path / "bad"
+    d.mkdir()
+    good = shutil.copy(samples / "invoice.pdf", d / "good.pdf")
+    report = (samples / "annual_report.pdf").read_bytes()
+    files = {"good": Path(good)}
+    files["truncated"] = d / "truncated.pdf"
+    files["truncated"].write_bytes(report[: len(report) // 2])
+    files["corrupt"] = d / "corrupt.pdf"
+    files["corrupt"].write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 40)
+    files["empty"] = d / "empty.pdf"
+    files["empty"].write_bytes(b"")
+    files["not_pdf"] = d / "photo.pdf"
+    files["not_pdf"].write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200)
+    files["zero_pages"] = d / "zero_pages.pdf"
+    files["zero_pages"].write_bytes(raw_pdf([b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[]/Count 0>>"]))
+    src = pymupdf.open(samples / "lettre_fr.pdf")
+    files["encrypted_locked"] = d / "locked.pdf"
+    src.save(files["encrypted_locked"], encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="owner", user_pw="secret")
+    files["encrypted_open"] = d / "owner_only.pdf"
+    src.save(files["encrypted_open"], encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="owner", user_pw="")
+    files["huge_page"] = d / "poster.pdf"
+    text_pdf(files["huge_page"], ["A poster of enormous size. " * 20], size=(14400, 14400))
+    return files
