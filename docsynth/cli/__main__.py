@@ -1,0 +1,3 @@
+from docsynth.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The process pool survives a worker that dies, and pins the crash on its task."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from docsynth.run.pool import run_tasks
+from docsynth.run.tasks import Task, TaskStore, atomic_write
+
+
+def square_or_segfault(task: Task, marker_dir: str) -> int:
+    if task.items[0] == 3 and not (Path(marker_dir) / "healed").exists():
+        os.kill(os.getpid(), signal.SIGSEGV)  # a real native crash of the worker
+    return task.items[0] ** 2
+
+
+def test_a_segfaulting_task_is_isolated_and_the_others_finish(tmp_path):
+    tasks = [Task(i, [i], str(i)) for i in range(8)]
+    results, crashes = {}, []
+
+    def on_crash(task: Task) -> bool:
+        crashes.append(task.index)
+        if len(crashes) == 1:  # first lone crash: the stage "learns" and retries
+            (tmp_path / "healed").touch()
+            return True
+        return False
+
+    run_tasks(square_or_segfault, tasks, (str(tmp_path),), 2, lambda t, r: results.__setitem__(t.index, r), on_crash)
+    assert results == {i: i * i for i in range(8)}
+    assert crashes == [3]
+
+
+def test_a_task_that_always_crashes_is_given_up_and_the_run_goes_on(tmp_path):
+    tasks = [Task(i, [i], str(i)) for i in range(6)]
+    results, crashes = {}, []
+    run_tasks(square_or_segfault, tasks, (str(tmp_path),), 2, lambda t, r: results.__setitem__(t.index, r),
+              lambda t: crashes.append(t.index) or False)
+    assert crashes == [3]
+    assert results == {i: i * i for i in range(6) if i != 3}
+
+
+def test_task_store_trusts_only_a_marker_with_the_same_key(tmp_path):
+    store = TaskStore(tmp_path)
+    task = Task(0, [], "key-a")
+    atomic_write(store.shard(task), lambda p: p.write_bytes(b"data"))
+    assert store.done(task) is None  # a shard without a marker is redone
+    store.commit(task, {"pages": 1})
+    assert store.done(task) == {"key": "key-a", "pages": 1}
+    assert store.done(Task(0, [], "key-b")) is None  # other inputs or config
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "shard.parquet"
+
+    def half_then_fail(tmp: Path) -> None:
+        tmp.write_bytes(b"half a shard")
+        raise OSError(28, "No space left on device")
+
+    try:
+        atomic_write(target, half_then_fail)
+    except OSError:
+        pass
+    assert list(tmp_path.iterdir()) == []

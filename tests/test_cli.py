@@ -1,0 +1,76 @@
+"""The docsynth command line, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import docsynth
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "docsynth.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_version_and_help():
+    assert run("--version").stdout.strip() == f"docsynth {docsynth.__version__}"
+    top = run("--help").stdout
+    for word in ("validate", "ingest", "Exit codes", "3 finished, but some inputs were rejected"):
+        assert word in top
+    ingest_help = run("ingest", "--help").stdout
+    for word in ("--out", "--recipe", "--ocr", "--json", "rejects.jsonl", "Exit code 3"):
+        assert word in ingest_help
+
+
+def test_validate_good_and_bad_recipes(tmp_path):
+    ok = run("validate", "recipes/quickstart.yaml")
+    assert ok.returncode == 0 and "dpi: 150" in ok.stdout
+    js = json.loads(run("validate", "recipes/quickstart.yaml", "--json").stdout)
+    assert js["valid"] and js["recipe"]["ingest"]["ocr"]["mode"] == "auto"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ingest:\n  ocr:\n    mdoe: auto\n")
+    res = run("validate", str(bad))
+    assert res.returncode == 2
+    assert "ingest.ocr.mdoe: unknown key; did you mean 'ingest.ocr.mode'?" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_ingest_json_summary_and_exit_codes(tmp_path, samples):
+    res = run("ingest", str(samples / "invoice.pdf"), str(samples / "table_report.pdf"),
+              "--out", str(tmp_path / "ok"), "--ocr", "never", "--json")
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert (s["docs"], s["pages"], s["rejects"]) == (2, 2, 0)
+    assert all(Path(p).exists() for p in s["shards"])
+    (tmp_path / "mixed").mkdir()
+    shutil.copy(samples / "invoice.pdf", tmp_path / "mixed")
+    (tmp_path / "mixed" / "broken.pdf").write_bytes(b"<html>not a pdf</html>")
+    res = run("ingest", str(tmp_path / "mixed"), "--out", str(tmp_path / "m"), "--ocr", "never", "--json")
+    assert res.returncode == 3
+    s = json.loads(res.stdout)
+    assert s["pages"] == 1 and s["reject_reasons"] == {"not a PDF (no %PDF header; looks like HTML or XML)": 1}
+
+
+def test_ingest_human_output_and_recipe_relative_inputs(tmp_path):
+    res = run("ingest", "--recipe", str(ROOT / "recipes/quickstart.yaml"), "--out", str(tmp_path / "q"),
+              "--show", "3", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "documents" in res.stdout and "sample pages" in res.stdout and "ocr: 2" in res.stdout
+
+
+def test_ingest_errors_are_messages_not_tracebacks(tmp_path):
+    res = run("ingest", str(tmp_path / "missing.pdf"), "--out", str(tmp_path / "o"))
+    assert res.returncode == 1 and "error: input not found" in res.stderr and "Traceback" not in res.stderr
+    res = run("ingest", "--out", str(tmp_path / "o"))
+    assert res.returncode == 1 and "no inputs" in res.stderr
+    res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "o"), "--lang", "eng+klingon")
+    assert res.returncode == 1 and "apt-get install tesseract-ocr-klingon" in res.stderr
+    res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "o"), "--dpi", "5")
+    assert res.returncode == 2 and "ingest.dpi" in res.stderr

@@ -1,0 +1,65 @@
+"""Recipes: validation, key-path errors with suggestions, shipped recipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docsynth.errors import RecipeError
+from docsynth.recipe import Recipe, config_hash, load_recipe, parse_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_live_in_the_models():
+    r = Recipe()
+    assert (r.ingest.dpi, r.ingest.image_format, r.ingest.ocr.mode, r.ingest.ocr.languages) == (150, "jpeg", "auto", "eng")
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"ingset": {}}, "ingset: unknown key; did you mean 'ingest'?"),
+    ({"ingest": {"dpii": 200}}, "ingest.dpii: unknown key; did you mean 'ingest.dpi'?"),
+    ({"ingest": {"ocr": {"langauges": "eng"}}}, "ingest.ocr.langauges: unknown key; did you mean 'ingest.ocr.languages'?"),
+    ({"inputs": {"pdf_colum": "x"}}, "inputs.pdf_colum: unknown key; did you mean 'inputs.pdf_column'?"),
+    ({"ingest": {"ocr": {"mode": "sometimes"}}}, "ingest.ocr.mode: Input should be 'auto', 'always' or 'never'"),
+    ({"ingest": {"dpi": 10}}, "ingest.dpi: Input should be greater than or equal to 36"),
+    ({"ingest": {"ocr": {"languages": "eng; rm -rf"}}}, "ingest.ocr.languages: String should match pattern"),
+    ({"zzz": 1}, "zzz: unknown key (valid keys here: ingest, inputs, name, seed)"),
+])
+def test_invalid_recipes_name_the_key_path(data, message):
+    with pytest.raises(RecipeError) as e:
+        parse_recipe(data, "r.yaml")
+    assert message in str(e.value)
+    assert str(e.value).startswith("r.yaml is not a valid recipe")
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(RecipeError) as e:
+        parse_recipe({"ingest": {"dpi": 0, "workerz": 2}}, "r.yaml")
+    assert "ingest.dpi" in str(e.value) and "ingest.workerz" in str(e.value)
+
+
+def test_not_a_mapping_and_bad_yaml(tmp_path):
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(RecipeError, match="must be a YAML mapping, got list"):
+        load_recipe(tmp_path / "list.yaml")
+    (tmp_path / "bad.yaml").write_text("ingest: {dpi: [\n")
+    with pytest.raises(RecipeError, match="not valid YAML"):
+        load_recipe(tmp_path / "bad.yaml")
+    with pytest.raises(RecipeError, match="cannot read recipe"):
+        load_recipe(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_recipes_validate(path):
+    recipe, base = load_recipe(path)
+    assert base == path.parent
+    assert recipe.inputs.paths
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a, b = Recipe(), Recipe()
+    assert config_hash(a.ingest) == config_hash(b.ingest)
+    b.ingest.dpi = 200
+    assert config_hash(a.ingest) != config_hash(b.ingest)
