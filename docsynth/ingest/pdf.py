@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import math
-import unicodedata
 
 import pymupdf
+import regex
+from PIL import Image
 
 from docsynth.ingest.layout import lines_from_words, reading_order_text
 from docsynth.recipe import IngestConfig, OcrConfig
@@ -79,26 +80,22 @@ def render(page: pymupdf.Page, cfg: IngestConfig) -> tuple[bytes, int, int, floa
     zoom = zoom_for(page.rect, cfg.dpi, cfg.max_pixels)
     try:
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False)
-        fmt = cfg.image_format
-        if fmt == "jpeg":
-            data = pix.tobytes("jpeg", jpg_quality=cfg.image_quality)
-        elif fmt == "png":
-            data = pix.tobytes("png")
-        else:
-            data = _webp(pix, cfg.image_quality)
-    except BadPage:
-        raise
     except Exception as e:
         raise BadPage(f"render failed: {e}") from None
-    return data, pix.width, pix.height, zoom * 72.0
+    return encode(pix, cfg.image_format, cfg.image_quality), pix.width, pix.height, zoom * 72.0
 
 
-def _webp(pix: pymupdf.Pixmap, quality: int) -> bytes:
-    from PIL import Image
-
-    img = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+def encode(pix: pymupdf.Pixmap, fmt: str, quality: int) -> bytes:
+    """Encode an RGB pixmap with Pillow: its libjpeg-turbo is ~15x faster than mupdf's JPEG
+    encoder here (7 vs 102 ms for an A4 page at 150 dpi; bench/ingest.py)."""
+    img = Image.frombuffer("RGB", (pix.width, pix.height), pix.samples_mv, "raw", "RGB", pix.stride, 1)
     buf = io.BytesIO()
-    img.save(buf, format="WEBP", quality=quality, method=2)
+    if fmt == "jpeg":
+        img.save(buf, format="JPEG", quality=quality)
+    elif fmt == "png":
+        img.save(buf, format="PNG", compress_level=1)  # level 1: half the time of 6, ~5% larger
+    else:
+        img.save(buf, format="WEBP", quality=quality, method=2)
     return buf.getvalue()
 
 
@@ -111,10 +108,14 @@ def layer_text(page: pymupdf.Page) -> str:
     return reading_order_text(lines_from_words(words))
 
 
+_SPACE = regex.compile(r"\s+")
+# replacement character, controls, private use, surrogates, unassigned: a broken font encoding
+_GARBAGE = regex.compile(r"[\ufffd\p{Cc}\p{Co}\p{Cs}\p{Cn}]")
+
+
 def layer_is_usable(text: str, cfg: OcrConfig) -> bool:
     """Enough characters, and not mostly garbage from a broken font encoding."""
-    chars = [c for c in text if not c.isspace()]
-    if len(chars) < max(cfg.min_chars, 1):
+    chars = len(_SPACE.sub("", text))
+    if chars < max(cfg.min_chars, 1):
         return False
-    bad = sum(1 for c in chars if c == "\ufffd" or unicodedata.category(c) in ("Cc", "Co", "Cs", "Cn"))
-    return bad / len(chars) <= cfg.max_garbage_ratio
+    return len(_GARBAGE.findall(text)) / chars <= cfg.max_garbage_ratio

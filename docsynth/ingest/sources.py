@@ -34,6 +34,7 @@ class DocRef:
     doc_id: str
     path: str
     row: int | None = None
+    size: int = 0  # bytes: a cost estimate for scheduling
 
     @property
     def source(self) -> str:
@@ -137,7 +138,7 @@ def _file_doc(f: Path, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
     if size == 0:
         reject(Reject("ingest", str(f), None, None, "empty file"))
         return
-    yield DocRef(digest, str(f))
+    yield DocRef(digest, str(f), None, size)
 
 
 def _parquet_docs(f: Path, pf: pq.ParquetFile, column: str, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
@@ -148,5 +149,5 @@ def _parquet_docs(f: Path, pf: pq.ParquetFile, column: str, reject: Callable[[Re
             if not data:
                 reject(Reject("ingest", f"{f}#{row}", None, None, "empty or null PDF cell"))
             else:
-                yield DocRef(content_id(data), str(f), row)
+                yield DocRef(content_id(data), str(f), row, len(data))
             row += 1

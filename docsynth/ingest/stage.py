@@ -135,6 +135,9 @@ def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None 
         return False
 
     workers = cfg.workers or os.cpu_count() or 1
+    # Largest first, so a big document does not start last and leave the other cores idle;
+    # shards are named by task index, so the output does not depend on this order.
+    todo.sort(key=lambda t: -sum(d.size for d in t.items))
     run_tasks(ingest_task, todo, (cfg, recipe.inputs.pdf_column, store), min(workers, max(len(todo), 1)),
               on_result, on_crash, initializer=_init_worker)
     summary = _finish(recipe, out, tasks, store, markers, plan_rejects, tesseract, len(tasks) - len(todo), t0)
@@ -185,13 +188,18 @@ class PageWatch:
         self.crumb = store.root / f"{task.name}.current.json"
         self.poison = store.root / f"{task.name}.poison.jsonl"
         self.deadline_s = deadline_s
+        self._fd: int | None = None
         if deadline_s is not None:
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
     def begin(self, ref: DocRef, page: int | None) -> None:
         info = {"source": ref.source, "doc_id": ref.doc_id, "page": page,
                 "started": time.time(), "deadline_s": self.deadline_s}
-        self.crumb.write_text(json.dumps(info))
+        if self._fd is None:  # one open file, rewritten in place: a page costs two syscalls
+            self._fd = os.open(self.crumb, os.O_WRONLY | os.O_CREAT, 0o644)
+        data = json.dumps(info).encode()
+        os.pwrite(self._fd, data, 0)
+        os.ftruncate(self._fd, len(data))
         if self.deadline_s is not None:
             signal.setitimer(signal.ITIMER_REAL, self.deadline_s)
 
@@ -201,6 +209,9 @@ class PageWatch:
 
     def close(self) -> None:
         self.end()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         self.crumb.unlink(missing_ok=True)
 
     def in_progress(self) -> dict | None:
@@ -236,7 +247,8 @@ def ingest_task(task: Task, cfg: IngestConfig, pdf_column: str, store: TaskStore
         rejects.append(Reject("ingest", ref.source, ref.doc_id, page, reason).to_dict())
 
     def write(tmp: Path) -> None:
-        with pq.ParquetWriter(tmp, PAGE_SCHEMA, compression="zstd", use_dictionary=["doc_id", "source"]) as w:
+        with pq.ParquetWriter(tmp, PAGE_SCHEMA, compression={c: ("none" if c == "image" else "zstd") for c in PAGE_SCHEMA.names},
+                              use_dictionary=["doc_id", "source", "image_format", "text_source"]) as w:
             buf: list[Page] = []
             for ref in task.items:
                 try:

@@ -6,6 +6,9 @@ import os
 import signal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from docsynth.run.pool import run_tasks
 from docsynth.run.tasks import Task, TaskStore, atomic_write
 
@@ -44,10 +47,10 @@ def test_a_task_that_always_crashes_is_given_up_and_the_run_goes_on(tmp_path):
 def test_task_store_trusts_only_a_marker_with_the_same_key(tmp_path):
     store = TaskStore(tmp_path)
     task = Task(0, [], "key-a")
-    atomic_write(store.shard(task), lambda p: p.write_bytes(b"data"))
+    atomic_write(store.shard(task), lambda p: pq.write_table(pa.table({"x": [1, 2]}), p))
     assert store.done(task) is None  # a shard without a marker is redone
-    store.commit(task, {"pages": 1})
-    assert store.done(task) == {"key": "key-a", "pages": 1}
+    store.commit(task, {"pages": 2})
+    assert store.done(task) == {"key": "key-a", "pages": 2, "rows": 2}
     assert store.done(Task(0, [], "key-b")) is None  # other inputs or config
 
 
@@ -63,3 +66,16 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     except OSError:
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_torn_or_truncated_shard_is_not_trusted(tmp_path):
+    store = TaskStore(tmp_path)
+    task = Task(0, [], "k")
+    atomic_write(store.shard(task), lambda p: pq.write_table(pa.table({"x": list(range(100))}), p))
+    store.commit(task, {})
+    assert store.done(task)["rows"] == 100
+    data = store.shard(task).read_bytes()
+    store.shard(task).write_bytes(data[: len(data) // 2])  # as a power loss could leave it
+    assert store.done(task) is None
+    store.shard(task).write_bytes(b"")
+    assert store.done(task) is None

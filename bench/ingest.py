@@ -1,0 +1,273 @@
+"""Benchmark of `docsynth ingest` against plain single-process baselines, in one process.
+
+    .venv/bin/python bench/ingest.py [--docs 300] [--scanned 12] [--repeat 3]
+
+Prints, with medians over --repeat runs (these machines are shared and noisy):
+1. born-digital corpus: pages/s of a plain loop (pymupdf render at 150 dpi + JPEG
+   encode + text) vs docsynth ingest on all cores; ratio per core (target >= 0.9), for the
+   whole run and at the margin (N minus N/2 docs: process start-up excluded).
+2. scanned corpus: pages/s of plain tesseract on the same 300 dpi images vs docsynth
+   (ocr: auto); ratio per core (target >= 0.9).
+3. born-digital with ocr: auto vs ocr: always; tesseract must never run in auto
+   (target >= 20x faster).
+4. peak RSS of the whole docsynth process tree for 10 vs 100 documents (flat).
+5. image formats at 150 dpi: encode ms/page, bytes/page and PSNR vs lossless, to
+   justify the default (jpeg q90).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pymupdf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from docsynth.ingest.stage import run_ingest  # noqa: E402
+from docsynth.recipe import Recipe  # noqa: E402
+
+SAMPLES = ["two_column_article.pdf", "invoice.pdf", "table_report.pdf", "annual_report.pdf",
+           "lettre_fr.pdf", "bericht_de.pdf"]
+
+
+def make_corpus(d: Path, n: int, scanned: bool = False) -> int:
+    """n distinct documents: the born-digital samples, each copy stamped with its number
+    (so content hashes differ); scanned=True turns every page into a 200 dpi grey image."""
+    d.mkdir(parents=True, exist_ok=True)
+    pages = 0
+    for i in range(n):
+        src = pymupdf.open(ROOT / "sample_pdfs" / SAMPLES[i % len(SAMPLES)])
+        for page in src:
+            page.insert_text((54, page.rect.height - 20), f"Copy {i} - archive reference A-{1000 + i}", fontsize=8)
+        if scanned:
+            out = pymupdf.open()
+            for page in src:
+                pix = page.get_pixmap(dpi=200, colorspace=pymupdf.csGRAY)
+                out.new_page(width=page.rect.width, height=page.rect.height).insert_image(
+                    page.rect, stream=pix.tobytes("jpeg", jpg_quality=80))
+            src = out
+        pages += src.page_count
+        src.save(d / f"doc{i:04d}.pdf", garbage=3, deflate=True)
+    return pages
+
+
+def baseline_born_digital(files: list[Path], fast: bool = True) -> int:
+    """The plain loop: one process, pymupdf render + JPEG q90 + text, nothing else.
+    fast=True encodes with Pillow (libjpeg-turbo), as docsynth does: the honest ceiling;
+    fast=False uses pymupdf's own Pixmap.tobytes("jpeg"), what a first script would do."""
+    from PIL import Image
+
+    n = 0
+    for f in files:
+        doc = pymupdf.open(f)
+        for page in doc:
+            pix = page.get_pixmap(dpi=150)
+            if fast:
+                Image.frombuffer("RGB", (pix.width, pix.height), pix.samples_mv, "raw", "RGB", pix.stride, 1).save(
+                    io.BytesIO(), format="JPEG", quality=90)
+            else:
+                pix.tobytes("jpeg", jpg_quality=90)
+            page.get_text()
+            n += 1
+    return n
+
+
+def baseline_tesseract(images: list[Path]) -> int:
+    """Plain tesseract (pytesseract) on pre-rendered 300 dpi page images, one process."""
+    import pytesseract
+
+    for img in images:
+        pytesseract.image_to_string(str(img), lang="eng")
+    return len(images)
+
+
+def render_for_ocr(files: list[Path], d: Path) -> list[Path]:
+    d.mkdir()
+    out = []
+    for f in files:
+        for page in pymupdf.open(f):
+            p = d / f"{f.stem}-{page.number}.pgm"
+            page.get_pixmap(dpi=300, colorspace=pymupdf.csGRAY).save(p)
+            out.append(p)
+    return out
+
+
+def docsynth_ingest(src: Path, out: Path, **ingest) -> tuple[float, object]:
+    recipe = Recipe.model_validate({"inputs": {"paths": [str(src)], "docs_per_task": ingest.pop("docs_per_task", 4)},
+                                   "ingest": ingest})
+    t = time.perf_counter()
+    s = run_ingest(recipe, Path("/"), out)
+    return time.perf_counter() - t, s
+
+
+def timed(fn, *args) -> tuple[float, object]:
+    t = time.perf_counter()
+    r = fn(*args)
+    return time.perf_counter() - t, r
+
+
+class TreeRss:
+    """Peak of the summed RSS of a process and all its descendants, polled from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._t = threading.Thread(target=self._poll, daemon=True)
+        self._t.start()
+
+    def _poll(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(0.02):
+            parents, rss = {}, {}
+            for p in Path("/proc").iterdir():
+                if not p.name.isdigit():
+                    continue
+                try:
+                    stat = (p / "stat").read_text().rsplit(")", 1)[1].split()
+                    parents[int(p.name)] = int(stat[1])
+                    rss[int(p.name)] = int((p / "statm").read_text().split()[1]) * page
+                except (OSError, IndexError, ValueError):
+                    continue
+            tree, grew = {self.pid}, True
+            while grew:
+                new = {c for c, pp in parents.items() if pp in tree} - tree
+                grew, tree = bool(new), tree | new
+            self.peak = max(self.peak, sum(rss.get(p, 0) for p in tree))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._t.join()
+        return self.peak
+
+
+def peak_rss_of_cli(src: Path, out: Path) -> int:
+    cmd = [sys.executable, "-m", "docsynth.cli", "ingest", str(src), "--out", str(out), "--ocr", "never", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mon = TreeRss(proc.pid)
+    proc.wait()
+    return mon.stop()
+
+
+def image_formats(report) -> None:
+    from PIL import Image
+
+    doc = pymupdf.open(ROOT / "sample_pdfs" / "two_column_article.pdf")
+    page = doc[0]
+    pix = page.get_pixmap(dpi=150)
+    raw = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    ref = raw.tobytes()
+
+    def psnr(data: bytes) -> float:
+        got = Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+        mse = sum((a - b) ** 2 for a, b in zip(ref[::7], got[::7])) / len(ref[::7])
+        return float("inf") if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+
+    from docsynth.ingest.pdf import encode
+
+    encoders = {"jpeg q90 (default)": lambda: encode(pix, "jpeg", 90), "jpeg q75": lambda: encode(pix, "jpeg", 75),
+                "png": lambda: encode(pix, "png", 0), "webp q90": lambda: encode(pix, "webp", 90),
+                "mupdf's jpeg q90": lambda: pix.tobytes("jpeg", jpg_quality=90)}
+    report("\n5. image formats, 150 dpi A4 page (two_column_article p.1), median of 7 encodes")
+    report(f"   {'format':20s} {'ms/page':>8s} {'KB/page':>8s} {'PSNR dB':>8s}")
+    for name, enc in encoders.items():
+        times = []
+        for _ in range(7):
+            t = time.perf_counter()
+            data = enc()
+            times.append(time.perf_counter() - t)
+        report(f"   {name:20s} {statistics.median(times) * 1000:8.1f} {len(data) / 1024:8.0f} {psnr(data):8.1f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=300, help="born-digital documents")
+    ap.add_argument("--scanned", type=int, default=12, help="scanned documents")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    cores = os.cpu_count() or 1
+    report = lambda s: print(s, flush=True)  # noqa: E731
+    tmp = Path(tempfile.mkdtemp(prefix="docsynth-bench-"))
+    report(f"docsynth ingest benchmark: {cores} cores, pymupdf {pymupdf.VersionBind}, medians of {args.repeat}")
+
+    born = tmp / "born"
+    pages = make_corpus(born, args.docs)
+    # the scanned corpus is made with docs_per_task=1 below: one task per document balances the pool
+    files = sorted(born.glob("*.pdf"))
+    half = tmp / "born-half"
+    half.mkdir()
+    for f in files[: len(files) // 2]:
+        os.link(f, half / f.name)
+    base, naive, mine, marginal = [], [], [], []
+    for r in range(args.repeat):
+        t, n = timed(baseline_born_digital, files)
+        base.append(n / t)
+        t, n = timed(baseline_born_digital, files[: max(1, len(files) // 5)], False)
+        naive.append(n / t)
+        t, s = docsynth_ingest(born, tmp / f"out-born-{r}", ocr={"mode": "auto"})
+        assert s.pages == pages and "ocr" not in s.pages_by_source, s
+        th, sh = docsynth_ingest(half, tmp / f"out-half-{r}", ocr={"mode": "auto"})
+        mine.append(s.pages / t)
+        marginal.append((s.pages - sh.pages) / (t - th))
+    b, m, mm = statistics.median(base), statistics.median(mine), statistics.median(marginal)
+    report(f"\n1. born-digital: {args.docs} docs, {pages} pages")
+    report(f"   baseline (1 process, pymupdf render + Pillow jpeg + text): {b:7.1f} pages/s")
+    report(f"   (the same with pymupdf's own jpeg encoder:                 {statistics.median(naive):7.1f} pages/s)")
+    report(f"   docsynth ingest ({cores} workers, reading order, shards), whole run: {m:7.1f} pages/s"
+           f"  -> ratio per core {m / (cores * b):.2f}")
+    report(f"   docsynth marginal rate (run on all minus run on half: start-up excluded): {mm:7.1f} pages/s"
+           f"  -> ratio per core {mm / (cores * b):.2f}  (target >= 0.90)")
+
+    scan = tmp / "scan"
+    spages = make_corpus(scan, args.scanned, scanned=True)
+    images = render_for_ocr(sorted(scan.glob("*.pdf")), tmp / "img")
+    base, mine = [], []
+    for r in range(args.repeat):
+        t, n = timed(baseline_tesseract, images)
+        base.append(n / t)
+        t, s = docsynth_ingest(scan, tmp / f"out-scan-{r}", docs_per_task=1, ocr={"mode": "auto"})
+        assert s.pages_by_source == {"ocr": spages}, s
+        mine.append(s.pages / t)
+    b, m = statistics.median(base), statistics.median(mine)
+    report(f"\n2. scanned: {args.scanned} docs, {spages} pages")
+    report(f"   baseline (1 process, tesseract on 300 dpi images): {b:6.2f} pages/s")
+    report(f"   docsynth ingest, ocr: auto ({cores} workers):         {m:6.2f} pages/s")
+    report(f"   ratio per core: {m / (cores * b):.2f}  (target >= 0.90)")
+
+    small = tmp / "small"
+    spg = make_corpus(small, 24)
+    auto, always = [], []
+    for r in range(args.repeat):
+        t, s = docsynth_ingest(small, tmp / f"out-auto-{r}", ocr={"mode": "auto"})
+        assert "ocr" not in s.pages_by_source
+        auto.append(t)
+        t, s = docsynth_ingest(small, tmp / f"out-always-{r}", ocr={"mode": "always"})
+        assert s.pages_by_source == {"ocr": spg}
+        always.append(t)
+    report(f"\n3. born-digital, 24 docs / {spg} pages: ocr auto {statistics.median(auto):.2f} s "
+           f"(tesseract called on 0 pages), ocr always {statistics.median(always):.2f} s")
+    report(f"   auto is {statistics.median(always) / statistics.median(auto):.0f}x faster  (target >= 20x)")
+
+    rss = {}
+    for n in (10, 100):
+        d = tmp / f"rss{n}"
+        make_corpus(d, n)
+        rss[n] = statistics.median(peak_rss_of_cli(d, tmp / f"out-rss{n}-{r}") for r in range(args.repeat))
+    report(f"\n4. peak RSS of the docsynth process tree: 10 docs {rss[10] / 2**20:.0f} MiB, "
+           f"100 docs {rss[100] / 2**20:.0f} MiB (ratio {rss[100] / rss[10]:.2f}; flat is ~1)")
+
+    image_formats(report)
+
+
+if __name__ == "__main__":
+    main()
