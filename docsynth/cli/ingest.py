@@ -73,13 +73,12 @@ def _print_summary(s, show: int) -> None:
         t.add_row("rejects", s.rejects_file)
     common.out.print(t)
     if show:
-        rows = Table(title="sample pages", title_justify="left")
-        for col in ("source", "page", "image", "text from"):
-            rows.add_column(col, no_wrap=True)
-        rows.add_column("text", ratio=1, min_width=30)
+        common.out.print("\n[bold]sample pages[/bold]")
         for p in sample_pages(Path(s.out_dir), show):
             text = " ".join(p["text"].split())
-            rows.add_row(Path(p["source"]).name, str(p["page"]), f"{p['width']}x{p['height']} {p['image_format']}",
-                         p["text_source"] + (f" ({p['ocr_confidence']:.0f}%)" if p["ocr_confidence"] else ""),
-                         text[:120] + ("..." if len(text) > 120 else ""))
-        common.out.print(rows)
+            conf = f" ({p['ocr_confidence']:.0f}% confidence)" if p["ocr_confidence"] else ""
+            common.out.print(f"[cyan]{Path(p['source']).name}[/cyan] page {p['page']}  "
+                             f"{p['width']}x{p['height']} {p['image_format']}  text from {p['text_source']}{conf}",
+                             highlight=False)
+            common.out.print("  " + (text[:240] + (" ..." if len(text) > 240 else "") or "(no text)"),
+                             highlight=False, markup=False)
