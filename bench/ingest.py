@@ -1,6 +1,6 @@
 """Benchmark of `docsynth ingest` against plain single-process baselines, in one process.
 
-    .venv/bin/python bench/ingest.py [--docs 300] [--scanned 12] [--repeat 3]
+    .venv/bin/python bench/ingest.py [--docs 600] [--scanned 12] [--repeat 3]
 
 Prints, with medians over --repeat runs (these machines are shared and noisy):
 1. born-digital corpus: pages/s of a plain loop (pymupdf render at 150 dpi + JPEG
@@ -190,7 +190,7 @@ def image_formats(report) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--docs", type=int, default=300, help="born-digital documents")
+    ap.add_argument("--docs", type=int, default=600, help="born-digital documents (~1000 pages)")
     ap.add_argument("--scanned", type=int, default=12, help="scanned documents")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()

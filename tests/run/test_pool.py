@@ -79,3 +79,17 @@ def test_a_torn_or_truncated_shard_is_not_trusted(tmp_path):
     assert store.done(task) is None
     store.shard(task).write_bytes(b"")
     assert store.done(task) is None
+
+
+def env_value(task: Task, name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def test_workers_see_the_environment_of_each_run(monkeypatch):
+    """The forkserver outlives a run; the environment of the next run must still reach workers."""
+    got = {}
+    for value in ("first", "second"):
+        monkeypatch.setenv("DOCSYNTH_TEST_VALUE", value)
+        run_tasks(env_value, [Task(0, [], "k")], ("DOCSYNTH_TEST_VALUE",), 1,
+                  lambda t, r: got.__setitem__(value, r), lambda t: False)
+    assert got == {"first": "first", "second": "second"}
