@@ -47,7 +47,9 @@ class OcrConfig(Section):
     mode: OcrMode = Field(OcrMode.auto, description="auto: OCR only pages without a usable text layer")
     languages: str = Field("eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
                            description="tesseract languages, e.g. eng or fra+eng")
-    dpi: int = Field(300, ge=72, le=600, description="resolution of the image given to tesseract")
+    dpi: int = Field(300, ge=72, le=600, description=(
+        "resolution of the image given to tesseract; a page that is one scanned image is read "
+        "at its own resolution where that is lower (but at least 200 dpi)"))
     timeout_s: float = Field(120.0, gt=0, description="per-page limit; a page past it is rejected")
     min_chars: int = Field(32, ge=0, description="a text layer with fewer non-space characters is unusable")
     max_garbage_ratio: float = Field(0.2, ge=0, le=1, description=(

@@ -132,3 +132,14 @@ def test_born_digital_pages_use_the_layer_and_ocr_always_forces_tesseract(sample
 def test_ocr_never_leaves_scanned_pages_without_text(samples):
     page = pymupdf.open(samples / "scanned_report.pdf")[0]
     assert page_text(page, IngestConfig(ocr=OcrConfig(mode="never"))) == ("", "none", None)
+
+
+def test_scans_are_ocred_at_their_own_resolution_not_upsampled(samples):
+    from docsynth.ingest.ocr import ocr_dpi, scan_dpi
+
+    scan = pymupdf.open(samples / "scanned_report.pdf")[0]
+    assert scan_dpi(scan) == pytest.approx(200, abs=1)  # made at 200 dpi by make_samples.py
+    assert ocr_dpi(scan, OcrConfig(dpi=300)) == pytest.approx(200, abs=1)
+    assert ocr_dpi(scan, OcrConfig(dpi=150)) == 150  # the recipe's dpi stays an upper bound
+    born = pymupdf.open(samples / "two_column_article.pdf")[0]  # vector text and a drawn figure
+    assert scan_dpi(born) is None and ocr_dpi(born, OcrConfig(dpi=300)) == 300
