@@ -105,7 +105,7 @@ def render_for_ocr(files: list[Path], d: Path, same_as_docsynth: bool) -> list[P
         for page in pymupdf.open(f):
             p = d / f"{f.stem}-{page.number}.pgm"
             dpi = ocr_dpi(page, OcrConfig()) if same_as_docsynth else 300
-            page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).save(p)
+            page.get_pixmap(dpi=round(dpi), colorspace=pymupdf.csGRAY).save(p)
             out.append(p)
     return out
 

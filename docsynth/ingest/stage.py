@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from docsynth.errors import DocsynthError
 from docsynth.ingest.ocr import check_tesseract, ocr_page
 from docsynth.ingest.pdf import BadDocument, BadPage, layer_is_usable, layer_text, open_pdf, render
 from docsynth.ingest.sources import DocRef, iter_documents, read_document
+from docsynth.ingest.watch import PageWatch
 from docsynth.records import PAGE_SCHEMA, Page, Reject, pages_to_table
 from docsynth.recipe import IngestConfig, Recipe, config_hash, dump_recipe
 from docsynth.run.pool import run_tasks
@@ -111,22 +111,9 @@ def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None 
         markers[task.index] = info
         progress.advanced(len(task.items), info["pages"])
 
-    poison_seen: dict[int, int] = {}
-
     def on_crash(task: Task) -> bool:
         """A worker died on this task alone: skip the page it died on and retry, or give up."""
-        watch = PageWatch(store, task)
-        crumb = watch.in_progress()
-        if crumb is not None:
-            deadline = crumb["deadline_s"]
-            if deadline is not None and time.time() - crumb["started"] >= deadline * 0.95:
-                why = f"page timed out after {deadline:g} s (rendering hung)"
-            else:
-                why = "worker process died on this page (crash inside mupdf or tesseract)"
-            watch.add_poison(crumb, why)
-        poisoned = len(watch.poisoned())
-        if poisoned > poison_seen.get(task.index, 0) and poisoned <= 50:
-            poison_seen[task.index] = poisoned
+        if PageWatch(store, task).blame_crash():
             return True
         reason = "worker process died while processing this task, outside any page"
         rej = [Reject("ingest", d.source, d.doc_id, None, reason).to_dict() for d in task.items]
@@ -171,68 +158,6 @@ def _init_worker() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"  # tesseract: one thread per process is 3x faster here
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)
-
-
-class PageWatch:
-    """The page a worker is on (a breadcrumb file), pages known to kill or hang a worker
-    (the task's poison list), and a per-page deadline.
-
-    mupdf holds the GIL while it renders and some content makes it hang (a tiling
-    pattern with a microscopic step) or crash, so neither a thread nor a Python signal
-    handler can stop it. The deadline is a real-time timer whose SIGALRM keeps its
-    default action, so the kernel ends the stuck worker; the parent then reads the
-    breadcrumb, poisons that page, and the retry skips exactly it.
-    """
-
-    def __init__(self, store: TaskStore, task: Task, deadline_s: float | None = None) -> None:
-        self.crumb = store.root / f"{task.name}.current.json"
-        self.poison = store.root / f"{task.name}.poison.jsonl"
-        self.deadline_s = deadline_s
-        self._fd: int | None = None
-        if deadline_s is not None:
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-
-    def begin(self, ref: DocRef, page: int | None) -> None:
-        info = {"source": ref.source, "doc_id": ref.doc_id, "page": page,
-                "started": time.time(), "deadline_s": self.deadline_s}
-        if self._fd is None:  # one open file, rewritten in place: a page costs two syscalls
-            self._fd = os.open(self.crumb, os.O_WRONLY | os.O_CREAT, 0o644)
-        data = json.dumps(info).encode()
-        os.pwrite(self._fd, data, 0)
-        os.ftruncate(self._fd, len(data))
-        if self.deadline_s is not None:
-            signal.setitimer(signal.ITIMER_REAL, self.deadline_s)
-
-    def end(self) -> None:
-        if self.deadline_s is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-    def close(self) -> None:
-        self.end()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        self.crumb.unlink(missing_ok=True)
-
-    def in_progress(self) -> dict | None:
-        try:
-            return json.loads(self.crumb.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def add_poison(self, info: dict, reason: str) -> None:
-        entry = {k: info[k] for k in ("source", "doc_id", "page")}
-        with self.poison.open("a") as fh:
-            fh.write(json.dumps({**entry, "reason": reason}) + "\n")
-        self.crumb.unlink(missing_ok=True)
-
-    def poisoned(self) -> dict[tuple[str, int | None], str]:
-        try:
-            lines = self.poison.read_text().splitlines()
-        except OSError:
-            return {}
-        entries = [json.loads(x) for x in lines if x.strip()]
-        return {(e["doc_id"], e["page"]): e["reason"] for e in entries}
 
 
 def ingest_task(task: Task, cfg: IngestConfig, pdf_column: str, store: TaskStore) -> dict:

@@ -22,7 +22,7 @@ from docsynth.errors import DocsynthError
 from docsynth.ingest.sources import content_id
 from docsynth.ingest.stage import run_ingest
 from docsynth.ingest.view import iter_pages
-from tests.conftest import ROOT, recipe, text_pdf
+from tests.conftest import recipe, text_pdf
 
 NEVER = {"mode": "never"}
 

@@ -91,5 +91,5 @@ def test_workers_see_the_environment_of_each_run(monkeypatch):
     for value in ("first", "second"):
         monkeypatch.setenv("DOCSYNTH_TEST_VALUE", value)
         run_tasks(env_value, [Task(0, [], "k")], ("DOCSYNTH_TEST_VALUE",), 1,
-                  lambda t, r: got.__setitem__(value, r), lambda t: False)
+                  lambda t, r, v=value: got.__setitem__(v, r), lambda t: False)
     assert got == {"first": "first", "second": "second"}
