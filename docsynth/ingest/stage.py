@@ -28,7 +28,7 @@ from docsynth.ingest.sources import DocRef, iter_documents, read_document
 from docsynth.ingest.watch import PageWatch
 from docsynth.records import PAGE_SCHEMA, Page, Reject, pages_to_table
 from docsynth.recipe import IngestConfig, Recipe, config_hash, dump_recipe
-from docsynth.run.pool import run_tasks
+from docsynth.run.pool import prestart, run_tasks
 from docsynth.run.tasks import Task, TaskStore, atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None 
     t0 = time.perf_counter()
     progress = progress or Progress()
     cfg = recipe.ingest
+    prestart(ingest_task)  # worker imports overlap the checks and planning below
     tesseract = check_tesseract(cfg.ocr.languages) if cfg.ocr.mode != "never" else None
     plan_rejects: list[Reject] = []
     tasks = plan(recipe, base, plan_rejects)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+from multiprocessing import forkserver
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,22 @@ from typing import Any
 from docsynth.run.tasks import Task
 
 log = logging.getLogger(__name__)
+
+
+def prestart(fn: Callable[..., Any]) -> None:
+    """Start the forkserver and its import of fn's module now, so it overlaps the caller's
+    planning instead of delaying the first task."""
+    _context(fn)
+    forkserver.ensure_running()
+
+
+def _context(fn: Callable[..., Any]):
+    # A forkserver is safe beside threads and engines in the parent (unlike fork), and it
+    # imports fn's module once: each worker, and each retry pool, is then a cheap fork of it
+    # instead of a fresh interpreter importing pymupdf, pyarrow and pydantic (~0.4 s each).
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([fn.__module__])
+    return ctx
 
 
 def run_tasks(
@@ -32,11 +49,7 @@ def run_tasks(
     initializer: Callable[[], None] | None = None,
 ) -> None:
     """Call fn(task, *args) for every task in worker processes; on_result runs in this process."""
-    # A forkserver is safe beside threads and engines in the parent (unlike fork), and it
-    # imports fn's module once: each worker, and each retry pool, is then a cheap fork of it
-    # instead of a fresh interpreter importing pymupdf, pyarrow and pydantic (~0.4 s each).
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload([fn.__module__])
+    ctx = _context(fn)
     pending = list(tasks)
     suspects: list[Task] = []
     while pending:
