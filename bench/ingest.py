@@ -11,7 +11,7 @@ Prints, with medians over --repeat runs (these machines are shared and noisy):
    them); ratio per core (target >= 0.9).
 3. born-digital with ocr: auto vs ocr: always; tesseract must never run in auto
    (target >= 20x faster).
-4. peak RSS of the whole docsynth process tree for 10 vs 100 documents (flat).
+4. peak RSS of the whole docsynth process tree for 10, 100 and 300 documents (flat).
 5. image formats at 150 dpi: encode ms/page, bytes/page and PSNR vs lossless, to
    justify the default (jpeg q90).
 """
@@ -285,12 +285,13 @@ def main() -> None:
     report(f"   auto is {statistics.median(always) / statistics.median(auto):.0f}x faster  (target >= 20x)")
 
     rss = {}
-    for n in (10, 100):
+    for n in (10, 100, 300):
         d = tmp / f"rss{n}"
         make_corpus(d, n)
         rss[n] = statistics.median(peak_rss_of_cli(d, tmp / f"out-rss{n}-{r}") for r in range(args.repeat))
     report(f"\n4. peak RSS of the docsynth process tree: 10 docs {rss[10] / 2**20:.0f} MiB, "
-           f"100 docs {rss[100] / 2**20:.0f} MiB (ratio {rss[100] / rss[10]:.2f}; flat is ~1)")
+           f"100 docs {rss[100] / 2**20:.0f} MiB, 300 docs {rss[300] / 2**20:.0f} MiB "
+           f"(100/10: {rss[100] / rss[10]:.2f}, 300/100: {rss[300] / rss[100]:.2f}; flat is ~1)")
 
     image_formats(report)
 
