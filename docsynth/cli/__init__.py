@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth import __version__
-from docsynth.cli import common, ingest, validate
+from docsynth.cli import common, ingest, prompts, validate
 
 app = typer.Typer(
     name="docsynth",
@@ -43,6 +43,7 @@ def root(
 
 app.command("validate")(validate.validate)
 app.command("ingest")(ingest.ingest)
+app.add_typer(prompts.app, name="prompts")
 
 
 def main() -> None:

@@ -254,3 +254,21 @@ def page_text(page, cfg: IngestConfig) -> tuple[str, str, float | None]:
             return text, ("layer" if text.strip() else "none"), None
     text, conf = ocr_page(page, ocr, cfg.max_pixels)
     return text, "ocr", round(conf, 2)
+
+
+def file_page_texts(path: Path, cfg: IngestConfig) -> list[str]:
+    """The text of every page of one file, as ingest would read it (a .txt file is one page)."""
+    if path.suffix.lower() in (".txt", ".md"):
+        return [path.read_text()]
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DocsynthError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        doc = open_pdf(data)
+    except BadDocument as e:
+        raise DocsynthError(f"{path}: {e}") from None
+    if cfg.ocr.mode != "never":
+        check_tesseract(cfg.ocr.languages)
+    with doc:
+        return [page_text(page, cfg)[0] for page in doc]

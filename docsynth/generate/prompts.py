@@ -1,0 +1,115 @@
+"""Prompt templates: files in prompts/, checked when loaded, rendered into chat messages.
+
+A template is a Markdown file: YAML front matter (name, purpose, variables) and a body
+cut into messages by lines that are exactly `[system]`, `[user]` or `[assistant]`.
+Slots are `{{ variable }}`. Rendering substitutes the template's own slots in one pass,
+so document text is data: braces or `{{ ... }}` inside a document stay as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from docsynth.errors import DocsynthError
+
+# The variables the generate stage provides; a template may use any of them.
+KNOWN_VARIABLES = {
+    "document": "the document text (pages in reading order, marked [Page N] when several)",
+    "num_pairs": "how many question/answer pairs to ask for",
+    "num_pages": "how many pages the document text covers",
+}
+_SLOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_ROLE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.M)
+
+
+def default_prompts_dir() -> Path:
+    """DOCSYNTH_PROMPTS, else the repository's prompts/ folder."""
+    env = os.environ.get("DOCSYNTH_PROMPTS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "prompts"
+
+
+@dataclass(slots=True, frozen=True)
+class Template:
+    name: str
+    purpose: str
+    variables: tuple[str, ...]
+    messages: tuple[tuple[str, str], ...]  # (role, text with slots)
+    path: Path
+
+    def render(self, **values: object) -> list[dict[str, str]]:
+        """Chat messages with every slot filled; DocsynthError if a value is missing or extra."""
+        missing = [v for v in self.variables if v not in values]
+        extra = [v for v in values if v not in self.variables]
+        if missing or extra:
+            raise DocsynthError(f"prompt '{self.name}': missing values {missing or '[]'}, unexpected {extra or '[]'}")
+        text = {k: str(v) for k, v in values.items()}
+        return [{"role": role, "content": _SLOT.sub(lambda m: text[m.group(1)], body)} for role, body in self.messages]
+
+
+def load_template(path: Path) -> Template:
+    """Parse and check one template file; the error names the file and the problem."""
+    raw = path.read_text()
+    m = re.match(r"^---\n(.*?)\n---\n(.*)$", raw, re.S)
+    if not m:
+        raise DocsynthError(f"{path}: a prompt file starts with YAML front matter between '---' lines")
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as e:
+        raise DocsynthError(f"{path}: front matter is not valid YAML: {e}") from None
+    missing = [k for k in ("name", "purpose", "variables") if k not in meta]
+    if missing:
+        raise DocsynthError(f"{path}: front matter lacks {', '.join(missing)}")
+    declared = tuple(meta["variables"])
+    unknown = [v for v in declared if v not in KNOWN_VARIABLES]
+    if unknown:
+        raise DocsynthError(f"{path}: unknown variables {unknown}; known: {', '.join(KNOWN_VARIABLES)}")
+    parts = _ROLE.split(m.group(2))
+    if parts[0].strip():
+        raise DocsynthError(f"{path}: text before the first [system]/[user] line")
+    messages = tuple((role, body.strip()) for role, body in zip(parts[1::2], parts[2::2]))
+    if not messages or messages[-1][0] != "user":
+        raise DocsynthError(f"{path}: needs messages ending with a [user] message")
+    used = {s for _, body in messages for s in _SLOT.findall(body)}
+    if used - set(declared):
+        raise DocsynthError(f"{path}: slots {sorted(used - set(declared))} are not declared in variables")
+    if set(declared) - used:
+        raise DocsynthError(f"{path}: variables {sorted(set(declared) - used)} are declared but never used")
+    if meta["name"] != path.stem:
+        raise DocsynthError(f"{path}: name '{meta['name']}' differs from the file name '{path.stem}'")
+    return Template(meta["name"], str(meta["purpose"]).strip(), declared, messages, path)
+
+
+def load_templates(directory: Path | None = None) -> dict[str, Template]:
+    """Every template in the folder, by name, in name order."""
+    d = directory or default_prompts_dir()
+    files = sorted(d.glob("*.md"))
+    if not files:
+        raise DocsynthError(f"no prompt templates (*.md) in {d}")
+    return {t.name: t for t in (load_template(f) for f in files)}
+
+
+def choose(names: list[str], weights: list[float] | None, seed: int, key: str) -> str:
+    """The template for one sample: a deterministic draw from (seed, key), uniform or weighted."""
+    if weights is not None and (len(weights) != len(names) or sum(weights) <= 0 or min(weights) < 0):
+        raise DocsynthError("template weights must be non-negative, one per template, not all zero")
+    w = weights or [1.0] * len(names)
+    u = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") / 2**64
+    acc, total = 0.0, sum(w)
+    for name, weight in zip(names, w):
+        acc += weight / total
+        if u < acc:
+            return name
+    return names[-1]
+
+
+def format_document(pages: list[str]) -> str:
+    """Document text for a prompt: one page as is, several marked [Page N]."""
+    if len(pages) == 1:
+        return pages[0].strip()
+    return "\n\n".join(f"[Page {i}]\n{text.strip()}" for i, text in enumerate(pages, 1))
