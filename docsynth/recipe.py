@@ -11,10 +11,10 @@ import hashlib
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from docsynth.errors import RecipeError
 
@@ -79,6 +79,60 @@ class IngestConfig(Section):
     workers: int | None = Field(None, ge=1, description="processes; default: all cores")
 
 
+class Sampling(Section):
+    """Decoding settings, passed to the backend."""
+
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(768, ge=16, description="tokens the model may write per request")
+    seed: int | None = Field(None, description="sampling seed; default: derived from the recipe seed per request")
+    repetition_penalty: float = Field(1.0, gt=0)
+
+
+class OpenAIConfig(Section):
+    """An OpenAI-compatible server (vllm serve, SGLang, ...)."""
+
+    base_url: str | None = Field(None, description="default: $OPENAI_BASE_URL")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never the key itself)")
+    concurrency: int = Field(32, ge=1, description="requests in flight at once")
+    timeout_s: float = Field(300.0, gt=0, description="per request")
+    max_retries: int = Field(5, ge=0, description="on 429, 5xx and connection errors, with backoff")
+
+
+class GenerateConfig(Section):
+    """Question/answer generation with an LLM."""
+
+    backend: Literal["vllm", "openai"] = Field("vllm", description="vllm: the engine in-process; openai: a server")
+    model: str = Field("HuggingFaceTB/SmolLM2-1.7B-Instruct", description="model name or local path")
+    templates: list[str] = Field(
+        default_factory=lambda: ["specific_facts", "tables_layout", "reasoning", "overview", "short_extraction"],
+        min_length=1, description="prompt templates in prompts/, one drawn per sample")
+    template_weights: list[float] | None = Field(None, description="one weight per template; default uniform")
+    pairs_per_page: int = Field(4, ge=1, le=20)
+    max_pages_per_sample: int = Field(4, ge=1, description="longer documents are split into windows or skipped")
+    long_documents: Literal["window", "skip"] = "window"
+    context_tokens: int | None = Field(None, ge=256, description=(
+        "the model's context; document text is truncated, token-aware, to leave room for the prompt "
+        "and max_tokens (default: the engine's max_model_len)"))
+    guided_json: bool = Field(True, description="constrain output to the QA JSON schema where the backend can")
+    retries: int = Field(2, ge=0, description="new attempts (new seed) for a completion that does not parse")
+    sampling: Sampling = Field(default_factory=Sampling)
+    engine: dict[str, Any] = Field(default_factory=dict, description=(
+        "passed to vllm.LLM as is: tensor_parallel_size, gpu_memory_utilization, max_model_len, dtype, "
+        "enforce_eager, ..."))
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
+
+    @model_validator(mode="after")
+    def _weights_match(self):
+        if self.template_weights is not None:
+            if len(self.template_weights) != len(self.templates):
+                raise ValueError(f"template_weights has {len(self.template_weights)} weights for "
+                                 f"{len(self.templates)} templates")
+            if min(self.template_weights) < 0 or sum(self.template_weights) <= 0:
+                raise ValueError("template_weights must be non-negative and not all zero")
+        return self
+
+
 class Recipe(Section):
     """A whole recipe. Later stages add their sections here."""
 
@@ -86,6 +140,7 @@ class Recipe(Section):
     seed: int = 0
     inputs: InputsConfig = Field(default_factory=InputsConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
 
     @field_validator("name")
     @classmethod

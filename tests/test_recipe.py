@@ -25,7 +25,7 @@ def test_defaults_live_in_the_models():
     ({"ingest": {"ocr": {"mode": "sometimes"}}}, "ingest.ocr.mode: Input should be 'auto', 'always' or 'never'"),
     ({"ingest": {"dpi": 10}}, "ingest.dpi: Input should be greater than or equal to 36"),
     ({"ingest": {"ocr": {"languages": "eng; rm -rf"}}}, "ingest.ocr.languages: String should match pattern"),
-    ({"zzz": 1}, "zzz: unknown key (valid keys here: ingest, inputs, name, seed)"),
+    ({"zzz": 1}, "zzz: unknown key (valid keys here: generate, ingest, inputs, name, seed)"),
 ])
 def test_invalid_recipes_name_the_key_path(data, message):
     with pytest.raises(RecipeError) as e:
@@ -63,3 +63,22 @@ def test_config_hash_is_stable_and_sensitive():
     assert config_hash(a.ingest) == config_hash(b.ingest)
     b.ingest.dpi = 200
     assert config_hash(a.ingest) != config_hash(b.ingest)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"generate": {"backend": "tgi"}}, "generate.backend: Input should be 'vllm' or 'openai'"),
+    ({"generate": {"sampling": {"temprature": 0.2}}}, "did you mean 'generate.sampling.temperature'?"),
+    ({"generate": {"templates": ["a", "b"], "template_weights": [1]}}, "template_weights has 1 weights for 2 templates"),
+    ({"generate": {"template_weights": [0, 0, 0, 0, 0]}}, "must be non-negative and not all zero"),
+    ({"generate": {"openai": {"conurrency": 4}}}, "did you mean 'generate.openai.concurrency'?"),
+])
+def test_generate_section_is_validated(data, message):
+    with pytest.raises(RecipeError) as e:
+        parse_recipe(data, "r.yaml")
+    assert message in str(e.value)
+
+
+def test_generate_defaults_and_engine_passthrough():
+    r = parse_recipe({"generate": {"engine": {"tensor_parallel_size": 2, "dtype": "bfloat16"}}})
+    assert r.generate.engine == {"tensor_parallel_size": 2, "dtype": "bfloat16"}
+    assert len(r.generate.templates) == 5 and r.generate.pairs_per_page == 4 and r.generate.guided_json
