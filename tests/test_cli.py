@@ -73,3 +73,10 @@ def test_ingest_errors_are_messages_not_tracebacks(tmp_path):
     assert res.returncode == 1 and "apt-get install tesseract-ocr-klingon" in res.stderr
     res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "o"), "--dpi", "5")
     assert res.returncode == 2 and "ingest.dpi" in res.stderr
+
+
+def test_validate_checks_that_prompt_templates_exist(tmp_path):
+    bad = tmp_path / "r.yaml"
+    bad.write_text("generate:\n  templates: [specific_facts, haiku]\n")
+    res = run("validate", str(bad))
+    assert res.returncode == 1 and "generate.templates: no prompt named haiku" in res.stderr

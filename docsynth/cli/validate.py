@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth.cli import common
+from docsynth.generate.prompts import check_templates
 from docsynth.recipe import dump_recipe, load_recipe
 
 
@@ -15,12 +16,14 @@ def validate(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file to check.", show_default=False)],
     json_out: Annotated[bool, typer.Option("--json", help="Print the resolved recipe as JSON.")] = False,
 ) -> None:
-    """Check a recipe without running it: unknown keys (with the nearest valid key), types, ranges.
+    """Check a recipe without running it: unknown keys (with the nearest valid key), types, ranges,
+    and that its prompt templates exist and are well formed.
 
     Prints the resolved recipe, every default filled in. Exit code 2 if it is invalid.
     """
     with common.failures():
         r, _ = load_recipe(recipe)
+        check_templates(r.generate.templates)
     if json_out:
         common.print_json({"valid": True, "recipe": r.model_dump(mode="json")})
     else:

@@ -113,3 +113,13 @@ def format_document(pages: list[str]) -> str:
     if len(pages) == 1:
         return pages[0].strip()
     return "\n\n".join(f"[Page {i}]\n{text.strip()}" for i, text in enumerate(pages, 1))
+
+
+def check_templates(names: list[str], directory: Path | None = None) -> dict[str, Template]:
+    """The named templates, loaded and checked; DocsynthError names any that do not exist."""
+    templates = load_templates(directory)
+    missing = [n for n in names if n not in templates]
+    if missing:
+        raise DocsynthError(f"generate.templates: no prompt named {', '.join(missing)} in "
+                            f"{next(iter(templates.values())).path.parent} (have: {', '.join(templates)})")
+    return {n: templates[n] for n in names}
