@@ -1,0 +1,37 @@
+"""LLM backends behind one small interface: a batch of chat requests in, completions out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from docsynth.recipe import Sampling
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """One chat to complete; schema (JSON schema) asks for guided decoding where supported."""
+
+    messages: list[dict[str, str]]
+    seed: int
+    schema: dict | None = None
+
+
+@dataclass(slots=True)
+class Completion:
+    """The model's reply, or why there is none (error: a transport failure after retries)."""
+
+    text: str | None
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+
+
+class Backend(Protocol):
+    def complete(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[Completion]:
+        """One completion per request, in request order; never raises for a single request."""
+        ...
+
+    def close(self) -> None: ...
