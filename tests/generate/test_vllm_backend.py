@@ -30,8 +30,13 @@ def backend(tmp_path_factory):
         os.environ.setdefault(k, v)
     from docsynth.generate.backends.vllm import VLLMBackend
 
+    from docsynth.generate.backends.vllm import shutdown_engines
+
     model = build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-    return VLLMBackend(str(model), {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048, "seed": 0})
+    b = VLLMBackend(str(model), {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048, "seed": 0})
+    yield b
+    del b.llm
+    shutdown_engines()
 
 
 def _schema_valid(text: str) -> bool:

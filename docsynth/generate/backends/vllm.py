@@ -31,6 +31,15 @@ def engine(model: str, options: dict[str, Any]):
     return _ENGINES[key]
 
 
+def shutdown_engines() -> None:
+    """Stop every engine this process started (frees memory before switching models, and lets
+    vLLM's engine processes exit while logging still works)."""
+    import gc
+
+    _ENGINES.clear()
+    gc.collect()
+
+
 def structured_json(schema: dict):
     """Guided decoding to a JSON schema, in the API of the installed vLLM."""
     try:  # vLLM >= 0.12
