@@ -8,9 +8,12 @@ the same PDF under two names is one document and reruns give the same ids.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import glob
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,15 +53,30 @@ def read_document(ref: DocRef, pdf_column: str) -> bytes:
     """The bytes of one document."""
     if ref.row is None:
         return Path(ref.path).read_bytes()
-    pf = pq.ParquetFile(ref.path)
-    row = ref.row
-    for rg in range(pf.num_row_groups):
-        n = pf.metadata.row_group(rg).num_rows
-        if row < n:
-            value = pf.read_row_group(rg, columns=[pdf_column]).column(0)[row].as_py()
-            return value or b""
-        row -= n
-    raise DocsynthError(f"{ref.source}: row is past the end of the file")
+    st = os.stat(ref.path)
+    starts = _row_group_starts(ref.path, st.st_size, st.st_mtime_ns)
+    rg = bisect.bisect_right(starts, ref.row) - 1
+    if ref.row >= starts[-1]:
+        raise DocsynthError(f"{ref.source}: row is past the end of the file")
+    column = _row_group_column(ref.path, st.st_size, st.st_mtime_ns, rg, pdf_column)
+    return column[ref.row - starts[rg]].as_py() or b""
+
+
+# A task's rows are consecutive, so they share row groups: read each once, not once per row.
+# Keyed by size and mtime too, so a rewritten file is never served from the cache.
+@functools.lru_cache(maxsize=8)
+def _row_group_starts(path: str, size: int, mtime_ns: int) -> list[int]:
+    """First row of each row group, then the total row count."""
+    meta = pq.read_metadata(path)
+    starts = [0]
+    for rg in range(meta.num_row_groups):
+        starts.append(starts[-1] + meta.row_group(rg).num_rows)
+    return starts
+
+
+@functools.lru_cache(maxsize=1)  # one row group of PDFs in memory at a time
+def _row_group_column(path: str, size: int, mtime_ns: int, rg: int, column: str):
+    return pq.ParquetFile(path).read_row_group(rg, columns=[column]).column(0)
 
 
 def expand_inputs(paths: list[str], base: Path) -> list[Path]:

@@ -172,3 +172,19 @@ def test_kill_9_at_several_points_then_resume_equals_an_uninterrupted_run(tmp_pa
     keys = [(r[0], r[2]) for r in _rows(out)]
     assert len(keys) == len(set(keys)) == 32
     assert not list((out / "pages").glob(".*.tmp"))
+
+
+def test_parquet_rows_of_one_row_group_are_read_with_one_read(tmp_path, samples, monkeypatch):
+    from docsynth.ingest import sources
+
+    blobs = [(samples / n).read_bytes() for n in ("invoice.pdf", "lettre_fr.pdf", "annual_report.pdf", "bericht_de.pdf")]
+    src = _parquet_of_pdfs(tmp_path / "docs.parquet", blobs)  # row groups of 2 rows
+    reads = []
+    real = pq.ParquetFile.read_row_group
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", lambda self, i, **kw: reads.append(i) or real(self, i, **kw))
+    sources._row_group_column.cache_clear()
+    refs = [sources.DocRef(content_id(b), str(src), i) for i, b in enumerate(blobs)]
+    assert [sources.read_document(r, "pdf") for r in refs] == blobs
+    assert reads == [0, 1]
+    with pytest.raises(DocsynthError, match="row is past the end"):
+        sources.read_document(sources.DocRef("x", str(src), 4), "pdf")
