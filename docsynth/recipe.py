@@ -87,6 +87,8 @@ class Sampling(Section):
     max_tokens: int = Field(768, ge=16, description="tokens the model may write per request")
     seed: int | None = Field(None, description="sampling seed; default: derived from the recipe seed per request")
     repetition_penalty: float = Field(1.0, gt=0)
+    stop: list[str] = Field(default_factory=list, description=(
+        "strings that end a completion (for few-shot prompts: the start of the next example)"))
 
 
 class OpenAIConfig(Section):
@@ -108,6 +110,8 @@ class GenerateConfig(Section):
         default_factory=lambda: ["specific_facts", "tables_layout", "reasoning", "overview", "short_extraction"],
         min_length=1, description="prompt templates in prompts/, one drawn per sample")
     template_weights: list[float] | None = Field(None, description="one weight per template; default uniform")
+    prompts_dir: str | None = Field(None, description=(
+        "folder of the templates, relative to the recipe (default: DOCSYNTH_PROMPTS or the repository's prompts/)"))
     pairs_per_page: int = Field(4, ge=1, le=20)
     max_pages_per_sample: int = Field(4, ge=1, description="longer documents are split into windows or skipped")
     long_documents: Literal["window", "skip"] = "window"
@@ -115,7 +119,14 @@ class GenerateConfig(Section):
         "the model's context; document text is truncated, token-aware, to leave room for the prompt "
         "and max_tokens (default: the engine's max_model_len)"))
     guided_json: bool = Field(True, description="constrain output to the QA JSON schema where the backend can")
+    max_pair_chars: int = Field(400, ge=8, description=(
+        "under guided JSON, the longest question or answer the schema allows (bounds runaway output)"))
     retries: int = Field(2, ge=0, description="new attempts (new seed) for a completion that does not parse")
+    completions_per_sample: int = Field(1, ge=1, le=16, description=(
+        "completions asked per sample (each with its own seed), their pairs merged without repeats; "
+        "more than 1 helps a small model, whose single completions are short and repetitive"))
+    batch_samples: int = Field(256, ge=1, description=(
+        "samples sent to the backend together (across tasks), so the engine can batch them"))
     sampling: Sampling = Field(default_factory=Sampling)
     engine: dict[str, Any] = Field(default_factory=dict, description=(
         "passed to vllm.LLM as is: tensor_parallel_size, gpu_memory_utilization, max_model_len, dtype, "

@@ -43,12 +43,60 @@ class Reject:
     doc_id: str | None
     page: int | None
     reason: str
+    raw: str | None = None  # the model's text, for a completion that could not be used
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["raw"] is None:
+            del d["raw"]
+        return d
+
+
+def to_table(rows: list, schema: pa.Schema) -> pa.Table:
+    """Columnar table of dataclass records whose fields are the schema's columns."""
+    return pa.table({name: [getattr(r, name) for r in rows] for name in schema.names}, schema=schema)
 
 
 def pages_to_table(pages: list[Page]) -> pa.Table:
-    """Columnar table of pages in PAGE_SCHEMA."""
-    cols = {name: [getattr(p, name) for p in pages] for name in PAGE_SCHEMA.names}
-    return pa.table(cols, schema=PAGE_SCHEMA)
+    return to_table(pages, PAGE_SCHEMA)
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One generated sample before filtering: its pages, QA pairs and provenance."""
+
+    sample_id: str  # "doc_id:first-last" (0-based pages)
+    doc_id: str
+    source: str
+    pages: list[int]
+    images: list[bytes]
+    image_format: str
+    text: str  # the document text the model was given (after truncation)
+    truncated: bool  # the text was cut to fit the context budget
+    questions: list[str]
+    answers: list[str]
+    template: str
+    model: str
+    backend: str
+    sampling: str  # JSON of the sampling settings
+    seeds: list[int]  # of the completions of the last attempt (generate.completions_per_sample)
+    attempts: int
+    finish_reasons: list[str | None]
+    prompt_tokens: int
+    output_tokens: int
+    raw_outputs: list[str]  # the model's texts, verbatim
+
+
+CANDIDATE_SCHEMA = pa.schema([
+    ("sample_id", pa.string()), ("doc_id", pa.string()), ("source", pa.string()), ("pages", pa.list_(pa.int32())),
+    ("images", pa.list_(pa.binary())), ("image_format", pa.string()), ("text", pa.string()),
+    ("truncated", pa.bool_()), ("questions", pa.list_(pa.string())), ("answers", pa.list_(pa.string())),
+    ("template", pa.string()), ("model", pa.string()), ("backend", pa.string()), ("sampling", pa.string()),
+    ("seeds", pa.list_(pa.int64())), ("attempts", pa.int32()), ("finish_reasons", pa.list_(pa.string())),
+    ("prompt_tokens", pa.int32()), ("output_tokens", pa.int32()), ("raw_outputs", pa.list_(pa.string())),
+])
+assert [f.name for f in fields(Candidate)] == CANDIDATE_SCHEMA.names
+
+
+def candidates_to_table(rows: list[Candidate]) -> pa.Table:
+    return to_table(rows, CANDIDATE_SCHEMA)

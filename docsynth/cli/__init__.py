@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth import __version__
-from docsynth.cli import common, ingest, prompts, validate
+from docsynth.cli import common, generate, ingest, prompts, validate
 
 app = typer.Typer(
     name="docsynth",
@@ -43,6 +43,7 @@ def root(
 
 app.command("validate")(validate.validate)
 app.command("ingest")(ingest.ingest)
+app.command("generate")(generate.generate)
 app.add_typer(prompts.app, name="prompts")
 
 

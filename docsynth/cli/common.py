@@ -80,9 +80,10 @@ class RateColumn(ProgressColumn):
         return Text(f"{n:,} {self.unit} {rate:,.1f} {self.unit}/s", style="cyan")
 
 
-def progress_bar(enabled: bool) -> Progress:
+def progress_bar(enabled: bool, unit: str = "docs", rate: tuple[str, str] = ("pages", "pages")) -> Progress:
+    """A bar of `unit` done out of the total, with the rate of a counted field (e.g. pages/s)."""
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
-        RateColumn("pages", "pages"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+        RateColumn(*rate), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=err, disable=not enabled, transient=False,
     )

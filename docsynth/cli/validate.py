@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth.cli import common
-from docsynth.generate.prompts import check_templates
+from docsynth.generate.prompts import recipe_templates
 from docsynth.recipe import dump_recipe, load_recipe
 
 
@@ -22,8 +22,8 @@ def validate(
     Prints the resolved recipe, every default filled in. Exit code 2 if it is invalid.
     """
     with common.failures():
-        r, _ = load_recipe(recipe)
-        check_templates(r.generate.templates)
+        r, base = load_recipe(recipe)
+        recipe_templates(r.generate, base)
     if json_out:
         common.print_json({"valid": True, "recipe": r.model_dump(mode="json")})
     else:

@@ -1,7 +1,9 @@
 """Prompt templates: files in prompts/, checked when loaded, rendered into chat messages.
 
 A template is a Markdown file: YAML front matter (name, purpose, variables) and a body
-cut into messages by lines that are exactly `[system]`, `[user]` or `[assistant]`.
+cut into messages by lines that are exactly `[system]`, `[user]` or `[assistant]`; or, for a
+base model without a chat template, one `[prompt]` section that is sent as plain text to be
+continued (a completion prompt, typically few-shot).
 Slots are `{{ variable }}`. Rendering substitutes the template's own slots in one pass,
 so document text is data: braces or `{{ ... }}` inside a document stay as they are.
 """
@@ -25,7 +27,7 @@ KNOWN_VARIABLES = {
     "num_pages": "how many pages the document text covers",
 }
 _SLOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_ROLE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.M)
+_ROLE = re.compile(r"^\[(system|user|assistant|prompt)\]\s*$", re.M)
 
 
 def default_prompts_dir() -> Path:
@@ -39,8 +41,13 @@ class Template:
     name: str
     purpose: str
     variables: tuple[str, ...]
-    messages: tuple[tuple[str, str], ...]  # (role, text with slots)
+    messages: tuple[tuple[str, str], ...]  # (role, text with slots); one ("prompt", ...) for completion
     path: Path
+
+    @property
+    def completion(self) -> bool:
+        """A plain-text prompt for a base model to continue, not chat messages."""
+        return self.messages[0][0] == "prompt"
 
     def render(self, **values: object) -> list[dict[str, str]]:
         """Chat messages with every slot filled; DocsynthError if a value is missing or extra."""
@@ -73,8 +80,12 @@ def load_template(path: Path) -> Template:
     if parts[0].strip():
         raise DocsynthError(f"{path}: text before the first [system]/[user] line")
     messages = tuple((role, body.strip()) for role, body in zip(parts[1::2], parts[2::2]))
-    if not messages or messages[-1][0] != "user":
-        raise DocsynthError(f"{path}: needs messages ending with a [user] message")
+    roles = [role for role, _ in messages]
+    if "prompt" in roles:
+        if roles != ["prompt"]:
+            raise DocsynthError(f"{path}: a [prompt] (completion) template has that one section and no chat messages")
+    elif not messages or roles[-1] != "user":
+        raise DocsynthError(f"{path}: needs messages ending with a [user] message, or one [prompt] section")
     used = {s for _, body in messages for s in _SLOT.findall(body)}
     if used - set(declared):
         raise DocsynthError(f"{path}: slots {sorted(used - set(declared))} are not declared in variables")
@@ -123,3 +134,9 @@ def check_templates(names: list[str], directory: Path | None = None) -> dict[str
         raise DocsynthError(f"generate.templates: no prompt named {', '.join(missing)} in "
                             f"{next(iter(templates.values())).path.parent} (have: {', '.join(templates)})")
     return {n: templates[n] for n in names}
+
+
+def recipe_templates(cfg, base: Path) -> dict[str, Template]:
+    """The templates a recipe's generate section names, from its prompts_dir (relative to the
+    recipe's folder) or the default folder."""
+    return check_templates(cfg.templates, (base / cfg.prompts_dir).resolve() if cfg.prompts_dir else None)

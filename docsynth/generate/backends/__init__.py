@@ -11,11 +11,13 @@ from docsynth.recipe import Sampling
 
 @dataclass(slots=True)
 class ChatRequest:
-    """One chat to complete; schema (JSON schema) asks for guided decoding where supported."""
+    """One chat to complete, or with prompt set, one plain text to continue (a base model);
+    schema (JSON schema) asks for guided decoding where supported."""
 
     messages: list[dict[str, str]]
     seed: int
     schema: dict | None = None
+    prompt: str | None = None
 
 
 @dataclass(slots=True)

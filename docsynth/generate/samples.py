@@ -1,0 +1,127 @@
+"""From ingested pages to samples: windows of consecutive pages of one document, each with
+its template, its seeds and its prompt."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from docsynth.generate.backends import ChatRequest
+from docsynth.generate.budget import Tokens, fit
+from docsynth.generate.grounding import normalise
+from docsynth.generate.parse import qa_json_schema
+from docsynth.generate.prompts import Template, choose, format_document
+from docsynth.records import Reject
+from docsynth.recipe import GenerateConfig
+
+TEXT_COLUMNS = ["doc_id", "source", "page", "num_pages", "text"]
+
+
+@dataclass(slots=True)
+class Sample:
+    """One window of a document's pages, planned for generation."""
+
+    sample_id: str
+    doc_id: str
+    source: str
+    pages: list[int]
+    texts: list[str]
+    template: str
+    text: str = ""  # the document text as given to the model, after truncation
+    truncated: bool = False
+
+
+def derive_seed(seed: int, key: str, attempt: int = 0) -> int:
+    """A per-request seed from the run's seed, the sample and the attempt (31 bits)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{key}:{attempt}".encode()).digest()[:4], "big") >> 1
+
+
+def _documents(shard: Path) -> Iterator[list[dict]]:
+    """Rows (text columns) of one ingest shard, grouped by document, in page order."""
+    doc: list[dict] = []
+    for batch in pq.ParquetFile(shard).iter_batches(batch_size=256, columns=TEXT_COLUMNS):
+        for row in batch.to_pylist():
+            if doc and row["doc_id"] != doc[0]["doc_id"]:
+                yield doc
+                doc = []
+            doc.append(row)
+    if doc:
+        yield doc
+
+
+def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reject]) -> list[Sample]:
+    """The samples of one ingest shard: each document cut into windows of max_pages_per_sample
+    pages (or skipped when longer, as the recipe says); pages without text are left out."""
+    out = []
+    n = cfg.max_pages_per_sample
+    for rows in _documents(shard):
+        first = rows[0]
+        if cfg.long_documents == "skip" and first["num_pages"] > n:
+            rejects.append(Reject("generate", first["source"], first["doc_id"], None,
+                                  f"skipped: {first['num_pages']} pages > max_pages_per_sample {n}"))
+            continue
+        rows = sorted(rows, key=lambda r: r["page"])
+        with_text = [r for r in rows if r["text"].strip()]
+        if not with_text:
+            rejects.append(Reject("generate", first["source"], first["doc_id"], None, "no text: no page has any"))
+            continue
+        for i in range(0, len(with_text), n):
+            win = with_text[i:i + n]
+            sid = f"{first['doc_id']}:{win[0]['page']}-{win[-1]['page']}"
+            out.append(Sample(sid, first["doc_id"], first["source"], [r["page"] for r in win],
+                              [r["text"] for r in win], choose(cfg.templates, cfg.template_weights, seed, sid)))
+    return out
+
+
+class Prompter:
+    """Renders a sample's prompt with its text fitted to the context budget."""
+
+    def __init__(self, cfg: GenerateConfig, templates: dict[str, Template], tokens: Tokens, context: int) -> None:
+        self.cfg, self.templates, self.tokens, self.context = cfg, templates, tokens, context
+        self._overhead: dict[tuple[str, int], int] = {}
+        self._shells: dict[tuple[str, int], str] = {}
+
+    def num_pairs(self, sample: Sample) -> int:
+        return self.cfg.pairs_per_page * len(sample.pages)
+
+    def _values(self, t: Template, sample: Sample, document: str) -> dict:
+        values = {"document": document, "num_pairs": self.num_pairs(sample), "num_pages": len(sample.pages)}
+        return {k: v for k, v in values.items() if k in t.variables}
+
+    def _fixed_tokens(self, t: Template, sample: Sample) -> int:
+        """Tokens of the prompt without the document, plus the [Page N] marks and chat framing."""
+        key = (t.name, len(sample.pages))
+        if key not in self._overhead:
+            empty = format_document([""] * len(sample.pages))
+            msgs = t.render(**self._values(t, sample, empty))
+            self._overhead[key] = sum(self.tokens.count(m["content"]) + 8 for m in msgs) + 16
+        return self._overhead[key]
+
+    def shell(self, sample: Sample) -> str:
+        """The prompt's own words (the template rendered without the document), normalised, padded
+        with spaces: a pair found in it was copied from the instructions or examples."""
+        t = self.templates[sample.template]
+        key = (t.name, len(sample.pages))
+        if key not in self._shells:
+            msgs = t.render(**self._values(t, sample, ""))
+            self._shells[key] = f" {normalise(' '.join(m['content'] for m in msgs))} "
+        return self._shells[key]
+
+    def request(self, sample: Sample, seed: int) -> ChatRequest:
+        t = self.templates[sample.template]
+        budget = self.context - self.cfg.sampling.max_tokens - self._fixed_tokens(t, sample)
+        if budget < 32:
+            raise ValueError(f"the context ({self.context} tokens) leaves no room for the document after the "
+                             f"prompt and sampling.max_tokens ({self.cfg.sampling.max_tokens})")
+        if not sample.text:
+            texts, sample.truncated = fit(sample.texts, budget, self.tokens)
+            sample.text = format_document(texts)
+        msgs = t.render(**self._values(t, sample, sample.text))
+        schema = qa_json_schema(self.num_pairs(sample) + 2, self.cfg.max_pair_chars) if self.cfg.guided_json else None
+        if t.completion:
+            return ChatRequest([], seed, schema, prompt=msgs[0]["content"])
+        return ChatRequest(msgs, seed, schema)

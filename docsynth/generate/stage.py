@@ -1,0 +1,325 @@
+"""The generate stage: ingested pages in, per-task parquet shards of QA candidates out.
+
+    OUT/candidates/task-NNNNN.parquet + .done.json   one per ingest shard, same number
+    OUT/generate-rejects.jsonl    samples without usable pairs (with the model's raw text)
+    OUT/generate-manifest.json    config key, model, counts, tokens
+
+Tasks are the ingest shards. Samples of several tasks go to the backend together (up to
+generate.batch_samples), so the engine batches across documents; each task's shard is
+written and committed as soon as its samples are done, with ingest's resume mechanism.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+import docsynth
+from docsynth.errors import DocsynthError
+from docsynth.generate.backends import Completion
+from docsynth.generate.grounding import is_grounded, normalise
+from docsynth.generate.parse import ParseError, QAPair, parse_qa
+from docsynth.generate.prompts import recipe_templates
+from docsynth.generate.samples import Prompter, Sample, derive_seed, plan_samples
+from docsynth.generate.session import Session, open_session
+from docsynth.records import CANDIDATE_SCHEMA, Candidate, Reject, candidates_to_table
+from docsynth.recipe import Recipe, config_hash, dump_recipe
+from docsynth.run.tasks import Task, TaskStore, atomic_write, atomic_write_text
+
+log = logging.getLogger(__name__)
+ROW_GROUP_SAMPLES = 32
+
+
+@dataclass(slots=True)
+class GenerateSummary:
+    """What a generate run did; also the JSON summary of the CLI."""
+
+    out_dir: str
+    model: str = ""
+    tasks: int = 0
+    tasks_skipped: int = 0
+    samples: int = 0
+    samples_ok: int = 0
+    pages: int = 0  # pages in the samples asked about
+    pairs: int = 0
+    pairs_per_page: float = 0.0
+    grounded_share: float = 0.0  # answers found in their page text (exactly or fuzzy >= 0.8)
+    pairs_dropped: dict[str, int] = field(default_factory=dict)  # parsed but left out, by reason
+    templates: dict[str, int] = field(default_factory=dict)
+    rejects: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    rejects_file: str = ""
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    output_tokens_per_s: float = 0.0  # this run's generation only
+    seconds: float = 0.0
+    shards: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Progress:
+    """Hooks the caller may override to show progress."""
+
+    def status(self, message: str) -> None: ...
+
+    def planned(self, pages: int, pages_done: int) -> None: ...
+
+    def advanced(self, pages: int, samples: int, output_tokens: int) -> None: ...
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The result for one sample: merged pairs and the completions they came from, or a reject."""
+
+    pairs: list[QAPair] = field(default_factory=list)
+    completions: list[Completion] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    attempts: int = 0
+    dropped: Counter = field(default_factory=Counter)  # pairs left out, by reason
+    reason: str = ""
+
+
+def _key_config(recipe: Recipe, templates) -> str:
+    g = recipe.generate.model_dump(mode="json")
+    del g["openai"]  # where the server is, and how hard to retry, does not change the output
+    prompts = {name: t.path.read_text() for name, t in templates.items()}
+    return config_hash(g, prompts, recipe.seed, docsynth.__version__)
+
+
+def plan(recipe: Recipe, pages_dir: Path, templates) -> list[Task]:
+    """One task per finished ingest shard, keyed by the shard's own key and the generate config."""
+    store = pages_dir / "pages"
+    if not store.is_dir():
+        raise DocsynthError(f"{pages_dir} is not an ingest output (no pages/ folder); run docsynth ingest first")
+    key = _key_config(recipe, templates)
+    tasks = []
+    for marker in sorted(store.glob("task-*.done.json")):
+        info = json.loads(marker.read_text())
+        shard = marker.with_name(marker.name.replace(".done.json", ".parquet"))
+        index = int(marker.name.split(".")[0].split("-")[1])
+        tasks.append(Task(index, [str(shard), info["pages"]], config_hash({"pages": info["key"]}, key)))
+    if not tasks:
+        raise DocsynthError(f"{pages_dir}/pages holds no finished ingest shards")
+    return tasks
+
+
+def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progress: Progress | None = None,
+                 session: Session | None = None) -> GenerateSummary:
+    """Generate QA candidates for every ingested page; tasks finished by an earlier run are kept."""
+    t0 = time.perf_counter()
+    progress = progress or Progress()
+    cfg = recipe.generate
+    templates = recipe_templates(cfg, base)
+    tasks = plan(recipe, pages_dir, templates)
+    store = TaskStore(out / "candidates")
+    store.prune(tasks)
+    markers = {t.index: info for t in tasks if (info := store.done(t)) is not None}
+    todo = [t for t in tasks if t.index not in markers]
+    progress.planned(sum(t.items[1] for t in tasks), sum(t.items[1] for t in tasks if t.index in markers))
+    atomic_write_text(out / "generate-recipe.yaml", dump_recipe(recipe))
+    gen_s, gen_tokens = 0.0, 0
+    if todo:
+        progress.status(f"starting the {cfg.backend} backend for {cfg.model}")
+        session = session or open_session(cfg, base)
+        prompter = Prompter(cfg, templates, session.tokens, session.context)
+        for wave in _waves(todo, cfg, recipe.seed):
+            samples = [s for _, ss, _ in wave for s in ss]
+            g0 = time.perf_counter()
+            outcomes = _generate(session, prompter, samples, recipe)
+            gen_s += time.perf_counter() - g0
+            for task, ss, rejects in wave:
+                info = _write_task(store, task, ss, outcomes, rejects, recipe)
+                markers[task.index] = info
+                gen_tokens += info["output_tokens"]
+                progress.advanced(task.items[1], len(ss), info["output_tokens"])
+    summary = _finish(recipe, out, tasks, store, markers, cfg.model, t0)
+    summary.tasks_skipped = len(tasks) - len(todo)
+    summary.output_tokens_per_s = round(gen_tokens / gen_s, 1) if gen_s else 0.0
+    return summary
+
+
+def _waves(todo: list[Task], cfg, seed: int):
+    """Consecutive tasks with their planned samples, about batch_samples samples at a time."""
+    wave, size = [], 0
+    for task in todo:
+        rejects: list[Reject] = []
+        samples = plan_samples(Path(task.items[0]), cfg, seed, rejects)
+        wave.append((task, samples, rejects))
+        size += len(samples)
+        if size >= cfg.batch_samples:
+            yield wave
+            wave, size = [], 0
+    if wave:
+        yield wave
+
+
+def _generate(session: Session, prompter: Prompter, samples: list[Sample], recipe: Recipe) -> dict[str, Outcome]:
+    """Outcomes of every sample: one backend call for all (completions_per_sample requests each),
+    then one per retry round for samples none of whose completions parsed, with new seeds."""
+    cfg = recipe.generate
+    base_seed = cfg.sampling.seed if cfg.sampling.seed is not None else recipe.seed
+    k = cfg.completions_per_sample
+    outcomes = {s.sample_id: Outcome() for s in samples}
+    pending = []
+    for s in samples:
+        try:
+            prompter.request(s, 0)
+            pending.append(s)
+        except ValueError as e:
+            outcomes[s.sample_id].reason = f"prompt: {e}"
+    for attempt in range(cfg.retries + 1):
+        if not pending:
+            break
+        requests = [prompter.request(s, derive_seed(base_seed, f"{s.sample_id}#{j}", attempt))
+                    for s in pending for j in range(k)]
+        completions = session.backend.complete(requests, cfg.sampling)
+        retry = []
+        for i, s in enumerate(pending):
+            o = outcomes[s.sample_id]
+            o.completions = completions[i * k:(i + 1) * k]
+            o.seeds = [r.seed for r in requests[i * k:(i + 1) * k]]
+            o.attempts = attempt + 1
+            o.pairs, o.reason, o.dropped = _merge(o.completions, prompter.shell(s))
+            if not o.pairs and not o.reason.startswith("backend"):
+                retry.append(s)
+        pending = retry
+    return outcomes
+
+
+def _merge(completions: list[Completion], shell: str) -> tuple[list[QAPair], str, Counter]:
+    """The pairs of all completions of a sample, in order, leaving out a pair cut off by the
+    token limit, repeated questions or answers, and pairs copied from the prompt itself (a
+    small model echoes the template's examples). Also says why there are none."""
+    pairs: list[QAPair] = []
+    problems: list[str] = []
+    dropped: Counter[str] = Counter()
+    seen: set[str] = set()
+    for c in completions:
+        if c.error is not None:
+            problems.append(f"backend: {c.error}")  # the backend already retried transport errors
+            continue
+        try:
+            got = parse_qa(c.text or "")
+        except ParseError as e:
+            problems.append(f"parse: {e}")
+            continue
+        if c.finish_reason == "length" and len(got) > 1:
+            got = got[:-1]
+            dropped["cut off"] += 1
+        for p in got:
+            q, a = normalise(p.question), normalise(p.answer)
+            if not q or not a or (f" {q} " in shell and f" {a} " in shell):
+                dropped["copied from the prompt"] += 1
+            elif q in seen or f"\0{a}" in seen:
+                dropped["repeated"] += 1
+            else:
+                seen.update((q, f"\0{a}"))
+                pairs.append(p)
+    if pairs:
+        return pairs, "", dropped
+    if problems:
+        return [], problems[0], dropped
+    return [], "parse: every pair repeated the prompt's own text", dropped
+
+
+def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: dict[str, Outcome],
+                rejects: list[Reject], recipe: Recipe) -> dict:
+    """Stream the task's page images from its ingest shard into candidate rows, then commit."""
+    cfg = recipe.generate
+    sampling = json.dumps(cfg.sampling.model_dump(mode="json"), sort_keys=True)
+    wanted = {}
+    for s in samples:
+        for p in s.pages:
+            wanted[(s.doc_id, p)] = s
+    images: dict[str, list[bytes]] = {}
+    stats = Counter()
+    templates: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+
+    def emit(s: Sample, imgs: list[bytes], fmt: str):
+        o = outcomes[s.sample_id]
+        stats["pages"] += len(s.pages)
+        stats["prompt_tokens"] += sum(c.prompt_tokens for c in o.completions)
+        stats["output_tokens"] += sum(c.output_tokens for c in o.completions)
+        dropped.update(o.dropped)
+        templates[s.template] += 1
+        if not o.pairs:
+            raw = "\n\n".join(c.text for c in o.completions if c.text) or None
+            rejects.append(Reject("generate", s.source, s.doc_id, s.pages[0], o.reason or "no pairs", raw))
+            return None
+        cs = o.completions
+        stats["ok"] += 1
+        stats["pairs"] += len(o.pairs)
+        stats["grounded"] += sum(is_grounded(p.answer, s.text) for p in o.pairs)
+        return Candidate(s.sample_id, s.doc_id, s.source, s.pages, imgs, fmt, s.text, s.truncated,
+                         [p.question for p in o.pairs], [p.answer for p in o.pairs], s.template, cfg.model,
+                         cfg.backend, sampling, o.seeds, o.attempts, [c.finish_reason for c in cs],
+                         sum(c.prompt_tokens for c in cs), sum(c.output_tokens for c in cs),
+                         [c.text or "" for c in cs])
+
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, CANDIDATE_SCHEMA, compression="zstd") as w:
+            buf: list[Candidate] = []
+            cols = ["doc_id", "page", "image", "image_format"]
+            for batch in pq.ParquetFile(task.items[0]).iter_batches(batch_size=32, columns=cols):
+                for row in batch.to_pylist():
+                    s = wanted.get((row["doc_id"], row["page"]))
+                    if s is None:
+                        continue
+                    imgs = images.setdefault(s.sample_id, [])
+                    imgs.append(row["image"])
+                    if len(imgs) == len(s.pages):
+                        cand = emit(s, images.pop(s.sample_id), row["image_format"])
+                        if cand is not None:
+                            buf.append(cand)
+                        if len(buf) >= ROW_GROUP_SAMPLES:
+                            w.write_table(candidates_to_table(buf))
+                            buf.clear()
+            if buf:
+                w.write_table(candidates_to_table(buf))
+
+    atomic_write(store.shard(task), write)
+    info = {"samples": len(samples), "samples_ok": stats["ok"], "pages": stats["pages"], "pairs": stats["pairs"],
+            "grounded": stats["grounded"], "prompt_tokens": stats["prompt_tokens"],
+            "output_tokens": stats["output_tokens"], "templates": dict(templates), "dropped": dict(dropped),
+            "rejects": [r.to_dict() for r in rejects]}
+    store.commit(task, info)
+    return info
+
+
+def _finish(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary:
+    rejects = [r for t in tasks for r in markers[t.index]["rejects"]]
+    atomic_write_text(out / "generate-rejects.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
+    total = Counter()
+    templates: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    for t in tasks:
+        m = markers[t.index]
+        dropped.update(m["dropped"])
+        total.update({k: m[k] for k in ("samples", "samples_ok", "pages", "pairs", "grounded", "prompt_tokens",
+                                         "output_tokens")})
+        templates.update(m["templates"])
+    s = GenerateSummary(
+        out_dir=str(out), model=model, tasks=len(tasks), samples=total["samples"], samples_ok=total["samples_ok"],
+        pages=total["pages"], pairs=total["pairs"], templates=dict(sorted(templates.items())),
+        pairs_dropped=dict(sorted(dropped.items())),
+        pairs_per_page=round(total["pairs"] / total["pages"], 2) if total["pages"] else 0.0,
+        grounded_share=round(total["grounded"] / total["pairs"], 3) if total["pairs"] else 0.0,
+        rejects=len(rejects), reject_reasons=dict(Counter(r["reason"].split(":")[0] for r in rejects)),
+        rejects_file=str(out / "generate-rejects.jsonl"), prompt_tokens=total["prompt_tokens"],
+        output_tokens=total["output_tokens"], shards=[str(p) for p in store.shards(tasks)])
+    s.seconds = round(time.perf_counter() - t0, 3)
+    manifest = {"stage": "generate", "model": model, "backend": recipe.generate.backend,
+                "versions": {"docsynth": docsynth.__version__}, "tasks": len(tasks), "samples": s.samples,
+                "samples_ok": s.samples_ok, "pairs": s.pairs, "rejects": s.rejects,
+                "shards": [p.name for p in store.shards(tasks)]}
+    atomic_write_text(out / "generate-manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return s
