@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from docsynth.errors import DocsynthError
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.budget import Tokens, fit
 from docsynth.generate.grounding import normalise
@@ -19,6 +20,7 @@ from docsynth.records import Reject
 from docsynth.recipe import GenerateConfig
 
 TEXT_COLUMNS = ["doc_id", "source", "page", "num_pages", "text"]
+MIN_DOCUMENT_TOKENS = 32
 
 
 @dataclass(slots=True)
@@ -101,6 +103,18 @@ class Prompter:
             self._overhead[key] = sum(self.tokens.count(m["content"]) + 8 for m in msgs) + 16
         return self._overhead[key]
 
+    def check(self) -> None:
+        """DocsynthError if some template leaves no room for the document within the context
+        (a recipe problem, better said once than as a reject per sample)."""
+        probe = Sample("", "", "", [0] * self.cfg.max_pages_per_sample, [""] * self.cfg.max_pages_per_sample, "")
+        for t in self.templates.values():
+            room = self.context - self.cfg.sampling.max_tokens - self._fixed_tokens(t, probe)
+            if room < MIN_DOCUMENT_TOKENS:
+                raise DocsynthError(
+                    f"prompt '{t.name}' takes {self._fixed_tokens(t, probe)} tokens and sampling.max_tokens "
+                    f"{self.cfg.sampling.max_tokens}, which leaves {room} of the model's {self.context}-token context "
+                    f"for the document; lower sampling.max_tokens or raise generate.context_tokens / max_model_len")
+
     def shell(self, sample: Sample) -> str:
         """The prompt's own words (the template rendered without the document), normalised, padded
         with spaces: a pair found in it was copied from the instructions or examples."""
@@ -114,7 +128,8 @@ class Prompter:
     def request(self, sample: Sample, seed: int) -> ChatRequest:
         t = self.templates[sample.template]
         budget = self.context - self.cfg.sampling.max_tokens - self._fixed_tokens(t, sample)
-        if budget < 32:
+        budget -= budget // 50  # 2% margin: cutting and joining texts can shift token boundaries
+        if budget < MIN_DOCUMENT_TOKENS:
             raise ValueError(f"the context ({self.context} tokens) leaves no room for the document after the "
                              f"prompt and sampling.max_tokens ({self.cfg.sampling.max_tokens})")
         if not sample.text:

