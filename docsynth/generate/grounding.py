@@ -41,3 +41,37 @@ def grounding_score(answer: str, text: str) -> float:
 
 def is_grounded(answer: str, text: str, threshold: float = GROUNDED_AT) -> bool:
     return grounding_score(answer, text) >= threshold
+
+
+# Words too common to say anything about support (English, French, German).
+_STOP = set("""a an the of to in on at by for from with and or but is are was were be been it its this that
+these those as which who whom what when where why how do does did has have had not no yes le la les un une des du de
+et ou est sont à au aux en par pour sur dans der die das ein eine und oder ist sind im in zu von mit für auf""".split())
+
+
+def support_score(answer: str, text: str) -> float:
+    """How well the text supports an answer: its grounding_score, or the share of the answer's
+    content words (stop words left out) that occur in the text, whichever is higher. The
+    second lets a sentence-long answer built from the document's words through. Numbers are
+    strict: the score is at most the share of the answer's numbers that the text contains, so
+    "250,000" is not supported by "412,000" however alike the strings look."""
+    best = grounding_score(answer, text)
+    if best >= 1.0:
+        return best
+    vocab = set(normalise(text).split())
+    words = [w for w in normalise(answer).split() if w not in _STOP]
+    if words:
+        best = max(best, sum(w in vocab for w in words) / len(words))
+    numbers = _numbers(answer)
+    if numbers:
+        known = _numbers(text)
+        best = min(best, sum(n in known for n in numbers) / len(numbers))
+    return best
+
+
+_NUMBER = regex.compile(r"\d+(?:[,.' \u00a0\u202f]\d{3})*(?:[.,]\d+)?")
+
+
+def _numbers(text: str) -> list[str]:
+    """The numbers in a text, digits only ("412,000" and "412000" are the same number)."""
+    return [regex.sub(r"\D", "", m) for m in _NUMBER.findall(text)]
