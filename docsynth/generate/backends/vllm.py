@@ -50,6 +50,11 @@ def shutdown_engines() -> None:
     vLLM's engine processes exit while logging still works)."""
     import gc
 
+    for llm in _ENGINES.values():
+        try:  # stop the engine processes now, not in an atexit hook after logging has closed
+            llm.llm_engine.engine_core.shutdown()
+        except Exception as e:  # another vLLM layout: garbage collection stops it
+            log.debug("engine shutdown: %s", e)
     _ENGINES.clear()
     gc.collect()
 
