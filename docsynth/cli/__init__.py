@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth import __version__
-from docsynth.cli import common, generate, ingest, prompts, validate
+from docsynth.cli import common, generate, ingest, prompts, validate, write
 
 app = typer.Typer(
     name="docsynth",
@@ -44,6 +44,7 @@ def root(
 app.command("validate")(validate.validate)
 app.command("ingest")(ingest.ingest)
 app.command("generate")(generate.generate)
+app.command("write")(write.write)
 app.add_typer(prompts.app, name="prompts")
 
 

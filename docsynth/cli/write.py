@@ -1,0 +1,40 @@
+"""`docsynth write RUN_DIR [--recipe R] [--out DIR]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from docsynth.cli import common
+from docsynth.dataset.write import run_write
+
+
+def write(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory holding generate's candidates/.")],
+    recipe: Annotated[Path | None, typer.Option("--recipe", "-r", help="Recipe YAML (its filters and write sections).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Dataset directory (default: RUN_DIR/dataset).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,
+) -> None:
+    """Filter the QA pairs and write the dataset in the Cauldron schema.
+
+    Applies the recipe's filters to every pair (each drop, with its reason, goes to
+    RUN_DIR/filter-rejects.jsonl; a sample left with no pair is dropped), then writes
+    OUT/data/train-XXXXX-of-NNNNN.parquet (images, texts of user/assistant/source) and a
+    dataset card OUT/README.md that datasets.load_dataset(OUT) and the Hub read. Nothing is
+    rewritten when the candidates, filters and write settings are unchanged.
+    """
+    with common.failures():
+        r, _ = common.recipe_with(recipe, {})
+        s = run_write(r, run_dir, out)
+    if json_out:
+        common.print_json(s.to_dict())
+        return
+    t = Table(title=f"write -> {s.out_dir}", show_header=False, title_justify="left")
+    t.add_row("samples", f"{s.samples_in:,} in, {s.samples_out:,} out ({s.samples_dropped:,} left with no pair)")
+    t.add_row("pairs", f"{s.pairs_in:,} in, {s.pairs_out:,} out")
+    t.add_row("dropped", ", ".join(f"{k}: {v:,}" for k, v in s.dropped.items()) or "none")
+    t.add_row("shards", f"{len(s.shards)} ({s.bytes / 1e6:,.1f} MB)" + ("  reused: nothing changed" if s.reused else ""))
+    common.out.print(t, highlight=False)

@@ -1,0 +1,203 @@
+"""Filter and write: QA candidates in, a dataset in exactly the Cauldron schema out.
+
+    OUT/data/train-XXXXX-of-NNNNN.parquet   shards of about write.shard_rows rows / shard_bytes
+    OUT/README.md                           dataset card (the Hub's YAML header + how it was made)
+    OUT/.docsynth-write.json                what made it (key, counts); written last
+    RUN/filter-rejects.jsonl                every dropped pair or sample with its reason
+
+Shards are written under temporary names and renamed only when all are complete, so a crash
+leaves either the previous dataset or the new one, never a mix that a later run trusts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+
+import docsynth
+from docsynth.errors import DocsynthError
+from docsynth.dataset.cauldron import CARD_FEATURES, cauldron_row, rows_to_table
+from docsynth.filters import Pair, apply_filters, build_filters, reason_kind
+from docsynth.generate.view import candidate_shards
+from docsynth.recipe import Recipe, config_hash, dump_recipe
+from docsynth.run.tasks import atomic_write, atomic_write_text
+
+MARKER = ".docsynth-write.json"
+_COLUMNS = ["sample_id", "doc_id", "source", "pages", "images", "text", "questions", "answers", "template", "model"]
+
+
+@dataclass(slots=True)
+class WriteSummary:
+    out_dir: str
+    samples_in: int = 0
+    samples_out: int = 0
+    pairs_in: int = 0
+    pairs_out: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # pairs, by filter
+    samples_dropped: int = 0  # left with no pairs
+    shards: list[str] = field(default_factory=list)
+    bytes: int = 0
+    reused: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def write_key(recipe: Recipe, run_dir: Path) -> str:
+    """What the dataset depends on: every candidate shard's marker key, the filters and the writer."""
+    keys = [json.loads(p.with_name(p.name.replace(".parquet", ".done.json")).read_text())["key"]
+            for p in candidate_shards(run_dir)]
+    return config_hash({"filters": [f.model_dump(mode="json") for f in recipe.filters],
+                        "write": recipe.write.model_dump(mode="json"), "name": recipe.name}, keys, docsynth.__version__)
+
+
+def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSummary:
+    """Filter every candidate's pairs and write the survivors as Cauldron shards with a card."""
+    t0 = time.perf_counter()
+    out = out or run_dir / "dataset"
+    key = write_key(recipe, run_dir)
+    try:
+        done = json.loads((out / MARKER).read_text())
+        if done["key"] == key and all((out / s).exists() for s in done["summary"]["shards"]):
+            return WriteSummary(**{**done["summary"], "reused": True, "seconds": round(time.perf_counter() - t0, 3)})
+    except (OSError, ValueError, KeyError):
+        pass
+    data = out / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for tmp in data.glob(".*.tmp"):
+        tmp.unlink()
+    s = WriteSummary(out_dir=str(out))
+    filters = build_filters(recipe.filters)
+    dropped: Counter[str] = Counter()
+    templates: Counter[str] = Counter()
+    models: set[str] = set()
+    rejects: list[str] = []
+    examples: list[dict] = []
+    parts: list[Path] = []
+    buf: list[dict] = []
+    buf_bytes = 0
+    cfg = recipe.write
+
+    def flush() -> None:
+        nonlocal buf_bytes
+        part = data / f".part-{len(parts):05d}.parquet"
+        table = rows_to_table(buf)
+        atomic_write(part, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        parts.append(part)
+        buf.clear()
+        buf_bytes = 0
+
+    for shard in candidate_shards(run_dir):
+        for batch in pq.ParquetFile(shard).iter_batches(batch_size=64, columns=_COLUMNS):
+            for c in batch.to_pylist():
+                s.samples_in += 1
+                s.pairs_in += len(c["questions"])
+                pairs = [Pair(q, a, c["text"]) for q, a in zip(c["questions"], c["answers"])]
+                kept, gone = apply_filters(pairs, filters)
+                for p, why in gone:
+                    dropped[reason_kind(why)] += 1
+                    rejects.append(_reject(c, p, why))
+                if not kept:
+                    s.samples_dropped += 1
+                    rejects.append(_reject(c, None, "no pairs left after filtering"))
+                    continue
+                source = (f"docsynth:{recipe.name} doc:{c['doc_id']} pages:{c['pages'][0]}-{c['pages'][-1]} "
+                          f"template:{c['template']} model:{c['model']}")
+                row = cauldron_row(c["images"], [p.question for p in kept], [p.answer for p in kept], source)
+                if len(examples) < cfg.card_examples:
+                    examples.append({"source": c["source"], "pages": c["pages"], "texts": row["texts"]})
+                templates[c["template"]] += 1
+                models.add(c["model"])
+                s.samples_out += 1
+                s.pairs_out += len(kept)
+                buf.append(row)
+                buf_bytes += sum(len(b) for b in c["images"])
+                if len(buf) >= cfg.shard_rows or buf_bytes >= cfg.shard_bytes:
+                    flush()
+    s.dropped = dict(sorted(dropped.items()))
+    if not s.samples_out:
+        atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
+        raise DocsynthError(f"no sample is left after filtering ({s.samples_in} in; pairs dropped by filter: "
+                            f"{s.dropped or 'none'}; each with its reason in {run_dir / 'filter-rejects.jsonl'}); "
+                            "nothing written: loosen the recipe's filters")
+    if buf:
+        flush()
+    final = [data / f"train-{i:05d}-of-{len(parts):05d}.parquet" for i in range(len(parts))]
+    for old in data.glob("train-*.parquet"):
+        if old not in final:
+            old.unlink()
+    for part, dest in zip(parts, final):
+        part.rename(dest)
+    s.shards = [str(p.relative_to(out)) for p in final]
+    s.bytes = sum(p.stat().st_size for p in final)
+    atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
+    atomic_write_text(out / "README.md", dataset_card(recipe, s, templates, sorted(models), examples))
+    s.seconds = round(time.perf_counter() - t0, 3)
+    atomic_write_text(out / MARKER, json.dumps({"key": key, "summary": s.to_dict()}, sort_keys=True))
+    return s
+
+
+def _reject(c: dict, pair: Pair | None, reason: str) -> str:
+    r = {"stage": "filter", "source": c["source"], "doc_id": c["doc_id"], "page": c["pages"][0],
+         "sample_id": c["sample_id"], "reason": reason}
+    if pair is not None:
+        r.update(question=pair.question, answer=pair.answer)
+    return json.dumps(r, sort_keys=True, ensure_ascii=False)
+
+
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                        (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")):
+        if n < limit:
+            return name
+    return "n>1B" if n >= 1_000_000_000 else "100M<n<1B"
+
+
+def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: list[str], examples: list[dict]) -> str:
+    """README.md with the YAML header the Hub reads, and how the data was made."""
+    cfg = recipe.write
+    header = {
+        "license": cfg.license,
+        "task_categories": ["visual-question-answering", "image-text-to-text"],
+        "size_categories": [_size_category(s.samples_out)],
+        "pretty_name": cfg.pretty_name or recipe.name,
+        "tags": ["docsynth", "synthetic", "documents", "the-cauldron"],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
+        "dataset_info": {"features": CARD_FEATURES,
+                         "splits": [{"name": "train", "num_examples": s.samples_out, "num_bytes": s.bytes}]},
+    }
+    langs = [f.allowed for f in recipe.filters if f.name == "language"]
+    if langs:
+        header["language"] = langs[0]
+    lines = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "",
+             f"# {cfg.pretty_name or recipe.name}", "",
+             f"Synthetic question/answer pairs about document pages, in the schema of The Cauldron and "
+             f"Docmatix (`images`: the page images; `texts`: one user/assistant turn per pair, with its "
+             f"`source`). Made with docsynth {docsynth.__version__}.", "",
+             "## How it was made", "",
+             f"- Pages rendered at {recipe.ingest.dpi} dpi as {recipe.ingest.image_format}; text from the PDF's "
+             f"text layer, tesseract OCR ({recipe.ingest.ocr.languages}) where a page had none "
+             f"(ocr: {recipe.ingest.ocr.mode}).",
+             f"- Model: {', '.join(f'`{m}`' for m in models) or '(none)'}; backend `{recipe.generate.backend}`; "
+             f"up to {recipe.generate.max_pages_per_sample} pages per sample.",
+             "- Prompt templates (samples kept): " + ", ".join(f"`{k}` {v}" for k, v in sorted(templates.items())),
+             "- Filters, in order: " + ", ".join(f"`{f.name}`" for f in recipe.filters), "",
+             "| | in | out |", "| --- | --- | --- |",
+             f"| samples | {s.samples_in:,} | {s.samples_out:,} |", f"| QA pairs | {s.pairs_in:,} | {s.pairs_out:,} |", "",
+             "Pairs dropped, by filter: " + (", ".join(f"{k} {v:,}" for k, v in s.dropped.items()) or "none")
+             + f"; samples left with no pair: {s.samples_dropped:,}.", ""]
+    if examples:
+        lines += ["## Examples", ""]
+        for ex in examples:
+            lines.append(f"`{Path(ex['source']).name}` pages {ex['pages'][0]}-{ex['pages'][-1]}:")
+            lines += [f"- **Q:** {t['user']}  \n  **A:** {t['assistant']}" for t in ex["texts"][:4]]
+            lines.append("")
+    lines += ["## Recipe", "", "```yaml", dump_recipe(recipe).rstrip(), "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""Filter and write: candidates from a real ingest (scripted backend) to a Cauldron dataset that
+datasets.load_dataset reads, with a card the Hub reads; cached, re-sharded, empty."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from docsynth.dataset.write import run_write
+from docsynth.generate.stage import run_generate
+from docsynth.ingest.stage import run_ingest
+from docsynth.recipe import Recipe
+from tests.conftest import ROOT, text_pdf
+from tests.generate.conftest import scripted_session
+
+FACTS = "The Harbour Board met on 3 March 2024 and approved a budget of 4.2 million euros. Chair Ines Duarte spoke."
+
+
+def answer(req) -> str:
+    """Per request: a grounded pair, an unanswerable one, a code one, an invented one."""
+    return json.dumps([
+        {"question": "How large is the approved budget?", "answer": "4.2 million euros"},
+        {"question": "Who is the treasurer of the board?", "answer": "This is not mentioned in the document."},
+        {"question": "How would you compute the total?", "answer": "def total(x):\n    return sum(x)"},
+        {"question": "When was the harbour founded?", "answer": "In 1850 by Lord Smith."},
+    ])
+
+
+def make_recipe(**over) -> Recipe:
+    return Recipe.model_validate({"name": "harbour", "ingest": {"workers": 1, "ocr": {"mode": "never"}},
+                                  "generate": {"guided_json": False, "max_pages_per_sample": 2}, **over})
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("docs")
+    for i in range(3):
+        text_pdf(d / f"doc{i}.pdf", [f"Minutes {i}. " + FACTS] * (i + 1))
+    run = tmp_path_factory.mktemp("run")
+    r = make_recipe(inputs={"paths": [str(d)], "docs_per_task": 2})
+    run_ingest(r, ROOT, run)
+    run_generate(r, ROOT, run, run, session=scripted_session(answer))
+    return run
+
+
+def test_the_dataset_loads_with_exactly_the_cauldron_features(run_dir, tmp_path):
+    import datasets
+
+    s = run_write(make_recipe(), run_dir, tmp_path / "ds")
+    # doc0: 1 page -> 1 sample; doc1: 2 pages -> 1; doc2: 3 pages -> 2 (windows of 2)
+    assert s.samples_in == 4 == s.samples_out and s.pairs_in == 16 and s.pairs_out == 4
+    assert s.dropped == {"code": 4, "grounded": 4, "unanswerable": 4}
+    ds = datasets.load_dataset(str(tmp_path / "ds"), split="train")
+    assert ds.features == datasets.Features({
+        "images": datasets.List(datasets.Image()),
+        "texts": datasets.List({"user": datasets.Value("string"), "assistant": datasets.Value("string"),
+                                "source": datasets.Value("string")})})
+    assert len(ds) == 4
+    row = ds[0]
+    assert row["images"][0].size[0] > 500 and row["images"][0].mode in ("RGB", "L")  # decoded PIL images
+    assert row["texts"] == [{"user": "How large is the approved budget?", "assistant": "4.2 million euros",
+                             "source": row["texts"][0]["source"]}]
+    assert row["texts"][0]["source"].startswith("docsynth:harbour doc:") and "template:" in row["texts"][0]["source"]
+    assert sorted(len(r["images"]) for r in ds) == [1, 1, 2, 2]
+
+
+def test_the_card_has_the_hub_header_and_how_it_was_made(run_dir, tmp_path):
+    run_write(make_recipe(write={"license": "cc-by-4.0"}), run_dir, tmp_path / "ds")
+    card = (tmp_path / "ds" / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["license"] == "cc-by-4.0" and header["size_categories"] == ["n<1K"]
+    assert header["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
+    assert header["dataset_info"]["splits"][0]["num_examples"] == 4
+    assert [f["name"] for f in header["dataset_info"]["features"]] == ["images", "texts"]
+    for words in ("## How it was made", "| QA pairs | 16 | 4 |", "code 4, grounded 4, unanswerable 4", "## Examples",
+                  "**A:** 4.2 million euros", "## Recipe", "name: harbour"):
+        assert words in card
+
+
+def test_every_drop_is_recorded_with_its_reason(run_dir, tmp_path):
+    run_write(make_recipe(), run_dir, tmp_path / "ds")
+    rej = [json.loads(x) for x in (run_dir / "filter-rejects.jsonl").read_text().splitlines()]
+    assert len(rej) == 12 and {r["reason"].split(":")[0] for r in rej} == {"code", "grounded", "unanswerable"}
+    assert all(r["question"] and r["sample_id"] and r["source"].endswith(".pdf") for r in rej)
+
+
+def test_unchanged_inputs_reuse_the_dataset_and_changed_filters_rewrite_it(run_dir, tmp_path):
+    out = tmp_path / "ds"
+    first = run_write(make_recipe(), run_dir, out)
+    candidates = {p: p.read_bytes() for p in (run_dir / "candidates").iterdir()}
+    again = run_write(make_recipe(), run_dir, out)
+    assert again.reused and not first.reused and again.shards == first.shards
+    looser = run_write(make_recipe(filters=["code", "unanswerable"]), run_dir, out)
+    assert not looser.reused and looser.pairs_out == 8 and looser.dropped == {"code": 4, "unanswerable": 4}
+    assert {p: p.read_bytes() for p in (run_dir / "candidates").iterdir()} == candidates  # generation untouched
+
+
+def test_shards_are_cut_by_rows_and_renamed_when_their_count_changes(run_dir, tmp_path):
+    import datasets
+
+    out = tmp_path / "ds"
+    run_write(make_recipe(write={"shard_rows": 1}), run_dir, out)
+    assert sorted(p.name for p in (out / "data").iterdir()) == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
+    run_write(make_recipe(write={"shard_rows": 3}), run_dir, out)
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["train-00000-of-00002.parquet",
+                                                               "train-00001-of-00002.parquet"]
+    assert len(datasets.load_dataset(str(out), split="train")) == 4
+
+
+def test_nothing_left_after_filtering_is_a_clear_error_with_the_reasons_kept(run_dir, tmp_path):
+    from docsynth.errors import DocsynthError
+
+    with pytest.raises(DocsynthError, match=r"no sample is left after filtering \(4 in; .*'length': 16"):
+        run_write(make_recipe(filters=[{"name": "length", "max_answer_chars": 2}]), run_dir, tmp_path / "ds")
+    rej = (run_dir / "filter-rejects.jsonl").read_text().splitlines()
+    assert len(rej) == 16 + 4 and not list((tmp_path / "ds" / "data").glob("train-*"))
