@@ -113,3 +113,28 @@ def test_write_help_and_errors(tmp_path):
         assert word in help_
     res = run("write", str(tmp_path))
     assert res.returncode == 1 and "is not a generate output" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_run_reports_a_dead_server_and_rejects_lists_why(tmp_path):
+    r = tmp_path / "r.yaml"
+    r.write_text(f"""
+name: nothing-listens
+inputs: {{paths: ["{ROOT / 'sample_pdfs' / 'invoice.pdf'}"]}}
+ingest: {{ocr: {{mode: never}}, workers: 1}}
+generate:
+  backend: openai
+  model: some-model
+  context_tokens: 4096
+  openai: {{base_url: "http://127.0.0.1:9/v1", max_retries: 0}}
+""")
+    out = tmp_path / "run"
+    res = run("run", str(r), "--out", str(out))
+    assert res.returncode == 1 and "holds no QA candidates to write" in res.stderr, res.stderr
+    assert (out / "pages").is_dir() and (out / "generate-rejects.jsonl").exists()  # what was done is kept
+    listed = run("rejects", str(out))
+    assert listed.returncode == 0 and "generate: 1 rejected  backend: 1" in listed.stdout
+    assert "invoice.pdf page 0: backend: failed after 1 attempts: connection error" in listed.stdout
+    lines = run("rejects", str(out), "--json").stdout.splitlines()
+    assert [json.loads(x)["stage"] for x in lines] == ["generate"]
+    bad = run("rejects", str(out), "--stage", "mix")
+    assert bad.returncode == 1 and "no stage 'mix'" in bad.stderr

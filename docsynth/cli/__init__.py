@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth import __version__
-from docsynth.cli import common, generate, ingest, prompts, validate, write
+from docsynth.cli import common, generate, ingest, prompts, run, validate, write
 
 app = typer.Typer(
     name="docsynth",
@@ -41,10 +41,12 @@ def root(
     common.setup_logging(level)
 
 
+app.command("run")(run.run)
 app.command("validate")(validate.validate)
 app.command("ingest")(ingest.ingest)
 app.command("generate")(generate.generate)
 app.command("write")(write.write)
+app.command("rejects")(run.rejects)
 app.add_typer(prompts.app, name="prompts")
 
 

@@ -51,9 +51,13 @@ class WriteSummary:
 
 
 def write_key(recipe: Recipe, run_dir: Path) -> str:
-    """What the dataset depends on: every candidate shard's marker key, the filters and the writer."""
-    keys = [json.loads(p.with_name(p.name.replace(".parquet", ".done.json")).read_text())["key"]
-            for p in candidate_shards(run_dir)]
+    """What the dataset depends on: every candidate shard (its marker key, and its size and mtime,
+    so a shard regenerated under the same key still counts as new), the filters and the writer."""
+    keys = []
+    for p in candidate_shards(run_dir):
+        st = p.stat()
+        keys.append([json.loads(p.with_name(p.name.replace(".parquet", ".done.json")).read_text())["key"],
+                     p.name, st.st_size, st.st_mtime_ns])
     return config_hash({"filters": [f.model_dump(mode="json") for f in recipe.filters],
                         "write": recipe.write.model_dump(mode="json"), "name": recipe.name}, keys, docsynth.__version__)
 
@@ -122,6 +126,9 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
                 if len(buf) >= cfg.shard_rows or buf_bytes >= cfg.shard_bytes:
                     flush()
     s.dropped = dict(sorted(dropped.items()))
+    if not s.samples_in:
+        raise DocsynthError(f"{run_dir} holds no QA candidates to write: generate rejected every sample "
+                            f"(reasons in {run_dir / 'generate-rejects.jsonl'}; docsynth rejects {run_dir})")
     if not s.samples_out:
         atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
         raise DocsynthError(f"no sample is left after filtering ({s.samples_in} in; pairs dropped by filter: "

@@ -1,0 +1,104 @@
+"""`docsynth run RECIPE [--out DIR] [--force STAGE]` and `docsynth rejects RUN`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from docsynth.cli import common
+from docsynth.cli import generate as generate_cli
+from docsynth.cli import ingest as ingest_cli
+from docsynth.run.pipeline import STAGES, run_recipe
+
+REJECT_FILES = {"ingest": "rejects.jsonl", "generate": "generate-rejects.jsonl", "filter": "filter-rejects.jsonl"}
+
+
+def run(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML: inputs, ingest, generate, filters, write.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/<recipe name>).")] = None,
+    force: Annotated[list[str] | None, typer.Option("--force", help=f"Redo a stage ({', '.join(STAGES)}); repeatable.")] = None,
+    show: Annotated[int, typer.Option(help="After the run, print this many samples with their pairs.")] = 3,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary of every stage instead of tables.")] = False,
+) -> None:
+    """Run a whole recipe: ingest -> generate -> filter -> write the Cauldron dataset.
+
+    Everything lives in the run directory: the resolved recipe, each stage's shards, manifests and
+    rejects, the dataset in OUT/dataset, and OUT/run.json. A stage's finished work is reused while
+    its config and inputs are unchanged: changing only the filters redoes only the writing, and
+    changing a prompt reuses the ingest. An interrupted run resumes where it stopped. Exit code 3
+    if any document, page or sample was rejected (see docsynth rejects OUT).
+    """
+    with common.failures():
+        r, base = common.recipe_with(recipe, {})
+        out = out or Path("runs") / r.name
+        s = _run_with_bars(r, base, out, force or [], json_out)
+    if json_out:
+        common.print_json(s.to_dict())
+    else:
+        ingest_cli._print_summary(s.ingest, 0)
+        generate_cli._print_summary(s.generate, show)
+        w = s.write
+        t = Table(title=f"dataset -> {w.out_dir}", show_header=False, title_justify="left")
+        t.add_row("samples", f"{w.samples_in:,} in, {w.samples_out:,} out; pairs {w.pairs_in:,} in, {w.pairs_out:,} out")
+        t.add_row("dropped", ", ".join(f"{k}: {v:,}" for k, v in w.dropped.items()) or "none")
+        t.add_row("shards", f"{len(w.shards)} ({w.bytes / 1e6:,.1f} MB)" + ("; reused" if w.reused else ""))
+        common.out.print(t, highlight=False)
+    if s.rejects:
+        raise typer.Exit(common.EXIT_REJECTS)
+
+
+def _run_with_bars(r, base: Path, out: Path, force: list[str], quiet: bool):
+    """The run, with the ingest bar during ingest and the generate bar during generation."""
+    ingest_bar = common.progress_bar(not quiet)
+    generate_bar = common.progress_bar(not quiet, unit="pages", rate=("tokens", "tok"))
+
+    class Ingest(ingest_cli._Bar):
+        def planned(self, docs, docs_done):
+            self.bar.start()
+            super().planned(docs, docs_done)
+
+    class Generate(generate_cli._Bar):
+        def planned(self, pages, pages_done):
+            ingest_bar.stop()
+            self.bar.start()
+            super().planned(pages, pages_done)
+
+    try:
+        return run_recipe(r, base, out, force, Ingest(ingest_bar), Generate(generate_bar))
+    finally:
+        ingest_bar.stop()
+        generate_bar.stop()
+
+
+def rejects(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (or an ingest/generate output).")],
+    stage: Annotated[str | None, typer.Option(help=f"Only this stage: {', '.join(REJECT_FILES)}.")] = None,
+    limit: Annotated[int, typer.Option(help="Rejects listed per stage (0: counts only).")] = 10,
+    json_out: Annotated[bool, typer.Option("--json", help="Print every reject as a JSON line.")] = False,
+) -> None:
+    """What a run rejected, and why: counts by stage and reason, then the rejects themselves."""
+    with common.failures():
+        stages = [stage] if stage else list(REJECT_FILES)
+        unknown = [x for x in stages if x not in REJECT_FILES]
+        if unknown:
+            raise common.DocsynthError(f"--stage: no stage '{unknown[0]}' (stages: {', '.join(REJECT_FILES)})")
+        found = {x: run_dir / REJECT_FILES[x] for x in stages if (run_dir / REJECT_FILES[x]).exists()}
+        if not found:
+            raise common.DocsynthError(f"{run_dir} holds no rejects files ({', '.join(REJECT_FILES.values())})")
+    for name, path in found.items():
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if json_out:
+            for row in rows:
+                typer.echo(json.dumps({"stage": name, **row}, ensure_ascii=False))
+            continue
+        counts = Counter(row["reason"].split(":")[0] for row in rows)
+        common.out.print(f"[bold]{name}[/bold]: {len(rows):,} rejected  "
+                         + ", ".join(f"{k}: {v:,}" for k, v in counts.most_common()), highlight=False)
+        for row in rows[:limit]:
+            where = Path(row["source"]).name + ("" if row.get("page") is None else f" page {row['page']}")
+            common.out.print(f"  {where}: {row['reason']}", highlight=False, markup=False)

@@ -1,0 +1,79 @@
+"""A whole recipe in one run directory: ingest -> generate -> filter and write.
+
+    RUN/recipe.yaml, manifest.json, rejects.jsonl, pages/        ingest
+    RUN/generate-*.json|jsonl, candidates/                        generate
+    RUN/filter-rejects.jsonl, dataset/                            filter + write
+    RUN/run.json                                                  what each stage did or reused
+
+Each stage keeps what an earlier run finished when its own config and its inputs are unchanged
+(keyed per task), so changing only the filters redoes only filtering and writing, and changing
+a prompt reuses the ingest. --force STAGE forgets a stage's finished work first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docsynth.dataset.write import MARKER, WriteSummary, run_write
+from docsynth.errors import DocsynthError
+from docsynth.generate.stage import GenerateSummary
+from docsynth.generate.stage import Progress as GenerateProgress
+from docsynth.generate.stage import run_generate
+from docsynth.ingest.stage import IngestSummary, run_ingest
+from docsynth.ingest.stage import Progress as IngestProgress
+from docsynth.recipe import Recipe
+from docsynth.run.tasks import atomic_write_text
+
+STAGES = ("ingest", "generate", "write")
+
+
+@dataclass(slots=True)
+class RunSummary:
+    out_dir: str
+    ingest: IngestSummary | None = None
+    generate: GenerateSummary | None = None
+    write: WriteSummary | None = None
+    forced: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rejects(self) -> int:
+        return (self.ingest.rejects if self.ingest else 0) + (self.generate.rejects if self.generate else 0)
+
+    def to_dict(self) -> dict:
+        return {"out_dir": self.out_dir, "forced": self.forced, "seconds": self.seconds,
+                **{s: getattr(self, s).to_dict() for s in STAGES if getattr(self, s) is not None}}
+
+
+def forget(out: Path, stage: str) -> None:
+    """Make a stage's finished work untrusted, so the next run redoes it (outputs are replaced
+    atomically as they are redone)."""
+    if stage not in STAGES:
+        raise DocsynthError(f"--force: no stage '{stage}' (stages: {', '.join(STAGES)})")
+    if stage == "write":
+        (out / "dataset" / MARKER).unlink(missing_ok=True)
+        return
+    folder = out / ("pages" if stage == "ingest" else "candidates")
+    for marker in folder.glob("task-*.done.json"):
+        marker.unlink()
+
+
+def run_recipe(recipe: Recipe, base: Path, out: Path, force: list[str] = (),
+               ingest_progress: IngestProgress | None = None, generate_progress: GenerateProgress | None = None,
+               session=None) -> RunSummary:
+    """Run every stage of the recipe into out, reusing what is still valid."""
+    t0 = time.perf_counter()
+    if not recipe.inputs.paths:
+        raise DocsynthError("the recipe has no inputs.paths")
+    for stage in force:
+        forget(out, stage)
+    s = RunSummary(out_dir=str(out), forced=list(force))
+    s.ingest = run_ingest(recipe, base, out, ingest_progress)
+    s.generate = run_generate(recipe, base, out, out, generate_progress, session=session)
+    s.write = run_write(recipe, out)
+    s.seconds = round(time.perf_counter() - t0, 3)
+    atomic_write_text(out / "run.json", json.dumps(s.to_dict(), indent=1, sort_keys=True) + "\n")
+    return s

@@ -1,0 +1,69 @@
+"""A whole recipe in one run directory: every stage reuses its finished work while its config and
+inputs are unchanged, asserted from the run's own records (run.json), not from timing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from docsynth.recipe import Recipe
+from docsynth.run.pipeline import run_recipe
+from tests.conftest import ROOT, text_pdf
+from tests.generate.conftest import scripted_session
+
+FACTS = "The Harbour Board met on 3 March 2024 and approved a budget of 4.2 million euros."
+
+
+def answer(req) -> str:
+    return json.dumps([{"question": "How large is the approved budget?", "answer": "4.2 million euros"},
+                       {"question": "Who founded the harbour?", "answer": "Lord Smith"}])
+
+
+@pytest.fixture
+def docs(tmp_path) -> Path:
+    d = tmp_path / "docs"
+    d.mkdir()
+    for i in range(3):
+        text_pdf(d / f"doc{i}.pdf", [f"Minutes {i}. " + FACTS] * 2)
+    return d
+
+
+def recipe(docs: Path, **over) -> Recipe:
+    return Recipe.model_validate({"name": "harbour", "inputs": {"paths": [str(docs)], "docs_per_task": 1},
+                                  "ingest": {"workers": 1, "ocr": {"mode": "never"}},
+                                  "generate": {"guided_json": False}, **over})
+
+
+def stages(out: Path) -> dict:
+    r = json.loads((out / "run.json").read_text())
+    return {"ingest": r["ingest"]["tasks"] - r["ingest"]["tasks_skipped"],
+            "generate": r["generate"]["tasks"] - r["generate"]["tasks_skipped"],
+            "write": not r["write"]["reused"]}
+
+
+def test_each_stage_is_redone_only_when_its_own_config_or_inputs_change(docs, tmp_path):
+    out = tmp_path / "run"
+    s = run_recipe(recipe(docs), ROOT, out, session=scripted_session(answer))
+    assert stages(out) == {"ingest": 3, "generate": 3, "write": True}
+    assert s.write.samples_out == 3 and s.write.pairs_out == 3 and s.write.dropped == {"grounded": 3}
+    run_recipe(recipe(docs), ROOT, out, session=scripted_session(answer))
+    assert stages(out) == {"ingest": 0, "generate": 0, "write": False}
+    run_recipe(recipe(docs, filters=["code"]), ROOT, out, session=scripted_session(answer))
+    assert stages(out) == {"ingest": 0, "generate": 0, "write": True}  # only the filters changed
+    assert json.loads((out / "run.json").read_text())["write"]["pairs_out"] == 6
+    run_recipe(recipe(docs, filters=["code"], generate={"guided_json": False, "pairs_per_page": 2}), ROOT, out,
+               session=scripted_session(answer))
+    assert stages(out) == {"ingest": 0, "generate": 3, "write": True}  # a prompt value changed
+    run_recipe(recipe(docs, filters=["code"], generate={"guided_json": False, "pairs_per_page": 2}), ROOT, out,
+               force=["generate"], session=scripted_session(answer))
+    assert stages(out) == {"ingest": 0, "generate": 3, "write": True}  # forced: regenerated shards are new
+    assert json.loads((out / "run.json").read_text())["forced"] == ["generate"]
+
+
+def test_force_names_a_stage(docs, tmp_path):
+    from docsynth.errors import DocsynthError
+
+    with pytest.raises(DocsynthError, match="--force: no stage 'filters'"):
+        run_recipe(recipe(docs), ROOT, tmp_path / "run", force=["filters"], session=scripted_session(answer))
