@@ -98,3 +98,7 @@ def bad_pdfs(tmp_path: Path, samples: Path) -> dict[str, Path]:
     files["huge_page"] = d / "poster.pdf"
     text_pdf(files["huge_page"], ["A poster of enormous size. " * 20], size=(14400, 14400))
     return files
+
+
+# The tiny model for the real vLLM engine, shared by every test directory (one engine per session).
+from tests.generate.conftest import tiny_model  # noqa: E402, F401
