@@ -71,23 +71,27 @@ def print_json(data: Any) -> None:
 
 
 class RateColumn(ProgressColumn):
-    """Items of a named field per second, e.g. pages/s."""
-
-    def __init__(self, field: str, unit: str) -> None:
-        super().__init__()
-        self.field, self.unit = field, unit
+    """A task's counted field and its rate, e.g. "1,200 pages 35.2 pages/s"; the task names the
+    field in its `rate` field (tasks of several stages share one display)."""
 
     def render(self, task: Task) -> Text:
-        n = task.fields.get(self.field, 0)
+        field = task.fields.get("rate", "")
+        n = task.fields.get(field, 0)
         elapsed = task.elapsed or 0
         rate = n / elapsed if elapsed > 0 else 0.0
-        return Text(f"{n:,} {self.unit} {rate:,.1f} {self.unit}/s", style="cyan")
+        unit = task.fields.get("rate_unit", field)
+        return Text(f"{n:,} {unit} {rate:,.1f} {unit}/s", style="cyan")
 
 
-def progress_bar(enabled: bool, unit: str = "docs", rate: tuple[str, str] = ("pages", "pages")) -> Progress:
-    """A bar of `unit` done out of the total, with the rate of a counted field (e.g. pages/s)."""
+def progress_bar(enabled: bool) -> Progress:
+    """One display for any number of stage bars: done out of total in the task's `unit`, and the
+    rate of its counted field."""
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-        RateColumn(*rate), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
+        RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=err, disable=not enabled, transient=False,
     )
+
+
+def task_of(bar: Progress, task_id):
+    return next(t for t in bar.tasks if t.id == task_id)

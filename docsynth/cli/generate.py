@@ -21,10 +21,15 @@ class _Bar(Progress):
         common.err.print(f"[dim]{message}[/dim]")
 
     def planned(self, pages: int, pages_done: int) -> None:
-        self.task = self.bar.add_task("generate", total=pages, completed=pages_done, tokens=0)
+        self.task = self.bar.add_task("generate", total=pages, completed=pages_done, tokens=0, unit="pages",
+                                      rate="tokens", rate_unit="tok")
+
+    def grew(self, pages: int) -> None:
+        t = common.task_of(self.bar, self.task)
+        self.bar.update(self.task, total=(t.total or 0) + pages)
 
     def advanced(self, pages: int, samples: int, output_tokens: int) -> None:
-        t = self.bar.tasks[0]
+        t = common.task_of(self.bar, self.task)
         self.bar.update(self.task, advance=pages, tokens=t.fields["tokens"] + output_tokens)
 
 
@@ -50,7 +55,7 @@ def generate(
     with common.failures():
         overrides = {"generate.model": model, "generate.backend": backend, "generate.openai.base_url": base_url}
         r, base = common.recipe_with(recipe, overrides)
-        with common.progress_bar(not json_out, unit="pages", rate=("tokens", "tok")) as bar:
+        with common.progress_bar(not json_out) as bar:
             summary = run_generate(r, base, pages_dir, out or pages_dir, _Bar(bar))
     if json_out:
         common.print_json(summary.to_dict())

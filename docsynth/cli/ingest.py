@@ -19,10 +19,11 @@ class _Bar(Progress):
         self.bar, self.task = bar, None
 
     def planned(self, docs: int, docs_done: int) -> None:
-        self.task = self.bar.add_task("ingest", total=docs, completed=docs_done, pages=0)
+        self.task = self.bar.add_task("ingest", total=docs, completed=docs_done, pages=0, unit="docs",
+                                      rate="pages", rate_unit="pages")
 
     def advanced(self, docs: int, pages: int) -> None:
-        t = self.bar.tasks[0]
+        t = common.task_of(self.bar, self.task)
         self.bar.update(self.task, advance=docs, pages=t.fields["pages"] + pages)
 
 

@@ -53,26 +53,9 @@ def run(
 
 
 def _run_with_bars(r, base: Path, out: Path, force: list[str], quiet: bool):
-    """The run, with the ingest bar during ingest and the generate bar during generation."""
-    ingest_bar = common.progress_bar(not quiet)
-    generate_bar = common.progress_bar(not quiet, unit="pages", rate=("tokens", "tok"))
-
-    class Ingest(ingest_cli._Bar):
-        def planned(self, docs, docs_done):
-            self.bar.start()
-            super().planned(docs, docs_done)
-
-    class Generate(generate_cli._Bar):
-        def planned(self, pages, pages_done):
-            ingest_bar.stop()
-            self.bar.start()
-            super().planned(pages, pages_done)
-
-    try:
-        return run_recipe(r, base, out, force, Ingest(ingest_bar), Generate(generate_bar))
-    finally:
-        ingest_bar.stop()
-        generate_bar.stop()
+    """The run under one display: the ingest and generate bars move together."""
+    with common.progress_bar(not quiet) as bar:
+        return run_recipe(r, base, out, force, ingest_cli._Bar(bar), generate_cli._Bar(bar))
 
 
 def rejects(

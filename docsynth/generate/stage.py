@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from docsynth.run.tasks import Task, TaskStore, atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 ROW_GROUP_SAMPLES = 32
+POLL_S = 0.2  # how often to look for shards that a running ingest has finished
 
 
 @dataclass(slots=True)
@@ -72,6 +74,9 @@ class Progress:
 
     def planned(self, pages: int, pages_done: int) -> None: ...
 
+    def grew(self, pages: int) -> None:
+        """More pages to do: ingest finished another shard."""
+
     def advanced(self, pages: int, samples: int, output_tokens: int) -> None: ...
 
 
@@ -95,42 +100,62 @@ def _key_config(recipe: Recipe, templates) -> str:
 
 
 def plan(recipe: Recipe, pages_dir: Path, templates) -> list[Task]:
-    """One task per finished ingest shard, keyed by the shard's own key and the generate config."""
+    """One task per finished ingest shard (so far), keyed by the shard's own key and the generate config."""
     store = pages_dir / "pages"
     if not store.is_dir():
         raise DocsynthError(f"{pages_dir} is not an ingest output (no pages/ folder); run docsynth ingest first")
     key = _key_config(recipe, templates)
     tasks = []
     for marker in sorted(store.glob("task-*.done.json")):
-        info = json.loads(marker.read_text())
+        try:
+            info = json.loads(marker.read_text())
+        except (OSError, ValueError):  # replaced under us by a running ingest: seen on the next look
+            continue
         shard = marker.with_name(marker.name.replace(".done.json", ".parquet"))
         index = int(marker.name.split(".")[0].split("-")[1])
         tasks.append(Task(index, [str(shard), info["pages"]], config_hash({"pages": info["key"]}, key)))
-    if not tasks:
-        raise DocsynthError(f"{pages_dir}/pages holds no finished ingest shards")
     return tasks
 
 
 def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progress: Progress | None = None,
-                 session: Session | None = None) -> GenerateSummary:
-    """Generate QA candidates for every ingested page; tasks finished by an earlier run are kept."""
+                 session: Session | None = None, upstream_done: Callable[[], bool] | None = None) -> GenerateSummary:
+    """Generate QA candidates for every ingested page; tasks finished by an earlier run are kept.
+
+    With upstream_done, ingest is still running beside this: shards are taken as ingest finishes
+    them (the engine starts and generates while later documents are rendered and OCRed), until
+    upstream_done() says ingest has finished and every shard has been seen."""
     t0 = time.perf_counter()
     progress = progress or Progress()
     cfg = recipe.generate
     templates = recipe_templates(cfg, base)
-    tasks = plan(recipe, pages_dir, templates)
     store = TaskStore(out / "candidates")
-    store.prune(tasks)
-    markers = {t.index: info for t in tasks if (info := store.done(t)) is not None}
-    todo = [t for t in tasks if t.index not in markers]
-    progress.planned(sum(t.items[1] for t in tasks), sum(t.items[1] for t in tasks if t.index in markers))
     atomic_write_text(out / "generate-recipe.yaml", dump_recipe(recipe))
+    progress.planned(0, 0)
+    seen: dict[int, Task] = {}
+    markers: dict[int, dict] = {}
+    reused = 0
     gen_s, gen_tokens = 0.0, 0
-    if todo:
-        progress.status(f"starting the {cfg.backend} backend for {cfg.model}")
-        session = session or open_session(cfg, base)
-        prompter = Prompter(cfg, templates, session.tokens, session.context)
-        prompter.check()
+    prompter = None
+    while True:
+        finished = upstream_done is None or upstream_done()  # read first: a shard done before it is seen below
+        new = [t for t in plan(recipe, pages_dir, templates) if t.index not in seen or seen[t.index].key != t.key]
+        todo = []
+        for t in new:
+            progress.grew(t.items[1] - (seen[t.index].items[1] if t.index in seen else 0))
+            seen[t.index] = t
+            info = store.done(t)
+            if info is None:
+                markers.pop(t.index, None)
+                todo.append(t)
+            else:
+                markers[t.index] = info
+                reused += 1
+                progress.advanced(t.items[1], info["samples"], 0)
+        if todo and prompter is None:
+            progress.status(f"starting the {cfg.backend} backend for {cfg.model}")
+            session = session or open_session(cfg, base)
+            prompter = Prompter(cfg, templates, session.tokens, session.context)
+            prompter.check()
         for wave in _waves(todo, cfg, recipe.seed):
             samples = [s for _, ss, _ in wave for s in ss]
             g0 = time.perf_counter()
@@ -141,8 +166,16 @@ def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progres
                 markers[task.index] = info
                 gen_tokens += info["output_tokens"]
                 progress.advanced(task.items[1], len(ss), info["output_tokens"])
+        if finished and not todo:
+            break
+        if not todo:
+            time.sleep(POLL_S)
+    tasks = sorted(seen.values(), key=lambda t: t.index)
+    if not tasks:
+        raise DocsynthError(f"{pages_dir}/pages holds no finished ingest shards")
+    store.prune(tasks)
     summary = _finish(recipe, out, tasks, store, markers, cfg.model, t0)
-    summary.tasks_skipped = len(tasks) - len(todo)
+    summary.tasks_skipped = reused
     summary.output_tokens_per_s = round(gen_tokens / gen_s, 1) if gen_s else 0.0
     return summary
 

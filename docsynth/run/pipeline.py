@@ -5,14 +5,18 @@
     RUN/filter-rejects.jsonl, dataset/                            filter + write
     RUN/run.json                                                  what each stage did or reused
 
-Each stage keeps what an earlier run finished when its own config and its inputs are unchanged
-(keyed per task), so changing only the filters redoes only filtering and writing, and changing
-a prompt reuses the ingest. --force STAGE forgets a stage's finished work first.
+Ingest runs in its process pool beside generation: the engine starts while the first documents
+are rendered, and generates for each ingest shard as soon as it is finished, so on a GPU the
+LLM does not wait for rendering or OCR. Each stage keeps what an earlier run finished when its
+own config and its inputs are unchanged (keyed per task), so changing only the filters redoes
+only filtering and writing, and changing a prompt reuses the ingest. --force STAGE forgets a
+stage's finished work first.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +75,31 @@ def run_recipe(recipe: Recipe, base: Path, out: Path, force: list[str] = (),
     for stage in force:
         forget(out, stage)
     s = RunSummary(out_dir=str(out), forced=list(force))
-    s.ingest = run_ingest(recipe, base, out, ingest_progress)
-    s.generate = run_generate(recipe, base, out, out, generate_progress, session=session)
+    done = threading.Event()
+    result: dict = {}
+
+    def ingest() -> None:
+        try:
+            result["summary"] = run_ingest(recipe, base, out, ingest_progress)
+        except BaseException as e:  # handed to the main thread below
+            result["error"] = e
+        finally:
+            done.set()
+
+    (out / "pages").mkdir(parents=True, exist_ok=True)
+    worker = threading.Thread(target=ingest, name="docsynth-ingest", daemon=True)
+    worker.start()
+    try:
+        s.generate = run_generate(recipe, base, out, out, generate_progress, session=session,
+                                  upstream_done=done.is_set)
+    except BaseException:
+        if done.is_set() and "error" in result:
+            raise result["error"] from None  # the ingest failure is why generation had nothing
+        raise
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    s.ingest = result["summary"]
     s.write = run_write(recipe, out)
     s.seconds = round(time.perf_counter() - t0, 3)
     atomic_write_text(out / "run.json", json.dumps(s.to_dict(), indent=1, sort_keys=True) + "\n")

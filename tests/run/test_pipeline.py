@@ -67,3 +67,47 @@ def test_force_names_a_stage(docs, tmp_path):
 
     with pytest.raises(DocsynthError, match="--force: no stage 'filters'"):
         run_recipe(recipe(docs), ROOT, tmp_path / "run", force=["filters"], session=scripted_session(answer))
+
+
+def scanned(src: Path, dest: Path) -> Path:
+    """An image-only copy of a PDF (200 dpi grey scans), which ingest must OCR: slow on purpose."""
+    import pymupdf
+
+    out = pymupdf.open()
+    for page in pymupdf.open(src):
+        pix = page.get_pixmap(dpi=200, colorspace=pymupdf.csGRAY)
+        out.new_page(width=page.rect.width, height=page.rect.height).insert_image(page.rect, stream=pix.tobytes("png"))
+    out.save(dest)
+    return dest
+
+
+def test_generation_runs_beside_ingest_and_takes_shards_as_they_finish(tmp_path):
+    """Two scanned documents, one ingest worker: generation starts on the first shard while the
+    second is still being OCRed (real tesseract), not after ingest has finished."""
+    import time
+
+    d = tmp_path / "scans"
+    d.mkdir()
+    for i in range(2):
+        scanned(text_pdf(tmp_path / f"t{i}.pdf", [f"Minutes {i}. " + FACTS * 6] * 2), d / f"scan{i}.pdf")
+    first: list[float] = []
+
+    def answer_and_time(req):
+        first.append(time.time())
+        return answer(req)
+
+    r = Recipe.model_validate({"name": "harbour", "inputs": {"paths": [str(d)], "docs_per_task": 1},
+                               "ingest": {"workers": 1}, "generate": {"guided_json": False}})
+    s = run_recipe(r, ROOT, tmp_path / "run", session=scripted_session(answer_and_time))
+    markers = sorted(p.stat().st_mtime for p in (tmp_path / "run" / "pages").glob("*.done.json"))
+    assert len(markers) == 2 and s.ingest.pages_by_source == {"ocr": 4}
+    assert markers[0] <= first[0] < markers[1]  # after the first shard, before the last
+    assert s.generate.samples == 2 and s.write.samples_out == 2
+
+
+def test_an_ingest_failure_is_the_error_reported(tmp_path):
+    from docsynth.errors import DocsynthError
+
+    r = recipe(tmp_path / "missing")
+    with pytest.raises(DocsynthError, match="input not found"):
+        run_recipe(r, ROOT, tmp_path / "run", session=scripted_session(answer))
