@@ -138,3 +138,9 @@ generate:
     assert [json.loads(x)["stage"] for x in lines] == ["generate"]
     bad = run("rejects", str(out), "--stage", "mix")
     assert bad.returncode == 1 and "no stage 'mix'" in bad.stderr
+
+
+def test_the_scanned_recipe_reads_its_pages_through_ocr(tmp_path):
+    res = run("ingest", "--recipe", str(ROOT / "recipes/scanned.yaml"), "--out", str(tmp_path / "s"), "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["pages_by_source"] == {"ocr": 2}

@@ -82,3 +82,12 @@ def test_generate_defaults_and_engine_passthrough():
     r = parse_recipe({"generate": {"engine": {"tensor_parallel_size": 2, "dtype": "bfloat16"}}})
     assert r.generate.engine == {"tensor_parallel_size": 2, "dtype": "bfloat16"}
     assert len(r.generate.templates) == 5 and r.generate.pairs_per_page == 4 and r.generate.guided_json
+
+
+@pytest.mark.parametrize("name", ["quickstart", "docmatix", "scanned"])
+def test_shipped_recipes_are_valid_with_their_templates(name):
+    from docsynth.generate.prompts import recipe_templates
+    from docsynth.recipe import load_recipe
+
+    r, base = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / f"{name}.yaml")
+    assert recipe_templates(r.generate, base) and r.name == name and r.filters

@@ -46,6 +46,10 @@ def failures() -> Iterator[None]:
     except DocsynthError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from None
+    except OSError as e:  # a full disk, a file that vanished, no permission: say which
+        err.print(f"[red]error:[/red] {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_ERROR) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished tasks are kept; rerun the same command to resume")
         raise typer.Exit(130) from None

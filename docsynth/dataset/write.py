@@ -75,7 +75,7 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
         pass
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    for tmp in data.glob(".*.tmp"):
+    for tmp in [*data.glob(".*.tmp"), *data.glob(".part-*.parquet")]:  # left by a run that failed or was killed
         tmp.unlink()
     s = WriteSummary(out_dir=str(out))
     filters = build_filters(recipe.filters)

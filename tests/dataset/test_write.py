@@ -117,3 +117,35 @@ def test_nothing_left_after_filtering_is_a_clear_error_with_the_reasons_kept(run
         run_write(make_recipe(filters=[{"name": "length", "max_answer_chars": 2}]), run_dir, tmp_path / "ds")
     rej = (run_dir / "filter-rejects.jsonl").read_text().splitlines()
     assert len(rej) == 16 + 4 and not list((tmp_path / "ds" / "data").glob("train-*"))
+
+
+def test_a_full_disk_mid_write_leaves_the_previous_dataset_whole(run_dir, tmp_path, monkeypatch):
+    import errno
+
+    import datasets
+    import pyarrow.parquet as pq
+
+    import docsynth.dataset.write as write_mod
+
+    out = tmp_path / "ds"
+    run_write(make_recipe(write={"shard_rows": 1}), run_dir, out)
+    before = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
+    real, calls = pq.write_table, {"n": 0}
+
+    def disk_full_on_the_second_shard(table, where, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            Path(where).write_bytes(b"PAR1 half a shard")  # some bytes reach the disk, then it is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(table, where, **kw)
+
+    monkeypatch.setattr(write_mod.pq, "write_table", disk_full_on_the_second_shard)
+    with pytest.raises(OSError, match="No space left"):
+        run_write(make_recipe(filters=["code"], write={"shard_rows": 1}), run_dir, out)
+    monkeypatch.setattr(write_mod.pq, "write_table", real)
+    assert {p.name: p.read_bytes() for p in (out / "data").iterdir() if p.name.startswith("train-")} == before
+    assert not list((out / "data").glob(".*.tmp"))  # the half shard was removed
+    assert len(datasets.load_dataset(str(out), split="train")) == 4  # the old dataset still loads whole
+    again = run_write(make_recipe(filters=["code"], write={"shard_rows": 1}), run_dir, out)
+    assert not again.reused and again.pairs_out == 12  # only code dropped now
+    assert sorted(p.name for p in (out / "data").iterdir()) == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
