@@ -15,7 +15,7 @@ from docsynth.generate.view import sample_candidates
 
 class _Bar(Progress):
     def __init__(self, bar) -> None:
-        self.bar, self.task = bar, None
+        self.bar, self.task, self.samples = bar, None, 0
 
     def status(self, message: str) -> None:
         common.err.print(f"[dim]{message}[/dim]")
@@ -30,7 +30,9 @@ class _Bar(Progress):
 
     def advanced(self, pages: int, samples: int, output_tokens: int) -> None:
         t = common.task_of(self.bar, self.task)
-        self.bar.update(self.task, advance=pages, tokens=t.fields["tokens"] + output_tokens)
+        self.samples += samples
+        self.bar.update(self.task, advance=pages, tokens=t.fields["tokens"] + output_tokens,
+                        description=f"generate ({self.samples:,} samples)")
 
 
 def generate(
