@@ -99,3 +99,10 @@ def progress_bar(enabled: bool) -> Progress:
 
 def task_of(bar: Progress, task_id):
     return next(t for t in bar.tasks if t.id == task_id)
+
+
+def stop_when_done(bar: Progress, task_id) -> None:
+    """Freeze a finished task's clock, so its rate stays true while other stages go on."""
+    t = task_of(bar, task_id)
+    if t.total is not None and t.completed >= t.total:
+        bar.stop_task(task_id)

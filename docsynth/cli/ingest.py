@@ -25,6 +25,7 @@ class _Bar(Progress):
     def advanced(self, docs: int, pages: int) -> None:
         t = common.task_of(self.bar, self.task)
         self.bar.update(self.task, advance=docs, pages=t.fields["pages"] + pages)
+        common.stop_when_done(self.bar, self.task)
 
 
 def ingest(
