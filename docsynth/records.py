@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 
 import pyarrow as pa
@@ -55,6 +56,18 @@ class Reject:
 def to_table(rows: list, schema: pa.Schema) -> pa.Table:
     """Columnar table of dataclass records whose fields are the schema's columns."""
     return pa.table({name: [getattr(r, name) for r in rows] for name in schema.names}, schema=schema)
+
+
+def write_in_groups(writer, rows: Iterable, schema: pa.Schema, group: int) -> None:
+    """Write records to a parquet writer, `group` rows per row group: memory stays bounded by a group."""
+    buf: list = []
+    for row in rows:
+        buf.append(row)
+        if len(buf) >= group:
+            writer.write_table(to_table(buf, schema))
+            buf.clear()
+    if buf:
+        writer.write_table(to_table(buf, schema))
 
 
 def pages_to_table(pages: list[Page]) -> pa.Table:

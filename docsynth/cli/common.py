@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,16 @@ def recipe_with(path: Path | None, overrides: dict[str, Any]) -> tuple[Recipe, P
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def report(summary, json_out: bool, human: Callable[[], None]) -> None:
+    """Print a run's summary (JSON for scripts, else tables), then exit 3 if it rejected anything."""
+    if json_out:
+        print_json(summary.to_dict())
+    else:
+        human()
+    if summary.rejects:
+        raise typer.Exit(EXIT_REJECTS)
 
 
 class RateColumn(ProgressColumn):

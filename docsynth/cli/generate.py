@@ -59,12 +59,7 @@ def generate(
         r, base = common.recipe_with(recipe, overrides)
         with common.progress_bar(not json_out) as bar:
             summary = run_generate(r, base, pages_dir, out or pages_dir, _Bar(bar))
-    if json_out:
-        common.print_json(summary.to_dict())
-    else:
-        _print_summary(summary, show)
-    if summary.rejects:
-        raise typer.Exit(common.EXIT_REJECTS)
+    common.report(summary, json_out, lambda: _print_summary(summary, show))
 
 
 def _print_summary(s, show: int) -> None:

@@ -57,12 +57,7 @@ def ingest(
             raise common.DocsynthError("no inputs: give INPUT paths or set inputs.paths in the recipe")
         with common.progress_bar(not json_out) as bar:
             summary = run_ingest(r, base, out, _Bar(bar))
-    if json_out:
-        common.print_json(summary.to_dict())
-    else:
-        _print_summary(summary, show)
-    if summary.rejects:
-        raise typer.Exit(common.EXIT_REJECTS)
+    common.report(summary, json_out, lambda: _print_summary(summary, show))
 
 
 def _print_summary(s, show: int) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from docsynth.cli import common
 from docsynth.cli import generate as generate_cli
 from docsynth.cli import ingest as ingest_cli
+from docsynth.cli import write as write_cli
 from docsynth.run.pipeline import STAGES, run_recipe
 
 REJECT_FILES = {"ingest": "rejects.jsonl", "generate": "generate-rejects.jsonl", "filter": "filter-rejects.jsonl"}
@@ -37,19 +37,13 @@ def run(
         r, base = common.recipe_with(recipe, {})
         out = out or Path("runs") / r.name
         s = _run_with_bars(r, base, out, force or [], json_out)
-    if json_out:
-        common.print_json(s.to_dict())
-    else:
-        ingest_cli._print_summary(s.ingest, 0)
-        generate_cli._print_summary(s.generate, show)
-        w = s.write
-        t = Table(title=f"dataset -> {w.out_dir}", show_header=False, title_justify="left")
-        t.add_row("samples", f"{w.samples_in:,} in, {w.samples_out:,} out; pairs {w.pairs_in:,} in, {w.pairs_out:,} out")
-        t.add_row("dropped", ", ".join(f"{k}: {v:,}" for k, v in w.dropped.items()) or "none")
-        t.add_row("shards", f"{len(w.shards)} ({w.bytes / 1e6:,.1f} MB)" + ("; reused" if w.reused else ""))
-        common.out.print(t, highlight=False)
-    if s.rejects:
-        raise typer.Exit(common.EXIT_REJECTS)
+    common.report(s, json_out, lambda: _print_summary(s, show))
+
+
+def _print_summary(s, show: int) -> None:
+    ingest_cli._print_summary(s.ingest, 0)
+    generate_cli._print_summary(s.generate, show)
+    write_cli.print_summary(s.write)
 
 
 def _run_with_bars(r, base: Path, out: Path, force: list[str], quiet: bool):

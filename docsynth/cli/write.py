@@ -31,8 +31,12 @@ def write(
         s = run_write(r, run_dir, out)
     if json_out:
         common.print_json(s.to_dict())
-        return
-    t = Table(title=f"write -> {s.out_dir}", show_header=False, title_justify="left")
+    else:
+        print_summary(s)
+
+
+def print_summary(s) -> None:
+    t = Table(title=f"dataset -> {s.out_dir}", show_header=False, title_justify="left")
     t.add_row("samples", f"{s.samples_in:,} in, {s.samples_out:,} out ({s.samples_dropped:,} left with no pair)")
     t.add_row("pairs", f"{s.pairs_in:,} in, {s.pairs_out:,} out")
     t.add_row("dropped", ", ".join(f"{k}: {v:,}" for k, v in s.dropped.items()) or "none")

@@ -23,13 +23,12 @@ import pyarrow.parquet as pq
 
 import docsynth
 from docsynth.errors import DocsynthError
-from docsynth.generate.backends import Completion
-from docsynth.generate.grounding import is_grounded, normalise
-from docsynth.generate.parse import ParseError, QAPair, parse_qa
+from docsynth.generate.grounding import is_grounded
 from docsynth.generate.prompts import recipe_templates
-from docsynth.generate.samples import Prompter, Sample, derive_seed, plan_samples
+from docsynth.generate.outcomes import Outcome, generate_outcomes
+from docsynth.generate.samples import Prompter, Sample, plan_samples
 from docsynth.generate.session import Session, open_session
-from docsynth.records import CANDIDATE_SCHEMA, Candidate, Reject, candidates_to_table
+from docsynth.records import CANDIDATE_SCHEMA, Candidate, Reject, write_in_groups
 from docsynth.recipe import Recipe, config_hash, dump_recipe
 from docsynth.run.tasks import Task, TaskStore, atomic_write, atomic_write_text
 
@@ -80,18 +79,6 @@ class Progress:
     def advanced(self, pages: int, samples: int, output_tokens: int) -> None: ...
 
 
-@dataclass(slots=True)
-class Outcome:
-    """The result for one sample: merged pairs and the completions they came from, or a reject."""
-
-    pairs: list[QAPair] = field(default_factory=list)
-    completions: list[Completion] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
-    attempts: int = 0
-    dropped: Counter = field(default_factory=Counter)  # pairs left out, by reason
-    reason: str = ""
-
-
 def _key_config(recipe: Recipe, templates) -> str:
     g = recipe.generate.model_dump(mode="json")
     del g["openai"]  # where the server is, and how hard to retry, does not change the output
@@ -99,21 +86,27 @@ def _key_config(recipe: Recipe, templates) -> str:
     return config_hash(g, prompts, recipe.seed, docsynth.__version__)
 
 
-def plan(recipe: Recipe, pages_dir: Path, templates) -> list[Task]:
-    """One task per finished ingest shard (so far), keyed by the shard's own key and the generate config."""
+def plan(pages_dir: Path, key: str, cache: dict | None = None) -> list[Task]:
+    """One task per finished ingest shard (so far), keyed by the shard's own key and the generate
+    config's key. cache (marker name -> (mtime, task)) spares re-reading unchanged markers when
+    called again and again beside a running ingest."""
     store = pages_dir / "pages"
     if not store.is_dir():
         raise DocsynthError(f"{pages_dir} is not an ingest output (no pages/ folder); run docsynth ingest first")
-    key = _key_config(recipe, templates)
+    cache = {} if cache is None else cache
     tasks = []
     for marker in sorted(store.glob("task-*.done.json")):
         try:
-            info = json.loads(marker.read_text())
+            mtime = marker.stat().st_mtime_ns
+            if marker.name not in cache or cache[marker.name][0] != mtime:
+                info = json.loads(marker.read_text())
+                shard = marker.with_name(marker.name.replace(".done.json", ".parquet"))
+                index = int(marker.name.split(".")[0].split("-")[1])
+                cache[marker.name] = (mtime, Task(index, [str(shard), info["pages"]],
+                                                  config_hash({"pages": info["key"]}, key)))
         except (OSError, ValueError):  # replaced under us by a running ingest: seen on the next look
             continue
-        shard = marker.with_name(marker.name.replace(".done.json", ".parquet"))
-        index = int(marker.name.split(".")[0].split("-")[1])
-        tasks.append(Task(index, [str(shard), info["pages"]], config_hash({"pages": info["key"]}, key)))
+        tasks.append(cache[marker.name][1])
     return tasks
 
 
@@ -128,17 +121,19 @@ def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progres
     progress = progress or Progress()
     cfg = recipe.generate
     templates = recipe_templates(cfg, base)
+    key = _key_config(recipe, templates)  # once: the loop below looks for new shards many times
     store = TaskStore(out / "candidates")
     atomic_write_text(out / "generate-recipe.yaml", dump_recipe(recipe))
     progress.planned(0, 0)
     seen: dict[int, Task] = {}
+    markers_read: dict = {}
     markers: dict[int, dict] = {}
     reused = 0
     gen_s, gen_tokens = 0.0, 0
     prompter = None
     while True:
         finished = upstream_done is None or upstream_done()  # read first: a shard done before it is seen below
-        new = [t for t in plan(recipe, pages_dir, templates) if t.index not in seen or seen[t.index].key != t.key]
+        new = [t for t in plan(pages_dir, key, markers_read) if t.index not in seen or seen[t.index].key != t.key]
         todo = []
         for t in new:
             progress.grew(t.items[1] - (seen[t.index].items[1] if t.index in seen else 0))
@@ -159,7 +154,7 @@ def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progres
         for wave in _waves(todo, cfg, recipe.seed):
             samples = [s for _, ss, _ in wave for s in ss]
             g0 = time.perf_counter()
-            outcomes = _generate(session, prompter, samples, recipe)
+            outcomes = generate_outcomes(session, prompter, samples, recipe)
             gen_s += time.perf_counter() - g0
             for task, ss, rejects in wave:
                 info = _write_task(store, task, ss, outcomes, rejects, recipe)
@@ -193,75 +188,6 @@ def _waves(todo: list[Task], cfg, seed: int):
             wave, size = [], 0
     if wave:
         yield wave
-
-
-def _generate(session: Session, prompter: Prompter, samples: list[Sample], recipe: Recipe) -> dict[str, Outcome]:
-    """Outcomes of every sample: one backend call for all (completions_per_sample requests each),
-    then one per retry round for samples none of whose completions parsed, with new seeds."""
-    cfg = recipe.generate
-    base_seed = cfg.sampling.seed if cfg.sampling.seed is not None else recipe.seed
-    k = cfg.completions_per_sample
-    outcomes = {s.sample_id: Outcome() for s in samples}
-    pending = []
-    for s in samples:
-        try:
-            prompter.request(s, 0)
-            pending.append(s)
-        except ValueError as e:
-            outcomes[s.sample_id].reason = f"prompt: {e}"
-    for attempt in range(cfg.retries + 1):
-        if not pending:
-            break
-        requests = [prompter.request(s, derive_seed(base_seed, f"{s.sample_id}#{j}", attempt))
-                    for s in pending for j in range(k)]
-        completions = session.backend.complete(requests, cfg.sampling)
-        retry = []
-        for i, s in enumerate(pending):
-            o = outcomes[s.sample_id]
-            o.completions = completions[i * k:(i + 1) * k]
-            o.seeds = [r.seed for r in requests[i * k:(i + 1) * k]]
-            o.attempts = attempt + 1
-            o.pairs, o.reason, o.dropped = _merge(o.completions, prompter.shell(s))
-            if not o.pairs and not o.reason.startswith("backend"):
-                retry.append(s)
-        pending = retry
-    return outcomes
-
-
-def _merge(completions: list[Completion], shell: str) -> tuple[list[QAPair], str, Counter]:
-    """The pairs of all completions of a sample, in order, leaving out a pair cut off by the
-    token limit, repeated questions or answers, and pairs copied from the prompt itself (a
-    small model echoes the template's examples). Also says why there are none."""
-    pairs: list[QAPair] = []
-    problems: list[str] = []
-    dropped: Counter[str] = Counter()
-    seen: set[str] = set()
-    for c in completions:
-        if c.error is not None:
-            problems.append(f"backend: {c.error}")  # the backend already retried transport errors
-            continue
-        try:
-            got = parse_qa(c.text or "")
-        except ParseError as e:
-            problems.append(f"parse: {e}")
-            continue
-        if c.finish_reason == "length" and len(got) > 1:
-            got = got[:-1]
-            dropped["cut off"] += 1
-        for p in got:
-            q, a = normalise(p.question), normalise(p.answer)
-            if not q or not a or (f" {q} " in shell and f" {a} " in shell):
-                dropped["copied from the prompt"] += 1
-            elif q in seen or f"\0{a}" in seen:
-                dropped["repeated"] += 1
-            else:
-                seen.update((q, f"\0{a}"))
-                pairs.append(p)
-    if pairs:
-        return pairs, "", dropped
-    if problems:
-        return [], problems[0], dropped
-    return [], "parse: every pair repeated the prompt's own text", dropped
 
 
 def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: dict[str, Outcome],
@@ -299,26 +225,24 @@ def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: d
                          sum(c.prompt_tokens for c in cs), sum(c.output_tokens for c in cs),
                          [c.text or "" for c in cs])
 
+    def candidates():
+        """Candidates in shard order, as each sample's last page image streams past."""
+        cols = ["doc_id", "page", "image", "image_format"]
+        for batch in pq.ParquetFile(task.items[0]).iter_batches(batch_size=32, columns=cols):
+            for row in batch.to_pylist():
+                s = wanted.get((row["doc_id"], row["page"]))
+                if s is None:
+                    continue
+                imgs = images.setdefault(s.sample_id, [])
+                imgs.append(row["image"])
+                if len(imgs) == len(s.pages):
+                    cand = emit(s, images.pop(s.sample_id), row["image_format"])
+                    if cand is not None:
+                        yield cand
+
     def write(tmp: Path) -> None:
         with pq.ParquetWriter(tmp, CANDIDATE_SCHEMA, compression="zstd") as w:
-            buf: list[Candidate] = []
-            cols = ["doc_id", "page", "image", "image_format"]
-            for batch in pq.ParquetFile(task.items[0]).iter_batches(batch_size=32, columns=cols):
-                for row in batch.to_pylist():
-                    s = wanted.get((row["doc_id"], row["page"]))
-                    if s is None:
-                        continue
-                    imgs = images.setdefault(s.sample_id, [])
-                    imgs.append(row["image"])
-                    if len(imgs) == len(s.pages):
-                        cand = emit(s, images.pop(s.sample_id), row["image_format"])
-                        if cand is not None:
-                            buf.append(cand)
-                        if len(buf) >= ROW_GROUP_SAMPLES:
-                            w.write_table(candidates_to_table(buf))
-                            buf.clear()
-            if buf:
-                w.write_table(candidates_to_table(buf))
+            write_in_groups(w, candidates(), CANDIDATE_SCHEMA, ROW_GROUP_SAMPLES)
 
     atomic_write(store.shard(task), write)
     info = {"samples": len(samples), "samples_ok": stats["ok"], "pages": stats["pages"], "pairs": stats["pairs"],

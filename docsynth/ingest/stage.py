@@ -26,7 +26,7 @@ from docsynth.ingest.ocr import check_tesseract, ocr_page
 from docsynth.ingest.pdf import BadDocument, BadPage, layer_is_usable, layer_text, open_pdf, render
 from docsynth.ingest.sources import DocRef, iter_documents, read_document
 from docsynth.ingest.watch import PageWatch
-from docsynth.records import PAGE_SCHEMA, Page, Reject, pages_to_table
+from docsynth.records import PAGE_SCHEMA, Page, Reject, pages_to_table, write_in_groups
 from docsynth.recipe import IngestConfig, Recipe, config_hash, dump_recipe
 from docsynth.run.pool import prestart, run_tasks
 from docsynth.run.tasks import Task, TaskStore, atomic_write, atomic_write_text
@@ -172,24 +172,21 @@ def ingest_task(task: Task, cfg: IngestConfig, pdf_column: str, store: TaskStore
     def reject(ref: DocRef, page: int | None, reason: str) -> None:
         rejects.append(Reject("ingest", ref.source, ref.doc_id, page, reason).to_dict())
 
+    def pages():
+        for ref in task.items:
+            try:
+                data = read_document(ref, pdf_column)
+            except OSError as e:
+                reject(ref, None, f"unreadable: {e.strerror or e}")
+                continue
+            for page in document_pages(ref, data, cfg, reject, watch):
+                by_source[page.text_source] += 1
+                yield page
+
     def write(tmp: Path) -> None:
         with pq.ParquetWriter(tmp, PAGE_SCHEMA, compression={c: ("none" if c == "image" else "zstd") for c in PAGE_SCHEMA.names},
                               use_dictionary=["doc_id", "source", "image_format", "text_source"]) as w:
-            buf: list[Page] = []
-            for ref in task.items:
-                try:
-                    data = read_document(ref, pdf_column)
-                except OSError as e:
-                    reject(ref, None, f"unreadable: {e.strerror or e}")
-                    continue
-                for page in document_pages(ref, data, cfg, reject, watch):
-                    by_source[page.text_source] += 1
-                    buf.append(page)
-                    if len(buf) >= ROW_GROUP_PAGES:
-                        w.write_table(pages_to_table(buf))
-                        buf.clear()
-            if buf:
-                w.write_table(pages_to_table(buf))
+            write_in_groups(w, pages(), PAGE_SCHEMA, ROW_GROUP_PAGES)
 
     try:
         atomic_write(store.shard(task), write)
