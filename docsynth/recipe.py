@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import types
+import typing
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -247,26 +249,42 @@ def config_hash(section: BaseModel | dict, *extra: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _model_at(path: tuple, model: type[BaseModel] = Recipe) -> type[BaseModel] | None:
-    """The pydantic model that holds the key at this path, if any."""
-    if path[:1] == ("filters",):  # filters.<index>.<name>...: the filter's own model
-        return FILTER_MODELS.get(path[2]) if len(path) == 3 else None
+def _members(ann: Any) -> list:
+    """The types an annotation stands for: Annotated and Optional/Union unwrapped."""
+    if typing.get_origin(ann) is Annotated:
+        return _members(typing.get_args(ann)[0])
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        return [m for a in typing.get_args(ann) for m in _members(a)]
+    return [ann]
+
+
+def _model_at(path: tuple, model: Any) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at this path, if any: through nested sections, list
+    items (an index in the path) and tagged unions (the tag in the path, as pydantic reports it)."""
+    cands = _members(model)
     for key in path:
-        field = model.model_fields.get(key) if isinstance(key, str) else None
-        if field is None:
+        nxt = []
+        for c in cands:
+            if isinstance(key, int) and typing.get_origin(c) is list:
+                nxt += _members(typing.get_args(c)[0])
+            elif isinstance(c, type) and issubclass(c, BaseModel) and isinstance(key, str):
+                if key in c.model_fields:
+                    nxt += _members(c.model_fields[key].annotation)
+        models = [c for c in cands if isinstance(c, type) and issubclass(c, BaseModel)]
+        tagged = [m for m in models if isinstance(key, str) and any(
+            f.default == key and typing.get_origin(f.annotation) is Literal for f in m.model_fields.values())]
+        cands = nxt or tagged
+        if not cands:
             return None
-        ann = field.annotation
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return None
-        model = ann
-    return model
+    models = [c for c in cands if isinstance(c, type) and issubclass(c, BaseModel)]
+    return models[0] if len(models) == 1 else None
 
 
-def _describe(err: dict) -> str:
+def _describe(err: dict, root: Any) -> str:
     loc = err["loc"]
     where = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
-        parent = _model_at(loc[:-1])
+        parent = _model_at(loc[:-1], root)
         valid = sorted(parent.model_fields) if parent else []
         near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{'.'.join(map(str, loc[:-1] + (near[0],)))}'?" if near else ""
@@ -274,33 +292,46 @@ def _describe(err: dict) -> str:
     return f"{where}: {err['msg']}"
 
 
-def parse_recipe(data: Any, origin: str = "<recipe>") -> Recipe:
-    """Validate a recipe mapping; RecipeError lists every problem with its key path."""
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def parse_config(model: type[M], data: Any, origin: str, what: str) -> M:
+    """Validate a YAML mapping against a config model; RecipeError lists every problem with its
+    key path (and the nearest valid key for a misspelt one)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise RecipeError(f"{origin}: a recipe must be a YAML mapping, got {type(data).__name__}")
+        raise RecipeError(f"{origin}: a {what} must be a YAML mapping, got {type(data).__name__}")
     try:
-        return Recipe.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
-        lines = [_describe(err) for err in e.errors()]
-        raise RecipeError(f"{origin} is not a valid recipe:\n" + "\n".join(f"  - {x}" for x in lines)) from None
+        lines = [_describe(err, model) for err in e.errors()]
+        raise RecipeError(f"{origin} is not a valid {what}:\n" + "\n".join(f"  - {x}" for x in lines)) from None
+
+
+def parse_recipe(data: Any, origin: str = "<recipe>") -> Recipe:
+    """Validate a recipe mapping; RecipeError lists every problem with its key path."""
+    return parse_config(Recipe, data, origin, "recipe")
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """A YAML file's content; unreadable or invalid YAML is a RecipeError naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise RecipeError(f"cannot read {what} {p}: {e.strerror or e}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{p}: not valid YAML: {e}") from None
 
 
 def load_recipe(path: str | Path | None) -> tuple[Recipe, Path]:
     """Load and validate a recipe file; also returns the folder relative paths resolve against."""
     if path is None:
         return Recipe(), Path.cwd()
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise RecipeError(f"cannot read recipe {p}: {e.strerror or e}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise RecipeError(f"{p}: not valid YAML: {e}") from None
-    return parse_recipe(data, str(p)), p.resolve().parent
+    return parse_recipe(read_yaml(path, "recipe"), str(path)), Path(path).resolve().parent
 
 
 def dump_recipe(recipe: Recipe) -> str:

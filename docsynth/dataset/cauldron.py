@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # how datasets stores an Image
 TEXT = pa.struct([("user", pa.string()), ("assistant", pa.string()), ("source", pa.string())])
@@ -33,3 +35,65 @@ def cauldron_row(images: list[bytes], questions: list[str], answers: list[str], 
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+_IMAGE_BYTES = "images.list.element.bytes"
+_TEXT_COLUMNS = [f"texts.list.element.{k}" for k in ("user", "assistant", "source")]
+# Image bytes are JPEG/PNG already: compressing them again, dictionary-encoding them or keeping
+# min/max statistics of them costs time and buys nothing. Texts get zstd.
+WRITE_OPTIONS = {
+    "compression": {_IMAGE_BYTES: "none", "images.list.element.path": "zstd", **{c: "zstd" for c in _TEXT_COLUMNS}},
+    "use_dictionary": ["images.list.element.path", "texts.list.element.source"],
+    "write_statistics": False,
+}
+
+
+def row_group_rows(table: pa.Table | pa.RecordBatch, target_bytes: int) -> int:
+    """Rows per parquet row group so a group holds about target_bytes (the unit readers fetch)."""
+    return max(1, min(table.num_rows, int(target_bytes * table.num_rows / max(table.nbytes, 1)))) if table.num_rows else 1
+
+
+def write_shard(table: pa.Table, path, target_row_group_bytes: int = 32_000_000) -> None:
+    """One Cauldron shard, in row groups of about target_row_group_bytes."""
+    pq.write_table(table.cast(SCHEMA) if not table.schema.equals(SCHEMA) else table, path,
+                   row_group_size=row_group_rows(table, target_row_group_bytes), **WRITE_OPTIONS)
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories bucket for n rows."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                        (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")):
+        if n < limit:
+            return name
+    return "n>1B" if n >= 1_000_000_000 else "100M<n<1B"
+
+
+def card_header(license: str, pretty_name: str, rows: int, nbytes: int, tags: list[str]) -> dict:
+    """The YAML header of a Cauldron-schema dataset card: what the Hub reads to show and load it."""
+    return {
+        "license": license,
+        "task_categories": ["visual-question-answering", "image-text-to-text"],
+        "size_categories": [size_category(rows)],
+        "pretty_name": pretty_name,
+        "tags": ["docsynth", *tags, "the-cauldron"],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
+        "dataset_info": {"features": CARD_FEATURES, "splits": [{"name": "train", "num_examples": rows, "num_bytes": nbytes}]},
+    }
+
+
+def publish_parts(data: Path, parts: list[Path]) -> list[Path]:
+    """Rename finished part files to data/train-XXXXX-of-NNNNN.parquet and remove older shards
+    that are not among them; the rename comes last, so a crash before it leaves the old dataset."""
+    final = [data / f"train-{i:05d}-of-{len(parts):05d}.parquet" for i in range(len(parts))]
+    for old in data.glob("train-*.parquet"):
+        if old not in final:
+            old.unlink()
+    for part, dest in zip(parts, final):
+        part.rename(dest)
+    return final
+
+
+def clear_leftovers(data: Path) -> None:
+    """Remove the temp and part files of a write that failed or was killed."""
+    for tmp in [*data.glob(".*.tmp"), *data.glob(".part-*.parquet")]:
+        tmp.unlink()

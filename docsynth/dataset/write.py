@@ -22,7 +22,8 @@ import yaml
 
 import docsynth
 from docsynth.errors import DocsynthError
-from docsynth.dataset.cauldron import CARD_FEATURES, cauldron_row, rows_to_table
+from docsynth.dataset.cauldron import (card_header, cauldron_row, clear_leftovers, publish_parts, rows_to_table,
+                                       write_shard)
 from docsynth.filters import Pair, apply_filters, build_filters, reason_kind
 from docsynth.generate.view import candidate_shards
 from docsynth.recipe import Recipe, config_hash, dump_recipe
@@ -75,8 +76,7 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
         pass
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    for tmp in [*data.glob(".*.tmp"), *data.glob(".part-*.parquet")]:  # left by a run that failed or was killed
-        tmp.unlink()
+    clear_leftovers(data)
     s = WriteSummary(out_dir=str(out))
     filters = build_filters(recipe.filters)
     dropped: Counter[str] = Counter()
@@ -93,7 +93,7 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
         nonlocal buf_bytes
         part = data / f".part-{len(parts):05d}.parquet"
         table = rows_to_table(buf)
-        atomic_write(part, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        atomic_write(part, lambda tmp: write_shard(table, tmp))
         parts.append(part)
         buf.clear()
         buf_bytes = 0
@@ -136,12 +136,7 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
                             "nothing written: loosen the recipe's filters")
     if buf:
         flush()
-    final = [data / f"train-{i:05d}-of-{len(parts):05d}.parquet" for i in range(len(parts))]
-    for old in data.glob("train-*.parquet"):
-        if old not in final:
-            old.unlink()
-    for part, dest in zip(parts, final):
-        part.rename(dest)
+    final = publish_parts(data, parts)
     s.shards = [str(p.relative_to(out)) for p in final]
     s.bytes = sum(p.stat().st_size for p in final)
     atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
@@ -159,27 +154,10 @@ def _reject(c: dict, pair: Pair | None, reason: str) -> str:
     return json.dumps(r, sort_keys=True, ensure_ascii=False)
 
 
-def _size_category(n: int) -> str:
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-                        (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")):
-        if n < limit:
-            return name
-    return "n>1B" if n >= 1_000_000_000 else "100M<n<1B"
-
-
 def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: list[str], examples: list[dict]) -> str:
     """README.md with the YAML header the Hub reads, and how the data was made."""
     cfg = recipe.write
-    header = {
-        "license": cfg.license,
-        "task_categories": ["visual-question-answering", "image-text-to-text"],
-        "size_categories": [_size_category(s.samples_out)],
-        "pretty_name": cfg.pretty_name or recipe.name,
-        "tags": ["docsynth", "synthetic", "documents", "the-cauldron"],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
-        "dataset_info": {"features": CARD_FEATURES,
-                         "splits": [{"name": "train", "num_examples": s.samples_out, "num_bytes": s.bytes}]},
-    }
+    header = card_header(cfg.license, cfg.pretty_name or recipe.name, s.samples_out, s.bytes, ["synthetic", "documents"])
     langs = [f.allowed for f in recipe.filters if f.name == "language"]
     if langs:
         header["language"] = langs[0]

@@ -1,0 +1,209 @@
+"""From a source's rows to Cauldron rows: adapters for other shapes, turn caps and splits, and
+image checks.
+
+Cauldron sources stay in Arrow end to end (no Python object per row). Adapters build rows in
+Python: they are for the odd source, and their cost is the images they may have to read from disk.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from PIL import Image
+
+from docsynth.dataset.cauldron import SCHEMA
+from docsynth.dataset.sources import Source, SourceError, as_cauldron, cauldron_problem
+from docsynth.mixture import LlavaAdapter, MessagesAdapter, QAAdapter, TurnsConfig
+
+Image.MAX_IMAGE_PIXELS = None  # pages and charts are big; a bomb is caught by the memory it would take, not here
+
+
+def source_columns(src: Source) -> list[str]:
+    """The columns to read; SourceError (naming the source and the column) if the schema does not fit."""
+    a = src.cfg.adapter
+    if a is None:
+        why = cauldron_problem(src.schema)
+        if why:
+            raise SourceError(f"source '{src.name}' is not in the Cauldron schema: {why}. Add an `adapter:` "
+                              "to the source (kind: qa, llava or messages) to read it.")
+        return ["images", "texts"]
+    cols = {QAAdapter: ("image", "question", "answer"), LlavaAdapter: ("image", "conversations"),
+            MessagesAdapter: ("messages", "images")}[type(a)]
+    names = [getattr(a, c) for c in cols]
+    for c, n in zip(cols, names):
+        if n not in src.schema.names:
+            raise SourceError(f"source '{src.name}': the {a.kind} adapter's {c} column '{n}' is not in the source "
+                              f"(columns: {', '.join(src.schema.names)})")
+    return names
+
+
+def to_cauldron(src: Source, batch: pa.RecordBatch, images: bool = True) -> pa.RecordBatch:
+    """The batch as Cauldron rows; without images the image lists are left empty (for counting turns)."""
+    a = src.cfg.adapter
+    if a is None:
+        return as_cauldron(batch)
+    root = Path(a.image_root) if a.image_root else src.root
+    rows = batch.to_pylist()
+    out = []
+    for r in rows:
+        if isinstance(a, QAAdapter):
+            pics, texts = r[a.image], _qa_turns(r[a.question], r[a.answer], a.answers)
+        elif isinstance(a, LlavaAdapter):
+            pics, texts = r[a.image], _llava_turns(r[a.conversations] or [])
+        else:
+            pics, texts = r[a.images], _message_turns(r[a.messages] or [])
+        out.append({"images": _images(pics, root) if images else [],
+                    "texts": [{"user": u, "assistant": v, "source": src.name} for u, v in texts]})
+    return pa.RecordBatch.from_pylist(out, schema=SCHEMA)
+
+
+def _answer(ans, policy: str) -> str:
+    if not isinstance(ans, list):
+        return "" if ans is None else str(ans)
+    ans = [str(x) for x in ans if x is not None]
+    if not ans:
+        return ""
+    if policy == "most_common":
+        return Counter(ans).most_common(1)[0][0]
+    return "; ".join(dict.fromkeys(ans)) if policy == "join" else ans[0]
+
+
+def _qa_turns(q, ans, policy: str) -> list[tuple[str, str]]:
+    if isinstance(q, list):  # several questions about the image, each with its answer(s)
+        ans = ans if isinstance(ans, list) and len(ans) == len(q) else [ans] * len(q)
+        return [(str(x), _answer(y, policy)) for x, y in zip(q, ans) if x]
+    return [(str(q), _answer(ans, policy))] if q else []
+
+
+def _strip_image_tag(s: str) -> str:
+    return s.replace("<image>", "").strip()
+
+
+def _llava_turns(conv: list[dict]) -> list[tuple[str, str]]:
+    turns, user = [], None
+    for m in conv:
+        who = (m.get("from") or m.get("role") or "").lower()
+        text = _strip_image_tag(str(m.get("value") or m.get("content") or ""))
+        if who in ("human", "user"):
+            user = text
+        elif who in ("gpt", "assistant") and user is not None:
+            turns.append((user, text))
+            user = None
+    return turns
+
+
+def _content_text(content) -> str:
+    if isinstance(content, str):
+        return _strip_image_tag(content)
+    return " ".join(p.get("text") or "" for p in content or [] if p.get("type") == "text").strip()
+
+
+def _message_turns(msgs: list[dict]) -> list[tuple[str, str]]:
+    turns, user = [], None
+    for m in msgs:
+        role = m.get("role")
+        if role == "user":
+            user = _content_text(m.get("content"))
+        elif role == "assistant" and user is not None:
+            turns.append((user, _content_text(m.get("content"))))
+            user = None
+    return turns
+
+
+def _images(value, root: Path) -> list[dict]:
+    """Images as {bytes, path}: from datasets' Image structs, raw bytes, or paths (read from disk;
+    a missing file leaves bytes None, which the image check reports)."""
+    vals = value if isinstance(value, list) else [] if value is None else [value]
+    out = []
+    for v in vals:
+        if isinstance(v, dict):
+            b, path = v.get("bytes"), v.get("path")
+        elif isinstance(v, (bytes, bytearray)):
+            b, path = bytes(v), None
+        else:
+            b, path = None, str(v)
+        if b is None and path:
+            try:
+                b = (Path(path) if Path(path).is_absolute() else root / path).read_bytes()
+            except OSError:
+                b = None
+        out.append({"bytes": b, "path": path if b is None else None})
+    return out
+
+
+def cap_and_split(batch: pa.RecordBatch, turns: TurnsConfig) -> pa.RecordBatch:
+    """Keep the first turns.max turns of each row, then cut rows into pieces of turns.split turns
+    (pieces keep the row's images; a row with no turn left is dropped when splitting)."""
+    if turns.max is None and turns.split is None:
+        return batch
+    texts = batch.column("texts")
+    if turns.max is not None:
+        texts = pc.list_slice(texts, 0, turns.max)
+    if turns.split is None:
+        return pa.RecordBatch.from_arrays([batch.column("images"), texts], schema=SCHEMA)
+    lengths = pc.list_value_length(texts).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    pieces = -(-lengths // turns.split)
+    row = np.repeat(np.arange(len(lengths)), pieces)
+    first_piece = np.repeat(np.cumsum(pieces) - pieces, pieces)
+    starts = np.concatenate([[0], np.cumsum(lengths)])[:-1]
+    piece_start = starts[row] + (np.arange(len(row)) - first_piece) * turns.split
+    flat = texts.flatten()
+    offsets = pa.array(np.append(piece_start, len(flat)).astype(np.int32))
+    split = pa.ListArray.from_arrays(offsets, flat, type=SCHEMA.field("texts").type)
+    return pa.RecordBatch.from_arrays([batch.column("images").take(pa.array(row)), split], schema=SCHEMA)
+
+
+def piece_counts(batch: pa.RecordBatch, turns: TurnsConfig) -> np.ndarray:
+    """How many output rows each row becomes (1 each, unless turns.split is set)."""
+    if turns.split is None:
+        return np.ones(batch.num_rows, dtype=np.int64)
+    texts = batch.column("texts")
+    lengths = pc.list_value_length(texts).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if turns.max is not None:
+        lengths = np.minimum(lengths, turns.max)
+    return -(-lengths // turns.split)
+
+
+def image_problem(data: bytes | memoryview | None, mode: str) -> str | None:
+    """Why these bytes are not a usable image, or None. `header`: the header parses, and JPEG/PNG
+    data is not truncated (end markers present); `decode`: the whole image decodes."""
+    if data is None:
+        return "no image bytes (and no readable path)"
+    if len(data) == 0:
+        return "empty image"
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if mode == "decode":
+                im.load()
+            elif im.format == "JPEG" and bytes(data[-2:]) != b"\xff\xd9" and b"\xff\xd9" not in bytes(data[-64:]):
+                return "truncated JPEG (no end-of-image marker)"
+            elif im.format == "PNG" and b"IEND" not in bytes(data[-16:]):
+                return "truncated PNG (no IEND chunk)"
+    except Exception as e:  # PIL raises many kinds for bad data
+        return f"not a readable image: {type(e).__name__}: {str(e)[:120]}"
+    return None
+
+
+def broken_rows(batch: pa.RecordBatch, mode: str) -> dict[int, str]:
+    """Rows of a Cauldron batch that hold a broken image, with the first reason for each."""
+    if mode == "none":
+        return {}
+    images = batch.column("images")
+    lengths = pc.list_value_length(images).fill_null(0).to_numpy(zero_copy_only=False)
+    row_of = np.repeat(np.arange(len(lengths)), lengths)
+    flat = images.flatten().field("bytes")
+    bad: dict[int, str] = {}
+    for i, value in enumerate(flat):
+        r = int(row_of[i])
+        if r in bad:
+            continue
+        buf = value.as_buffer() if value.is_valid else None
+        why = image_problem(memoryview(buf) if buf is not None else None, mode)
+        if why:
+            bad[r] = why
+    return bad

@@ -1,0 +1,237 @@
+"""Sources of a mixture: where their rows are, how many, in what schema, and reading them in order.
+
+A source is one of
+- a docsynth dataset, or any folder with a Hub-style card (README.md whose YAML header lists
+  `configs` with `data_files`), such as a local copy of The Cauldron;
+- a folder of parquet shards (searched recursively), one parquet file, or a glob;
+- a `datasets` save_to_disk folder (state.json; or dataset_dict.json with one folder per split).
+
+Row counts come from parquet footers (or Arrow batch headers), never from reading the data.
+Rows are read row group by row group (Arrow record batch by batch), in a fixed file order.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from docsynth.dataset.cauldron import SCHEMA
+from docsynth.errors import DocsynthError
+from docsynth.mixture import SourceConfig
+
+
+class SourceError(DocsynthError):
+    """A source that cannot be used as configured; the message names the source."""
+
+
+@dataclass(slots=True)
+class Unit:
+    """A contiguous run of rows the reader fetches at once: a parquet row group or an Arrow batch."""
+
+    file: int
+    index: int
+    start: int  # first row, counted over the whole source
+    rows: int
+    bytes: int  # uncompressed, as the footer says
+
+
+@dataclass(slots=True)
+class Source:
+    """An opened source: its files, schema and units; rows are read with `read`."""
+
+    cfg: SourceConfig
+    kind: str
+    root: Path
+    files: list[Path]
+    schema: pa.Schema
+    units: list[Unit]
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    @property
+    def num_rows(self) -> int:
+        return sum(u.rows for u in self.units)
+
+    @property
+    def file_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
+    def read(self, units: list[Unit], columns: list[str], batch_bytes: int = 16_000_000) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """(first row, batch) for the given units, in order; parquet units are cut into batches of
+        about batch_bytes so a source written as one huge row group is still read in bounded memory."""
+        by_file: dict[int, list[Unit]] = {}
+        for u in units:
+            by_file.setdefault(u.file, []).append(u)
+        for fi in sorted(by_file):
+            path = self.files[fi]
+            try:
+                if path.suffix == ".arrow":
+                    wanted = {u.index: u for u in by_file[fi]}
+                    with pa.memory_map(str(path)) as mm:
+                        for i, batch in enumerate(pa.ipc.open_stream(mm)):
+                            if i in wanted:
+                                yield wanted[i].start, batch.select(columns)
+                    continue
+                pf = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+                for u in sorted(by_file[fi], key=lambda u: u.index):
+                    size = max(1, min(u.rows, int(batch_bytes * u.rows / max(u.bytes, 1))))
+                    start = u.start
+                    for batch in pf.iter_batches(batch_size=size, row_groups=[u.index], columns=columns):
+                        yield start, batch
+                        start += batch.num_rows
+            except (OSError, pa.ArrowException) as e:
+                raise SourceError(f"source '{self.name}': cannot read {path}: {e}") from None
+
+
+def open_source(cfg: SourceConfig) -> Source:
+    """Find a source's files and read their footers; SourceError says what is wrong and where."""
+    root, kind, files = _locate(cfg)
+    if not files:
+        raise SourceError(f"source '{cfg.name}': no parquet or arrow files in {cfg.path}"
+                          + (f" for config '{cfg.config}'" if cfg.config else "") + f" (split '{cfg.split}')")
+    units: list[Unit] = []
+    schema = None
+    start = 0
+    for fi, path in enumerate(files):
+        try:
+            if path.suffix == ".arrow":
+                with pa.memory_map(str(path)) as mm:
+                    reader = pa.ipc.open_stream(mm)
+                    file_schema = reader.schema
+                    for i, batch in enumerate(reader):  # zero-copy: only batch headers are read
+                        units.append(Unit(fi, i, start, batch.num_rows, batch.nbytes))
+                        start += batch.num_rows
+            else:
+                meta = pq.read_metadata(path)
+                file_schema = meta.schema.to_arrow_schema()
+                for i in range(meta.num_row_groups):
+                    rg = meta.row_group(i)
+                    units.append(Unit(fi, i, start, rg.num_rows, rg.total_byte_size))
+                    start += rg.num_rows
+        except (OSError, pa.ArrowException) as e:
+            raise SourceError(f"source '{cfg.name}': {path} is not a readable "
+                              f"{'Arrow' if path.suffix == '.arrow' else 'parquet'} file: {e}") from None
+        if schema is None:
+            schema = file_schema
+        elif not file_schema.remove_metadata().equals(schema.remove_metadata()):
+            raise SourceError(f"source '{cfg.name}': {path} has a different schema from {files[0]}: "
+                              f"{_short(file_schema)} vs {_short(schema)}")
+    return Source(cfg, kind, root, files, schema, units)
+
+
+def _locate(cfg: SourceConfig) -> tuple[Path, str, list[Path]]:
+    p = cfg.path
+    if any(c in str(p) for c in "*?["):
+        files = sorted(Path(f) for f in glob.glob(str(p), recursive=True) if f.endswith((".parquet", ".arrow")))
+        return Path(str(p).split("*")[0]).parent, "glob", files
+    if p.is_file():
+        return p.parent, "file", [p]
+    if not p.is_dir():
+        raise SourceError(f"source '{cfg.name}': {p} does not exist")
+    if (p / "dataset_dict.json").exists():
+        if not (p / cfg.split / "state.json").exists():
+            splits = json.loads((p / "dataset_dict.json").read_text()).get("splits", [])
+            raise SourceError(f"source '{cfg.name}': {p} has no split '{cfg.split}' (splits: {', '.join(splits)})")
+        p = p / cfg.split
+    if (p / "state.json").exists():
+        try:
+            state = json.loads((p / "state.json").read_text())
+            return p, "save_to_disk", [p / f["filename"] for f in state["_data_files"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise SourceError(f"source '{cfg.name}': {p / 'state.json'} is not a save_to_disk state: {e}") from None
+    configs = _card_configs(p, cfg.name)
+    if configs:
+        return p, "hub", _config_files(p, cfg, configs)
+    base = p / cfg.config if cfg.config else p
+    files = sorted(f for f in base.rglob("*") if f.suffix in (".parquet", ".arrow") and not f.name.startswith("."))
+    split_files = [f for f in files if f.name.startswith(f"{cfg.split}-") or f"/{cfg.split}/" in f.as_posix()]
+    return p, "parquet", split_files or files
+
+
+def _card_configs(p: Path, name: str) -> list[dict]:
+    card = p / "README.md"
+    if not card.exists():
+        return []
+    text = card.read_text(errors="replace")
+    if not text.startswith("---"):
+        return []
+    try:
+        header = yaml.safe_load(text.split("---", 2)[1]) or {}
+    except yaml.YAMLError as e:
+        raise SourceError(f"source '{name}': the YAML header of {card} does not parse: {e}") from None
+    configs = header.get("configs") if isinstance(header, dict) else None
+    return configs if isinstance(configs, list) else []
+
+
+def _config_files(p: Path, cfg: SourceConfig, configs: list[dict]) -> list[Path]:
+    names = [c.get("config_name", "default") for c in configs]
+    if cfg.config is None and len(configs) > 1:
+        raise SourceError(f"source '{cfg.name}': {p} has {len(configs)} configs; name one with `config:` "
+                          f"({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})")
+    want = cfg.config or names[0]
+    if want not in names:
+        raise SourceError(f"source '{cfg.name}': {p} has no config '{want}' (configs: {', '.join(names[:12])})")
+    data_files = configs[names.index(want)].get("data_files", [])
+    if isinstance(data_files, (str, list)) and not (isinstance(data_files, list) and data_files and isinstance(data_files[0], dict)):
+        patterns = {"train": [data_files] if isinstance(data_files, str) else data_files}
+    else:
+        patterns = {}
+        for d in data_files:
+            paths = d.get("path", [])
+            patterns.setdefault(d.get("split", "train"), []).extend([paths] if isinstance(paths, str) else paths)
+    if cfg.split not in patterns:
+        raise SourceError(f"source '{cfg.name}': config '{want}' of {p} has no split '{cfg.split}' "
+                          f"(splits: {', '.join(patterns)})")
+    files = {Path(f) for pat in patterns[cfg.split] for f in glob.glob(str(p / pat), recursive=True)}
+    return sorted(f for f in files if f.suffix in (".parquet", ".arrow"))
+
+
+def _short(schema: pa.Schema) -> str:
+    return ", ".join(f"{f.name}: {f.type}" for f in schema)[:300]
+
+
+_STRINGS = (pa.string(), pa.large_string(), pa.string_view())
+_BINARIES = (pa.binary(), pa.large_binary(), pa.binary_view())
+
+
+def _list_of_struct(t: pa.DataType) -> pa.StructType | None:
+    if (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t)) and pa.types.is_struct(t.value_type):
+        return t.value_type
+    return None
+
+
+def cauldron_problem(schema: pa.Schema) -> str | None:
+    """Why rows of this schema are not Cauldron rows (naming the column), or None if they are."""
+    names = schema.names
+    for col in ("images", "texts"):
+        if col not in names:
+            return f"has no column '{col}' (columns: {', '.join(names)})"
+    img = _list_of_struct(schema.field("images").type)
+    if img is None or img.get_field_index("bytes") < 0 or img.field("bytes").type not in _BINARIES:
+        return f"column 'images' is {schema.field('images').type}, not a list of images (list<struct<bytes, path>>)"
+    txt = _list_of_struct(schema.field("texts").type)
+    if txt is None:
+        return f"column 'texts' is {schema.field('texts').type}, not a list of {{user, assistant, source}}"
+    for key in ("user", "assistant", "source"):
+        if txt.get_field_index(key) < 0:
+            return f"column 'texts.{key}' is missing (texts are {schema.field('texts').type})"
+        if txt.field(key).type not in _STRINGS:
+            return f"column 'texts.{key}' is {txt.field(key).type}, not a string"
+    return None
+
+
+def as_cauldron(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A Cauldron-schema batch (other columns dropped, large/view types and field order normalised)."""
+    batch = batch.select(["images", "texts"])
+    if batch.schema.remove_metadata().equals(SCHEMA.remove_metadata()):
+        return pa.RecordBatch.from_arrays(batch.columns, schema=SCHEMA)
+    return batch.cast(SCHEMA)
