@@ -35,6 +35,9 @@ def mix(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory of the mixture (created).")] = ...,
     seed: Annotated[int | None, typer.Option(help="Override the mixture's seed.")] = None,
     total: Annotated[int | None, typer.Option(help="Override the mixture's total rows.")] = None,
+    spill_dir: Annotated[Path | None, typer.Option(help=(
+        "Where the spill goes (about the mixture's size while it runs; default OUT/.spill). Fast local "
+        "disk helps: the spill is written and read once."))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,
 ) -> None:
     """Merge Cauldron-style sources into one weighted, shuffled, sharded training mixture.
@@ -54,7 +57,7 @@ def mix(
         if total is not None:
             m.total = total
         with common.progress_bar(not json_out) as bar:
-            s = run_mix(m, out, _Bar(bar))
+            s = run_mix(m, out, _Bar(bar), spill_dir=spill_dir)
     common.report(s, json_out, lambda: print_summary(s))
 
 

@@ -24,9 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,8 +39,9 @@ import yaml
 
 import docsynth
 from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, source_columns, to_cauldron
-from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_header, clear_leftovers, publish_parts, row_group_rows
+from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_header, clear_leftovers, publish_parts
 from docsynth.dataset.permute import Permutation
+from docsynth.dataset.shuffle import Spill, merge_runs, prefetch
 from docsynth.dataset.sources import Source, SourceError, Unit, open_source
 from docsynth.errors import DocsynthError
 from docsynth.mixture import Mixture
@@ -46,8 +49,7 @@ from docsynth.run.tasks import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-SPILL_BUFFER_BYTES = 192_000_000  # rows held for the spill files before they are written
-_POS = "__pos"
+SPILL_BUFFER_BYTES = 128_000_000  # rows held before they are written to the spill's sorted runs (x2 while writing)
 
 
 @dataclass(slots=True)
@@ -206,8 +208,10 @@ def _apportion(m: Mixture, plans: list[SourcePlan]) -> None:
         p.count = int(c)
 
 
-def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffer: int = SPILL_BUFFER_BYTES) -> MixSummary:
-    """Plan, scatter and gather the mixture into OUT (see the module docstring)."""
+def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffer: int = SPILL_BUFFER_BYTES,
+            spill_dir: Path | None = None) -> MixSummary:
+    """Plan, scatter and gather the mixture into OUT (see the module docstring). The spill (about
+    the mixture's size, for the length of the run) goes to spill_dir, default OUT/.spill."""
     t0 = time.perf_counter()
     plans = plan_mixture(m)
     total = sum(p.count for p in plans)
@@ -219,18 +223,21 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffe
     reports = {p.src.name: SourceReport(p.src.name, str(p.src.cfg.path), p.src.kind, p.rows, p.count,
                                         requested_share=p.count / total, epochs=p.count / p.rows) for p in plans}
     data = out / "data"
-    spill = out / ".spill"
+    spill = (spill_dir / f".docsynth-spill-{os.getpid()}") if spill_dir else out / ".spill"
     shutil.rmtree(spill, ignore_errors=True)
     spill.mkdir(parents=True)
-    data.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     clear_leftovers(data)
+    runs = Spill(spill, spill_buffer)
     try:
-        read = _scatter(m, plans, total, n_shards, spill, reports, spill_buffer, progress)
-        shards, parts = _gather(m, spill, data, n_shards, progress)
+        read = _scatter(m, plans, total, n_shards, runs, reports, progress)
+        shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)
     except BaseException:
+        runs.close()
         shutil.rmtree(spill, ignore_errors=True)
         clear_leftovers(data)
         raise
+    runs.close()
     shutil.rmtree(spill, ignore_errors=True)
     final = publish_parts(data, parts)
     for s, path in zip(shards, final):
@@ -251,25 +258,10 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffe
     return s
 
 
-def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spill: Path,
-             reports: dict[str, SourceReport], budget: int, progress: Progress | None) -> int:
-    """Stream every source once and put each wanted row, with its place, in its shard's spill."""
+def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spill: Spill,
+             reports: dict[str, SourceReport], progress: Progress | None) -> int:
+    """Stream every source once and give each wanted row, with its place, to the spill."""
     place = Permutation(total, m.seed)
-    buffers: dict[int, list[pa.RecordBatch]] = {}
-    held = 0
-    flushes = 0
-
-    def flush() -> None:
-        nonlocal held, flushes
-        for shard, batches in buffers.items():
-            path = spill / f"{shard:05d}-{flushes:05d}.arrow"
-            with pa.OSFile(str(path), "wb") as f, pa.ipc.new_stream(f, batches[0].schema) as w:
-                for b in batches:
-                    w.write_batch(b)
-        buffers.clear()
-        held = 0
-        flushes += 1
-
     todo = {p.src.name: _wanted_units(p, m.seed) for p in plans}
     work = sum(u.bytes for units in todo.values() for u in units)
     done = 0
@@ -279,11 +271,10 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
         starts = np.cumsum([0, *p.unit_pieces])
         unit_at = {u.start: i for i, u in enumerate(p.src.units)}
         piece = 0
-        for start, batch in p.src.read(todo[p.src.name], p.columns):
+        for start, batch in prefetch(p.src.read(todo[p.src.name], p.columns)):
             if start in unit_at:  # a unit's first batch: pieces are counted from the unit's start
-                u = p.src.units[unit_at[start]]
+                unit = p.src.units[unit_at[start]]
                 piece = int(starts[unit_at[start]])
-                done_unit = u.bytes
             rows = cap_and_split(to_cauldron(p.src, batch), p.src.cfg.turns)
             first, piece = piece, piece + rows.num_rows
             local, number = p.entries(perm, first, rows.num_rows)
@@ -291,23 +282,13 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
                 local, number = _drop_broken(p, rows, local, number, first, report)
             if len(local):
                 pos = place(number)
-                shard = pos * n_shards // total
-                order = np.argsort(shard, kind="stable")
-                chosen = rows.take(pa.array(local[order]))
-                chosen = chosen.append_column(_POS, pa.array(pos[order]))
-                shard = shard[order]
-                cuts = np.flatnonzero(np.diff(shard)) + 1
-                for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(shard)]):
-                    buffers.setdefault(int(shard[a]), []).append(chosen.slice(a, b - a))
-                held += chosen.nbytes
+                spill.add(rows, local, pos, pos * n_shards // total)
                 report.realised += len(local)
-                if held >= budget:
-                    flush()
-            if progress and start + batch.num_rows >= u.start + u.rows:
-                done += done_unit
-                progress("read", done, work)
-    if buffers:
-        flush()
+            if start + batch.num_rows >= unit.start + unit.rows:
+                done += unit.bytes
+                if progress:
+                    progress("read", done, work)
+    spill.flush(keep=True)
     return done
 
 
@@ -329,11 +310,9 @@ def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number:
     mode = p.src.cfg.image_check
     if mode == "none":
         return local, number
-    uniq = np.unique(local)
-    bad = broken_rows(rows.take(pa.array(uniq)), mode)
-    if not bad:
+    bad_local = broken_rows(rows, mode, np.unique(local))
+    if not bad_local:
         return local, number
-    bad_local = {int(uniq[i]): why for i, why in bad.items()}
     for r, why in bad_local.items():
         where = f"row {first + r}" + (" (after splitting turns)" if p.src.cfg.turns.split else "")
         if p.src.cfg.broken_images == "fail":
@@ -347,37 +326,35 @@ def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number:
     return local[keep], number[keep]
 
 
-def _gather(m: Mixture, spill: Path, data: Path, n_shards: int, progress: Progress | None) -> tuple[list[dict], list[Path]]:
-    """Write each shard from its spill files, rows in their places."""
-    files: dict[int, list[Path]] = {}
-    for f in sorted(spill.glob("*.arrow")):
-        files.setdefault(int(f.name.split("-")[0]), []).append(f)
-    shards, parts = [], []
-    for shard in range(n_shards):
-        tables = []
-        for f in files.get(shard, []):
-            tables.append(pa.ipc.open_stream(pa.memory_map(str(f))).read_all())  # zero-copy
-        if not tables:  # every row of this shard was left out (broken images)
-            continue
-        t = pa.concat_tables(tables)
-        order = np.argsort(t.column(_POS).to_numpy(), kind="stable")
-        t = t.drop_columns([_POS])
-        part = data / f".part-{len(parts):05d}.parquet"
-        group = row_group_rows(t, m.row_group_bytes)
+def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row_bytes: float,
+            progress: Progress | None) -> tuple[list[dict], list[Path]]:
+    """Write each shard from its runs, rows in order of place; hash each shard while the next is written."""
+    step = max(1, int(m.row_group_bytes / max(row_bytes, 1)))
+    shards, parts, hashes = [], [], []
+    with ThreadPoolExecutor(1) as hasher:
+        for shard in range(n_shards):
+            if not spill.rows.get(shard):  # every row of it was left out (broken images)
+                continue
+            runs = spill.runs(shard)
+            lo, hi = -(-shard * total // n_shards), -(-(shard + 1) * total // n_shards)
+            part = data / f".part-{len(parts):05d}.parquet"
 
-        def write(tmp: Path, t=t, order=order, group=group) -> None:
-            with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as w:
-                for a in range(0, t.num_rows, group):
-                    w.write_table(t.take(pa.array(order[a:a + group])), row_group_size=group)
+            def write(tmp: Path, runs=runs, lo=lo, hi=hi) -> None:
+                with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as w:
+                    for group in prefetch(merge_runs(runs, lo, hi, step), 1):
+                        w.write_table(group, row_group_size=group.num_rows)
 
-        atomic_write(part, write)
-        del t, tables
-        for f in files.get(shard, []):
-            f.unlink()
-        parts.append(part)
-        shards.append({"rows": len(order), "bytes": part.stat().st_size, "sha256": _sha256(part)})
-        if progress:
-            progress("write", shard + 1, n_shards)
+            atomic_write(part, write)
+            for f in runs:
+                if isinstance(f, Path):
+                    f.unlink()
+            parts.append(part)
+            hashes.append(hasher.submit(_sha256, part))
+            shards.append({"rows": spill.rows[shard], "bytes": part.stat().st_size})
+            if progress:
+                progress("write", shard + 1, n_shards)
+        for s, h in zip(shards, hashes):
+            s["sha256"] = h.result()
     return shards, parts
 
 
