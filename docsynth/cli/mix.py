@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.dataset.mix import run_mix
+from docsynth.dataset.mix import plan_summary, run_mix
 from docsynth.mixture import load_mixture
 
 
@@ -38,6 +38,8 @@ def mix(
     spill_dir: Annotated[Path | None, typer.Option(help=(
         "Where the spill goes (about the mixture's size while it runs; default OUT/.spill). Fast local "
         "disk helps: the spill is written and read once."))] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=(
+        "Open and check every source and print what each would give; write nothing."))] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,
 ) -> None:
     """Merge Cauldron-style sources into one weighted, shuffled, sharded training mixture.
@@ -56,8 +58,11 @@ def mix(
             m.seed = seed
         if total is not None:
             m.total = total
-        with common.progress_bar(not json_out) as bar:
-            s = run_mix(m, out, _Bar(bar), spill_dir=spill_dir)
+        if dry_run:
+            s = plan_summary(m, out)
+        else:
+            with common.progress_bar(not json_out) as bar:
+                s = run_mix(m, out, _Bar(bar), spill_dir=spill_dir)
     common.report(s, json_out, lambda: print_summary(s))
 
 
@@ -69,6 +74,10 @@ def print_summary(s) -> None:
         t.add_row(r.name, f"{r.rows_available:,}", f"{r.requested:,}", f"{r.realised:,}",
                   f"{100 * r.realised_share:.2f}%", f"{r.epochs:.2f}", f"{r.broken_images:,}" if r.broken_images else "")
     common.out.print(t, highlight=False)
+    if not s.shards:
+        common.out.print(f"dry run: {s.requested:,} rows planned, about {s.bytes / 1e6:,.1f} MB; nothing written",
+                         highlight=False)
+        return
     mbs = s.bytes_read / 1e6 / s.seconds if s.seconds else 0
     common.out.print(f"{s.rows:,} rows in {len(s.shards)} shards ({s.bytes / 1e6:,.1f} MB), seed {s.seed}; "
                      f"{s.seconds:.1f} s, {mbs:,.1f} MB/s read", highlight=False)

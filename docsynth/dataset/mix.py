@@ -208,6 +208,19 @@ def _apportion(m: Mixture, plans: list[SourcePlan]) -> None:
         p.count = int(c)
 
 
+def _reports(plans: list[SourcePlan], total: int) -> dict[str, SourceReport]:
+    return {p.src.name: SourceReport(p.src.name, str(p.src.cfg.path), p.src.kind, p.rows, p.count,
+                                     requested_share=p.count / total, epochs=p.count / p.rows) for p in plans}
+
+
+def plan_summary(m: Mixture, out: Path) -> MixSummary:
+    """What `run_mix` would do (sources checked, rows per source, estimated bytes), writing nothing."""
+    plans = plan_mixture(m)
+    total = sum(p.count for p in plans)
+    return MixSummary(str(out), m.name, m.seed, requested=total, bytes=int(sum(p.count * p.row_bytes for p in plans)),
+                      sources=list(_reports(plans, total).values()))
+
+
 def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffer: int = SPILL_BUFFER_BYTES,
             spill_dir: Path | None = None) -> MixSummary:
     """Plan, scatter and gather the mixture into OUT (see the module docstring). The spill (about
@@ -220,8 +233,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffe
     if m.shard_rows:
         n_shards = max(n_shards, -(-total // m.shard_rows))
     n_shards = min(n_shards, total)
-    reports = {p.src.name: SourceReport(p.src.name, str(p.src.cfg.path), p.src.kind, p.rows, p.count,
-                                        requested_share=p.count / total, epochs=p.count / p.rows) for p in plans}
+    reports = _reports(plans, total)
     data = out / "data"
     spill = (spill_dir / f".docsynth-spill-{os.getpid()}") if spill_dir else out / ".spill"
     shutil.rmtree(spill, ignore_errors=True)

@@ -307,10 +307,38 @@ def test_cli_mix_json_and_exit_codes(tmp_path):
     res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o2"),
                           "--total", "12"], capture_output=True, text=True)
     assert res.returncode == 3 and "realised" in res.stdout and "MB/s" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o4"),
+                          "--dry-run", "--json"], capture_output=True, text=True)
+    plan = json.loads(res.stdout)
+    assert res.returncode == 0 and plan["requested"] == 20 and [s["requested"] for s in plan["sources"]] == [10, 10]
+    assert plan["shards"] == [] and not (tmp_path / "o4").exists()
     (tmp_path / "m.yaml").write_text("sources:\n- {name: a, path: a, wieght: 1}\n")
     res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o3")],
                          capture_output=True, text=True)
     assert res.returncode == 2 and "did you mean 'sources.0.weight'" in res.stderr and "Traceback" not in res.stderr
     help_ = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", "--help"], capture_output=True, text=True).stdout
-    for word in ("weight", "repeat", "max_samples", "adapter", "mixture.json", "byte-identical"):
+    for word in ("weight", "repeat", "max_samples", "adapter", "mixture.json", "byte-identical", "--dry-run", "--spill-dir"):
         assert word in help_
+
+
+def test_a_source_corrupt_past_its_footer_fails_naming_it_and_the_previous_mixture_stays(tmp_path):
+    cauldron_source(tmp_path, "ok", 30)
+    bad = cauldron_source(tmp_path, "bad", 40, row_group=10) / "data" / "train-00000-of-00001.parquet"
+    m = Mixture.model_validate({"sources": [{"name": "ok", "path": str(tmp_path / "ok"), "repeat": 1},
+                                            {"name": "bad", "path": str(tmp_path / "bad"), "repeat": 1}]})
+    first = run_mix(m, tmp_path / "out")
+    data = bytearray(bad.read_bytes())
+    page = pq.read_metadata(bad).row_group(2).column(0).data_page_offset
+    data[page:page + 40] = b"\xab" * 40  # the footer still reads; row group 2 does not
+    bad.write_bytes(bytes(data))
+    with pytest.raises(SourceError, match=r"source 'bad': cannot read .*train-00000-of-00001.parquet"):
+        run_mix(m, tmp_path / "out")
+    assert [sha(tmp_path / "out" / s["path"]) for s in first.shards] == [s["sha256"] for s in first.shards]
+    assert sorted(p.name for p in (tmp_path / "out" / "data").iterdir()) == ["train-00000-of-00001.parquet"]
+    assert not (tmp_path / "out" / ".spill").exists()
+    assert len(datasets.load_dataset(str(tmp_path / "out"), split="train")) == 70
+
+
+def test_the_example_mixture_file_validates():
+    m, _ = load_mixture(Path(__file__).resolve().parents[2] / "recipes" / "mixtures" / "docs.yaml")
+    assert len(m.sources) >= 2 and any(s.adapter for s in m.sources) and m.total
