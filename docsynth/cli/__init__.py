@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth import __version__
-from docsynth.cli import common, generate, ingest, mix, prompts, run, validate, write
+from docsynth.cli import common, generate, ingest, mix, prompts, push, run, validate, write
 
 app = typer.Typer(
     name="docsynth",
@@ -48,6 +48,7 @@ app.command("generate")(generate.generate)
 app.command("write")(write.write)
 app.command("rejects")(run.rejects)
 app.command("mix")(mix.mix)
+app.command("push")(push.push)
 app.add_typer(prompts.app, name="prompts")
 
 

@@ -1,0 +1,243 @@
+"""Publishing a dataset or mixture directory to the Hugging Face Hub.
+
+    DIR/data/train-XXXXX-of-NNNNN.parquet  ->  REPO/data/...            (or REPO/CONFIG/... with a config)
+    DIR/README.md (the card)               ->  REPO/README.md           (merged: every config listed)
+
+Shards go up in commits of bounded size (files and bytes), the card last, so a repo never
+advertises data that is not there yet. Before uploading, the repo's files are listed and a shard
+already there with the same sha256 is not sent again: an interrupted push is resumed by running
+it again (and LFS objects uploaded by a commit that then failed are not re-sent either: the Hub
+already has them). The token comes from huggingface_hub (HF_TOKEN, or `hf auth login`) and is
+never printed or logged by docsynth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from docsynth.errors import DocsynthError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+REPO_TYPE = "dataset"
+
+
+@dataclass(slots=True)
+class Upload:
+    local: str
+    path: str  # in the repo
+    size: int
+    sha256: str
+
+
+@dataclass(slots=True)
+class PushSummary:
+    repo_id: str
+    revision: str
+    config: str | None
+    url: str = ""
+    created: bool = False
+    dry_run: bool = False
+    uploads: list[Upload] = field(default_factory=list)  # sent (or to send, in a dry run)
+    skipped: list[str] = field(default_factory=list)  # already on the Hub, same sha256
+    deleted: list[str] = field(default_factory=list)  # old shards of this config
+    commits: list[dict] = field(default_factory=list)  # {message, files, bytes, oid}
+    bytes: int = 0
+    rejects: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _hub():
+    try:
+        import huggingface_hub
+    except ImportError as e:
+        raise MissingDependencyError("docsynth push needs huggingface_hub: pip install 'docsynth[hub]'") from e
+    return huggingface_hub
+
+
+def local_shards(root: Path) -> list[Path]:
+    """A dataset or mixture directory's shards; DocsynthError if it is neither."""
+    shards = sorted((root / "data").glob("train-*.parquet"))
+    if not shards or not (root / "README.md").exists():
+        raise DocsynthError(f"{root} is not a docsynth dataset or mixture directory (no data/train-*.parquet "
+                            "and README.md; write one with docsynth write, docsynth run or docsynth mix)")
+    return shards
+
+
+def _sha256s(root: Path, shards: list[Path]) -> dict[str, str]:
+    """Each shard's sha256: from mixture.json where it lists them (and the file is unchanged), else hashed."""
+    known: dict[str, str] = {}
+    try:
+        manifest = json.loads((root / "mixture.json").read_text())
+        known = {s["path"]: s["sha256"] for s in manifest["shards"] if (root / s["path"]).stat().st_size == s["bytes"]}
+    except (OSError, ValueError, KeyError):
+        pass
+    out = {}
+    for p in shards:
+        rel = str(p.relative_to(root))
+        if rel in known:
+            out[rel] = known[rel]
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            while chunk := f.read(8 << 20):
+                h.update(chunk)
+        out[rel] = h.hexdigest()
+    return out
+
+
+def split_header(card: str) -> tuple[dict, str]:
+    """A card's YAML header (as a dict) and its body."""
+    if card.startswith("---"):
+        parts = card.split("---", 2)
+        if len(parts) == 3:
+            return yaml.safe_load(parts[1]) or {}, parts[2].lstrip("\n")
+    return {}, card
+
+
+def merge_card(remote: str | None, local: str, config: str) -> str:
+    """The repo's card with this config added or replaced: configs, dataset_info and the body's
+    list of configs; the rest of the remote card is kept."""
+    lh, lbody = split_header(local)
+    rh, rbody = split_header(remote) if remote else ({}, "")
+    header = {k: v for k, v in lh.items() if k not in ("configs", "dataset_info")}
+    header.update({k: v for k, v in rh.items() if k not in ("configs", "dataset_info")})
+    configs = [c for c in rh.get("configs", []) if c.get("config_name") != config]
+    configs.append({"config_name": config, "data_files": [{"split": "train", "path": f"{config}/train-*"}]})
+    header["configs"] = sorted(configs, key=lambda c: c["config_name"])
+    infos = rh.get("dataset_info", [])
+    infos = [infos] if isinstance(infos, dict) else infos
+    mine = {"config_name": config, **{k: v for k, v in (lh.get("dataset_info") or {}).items() if k != "config_name"}}
+    infos = [i for i in infos if i.get("config_name") not in (config, None)] + [mine]
+    header["dataset_info"] = sorted(infos, key=lambda i: i["config_name"])
+    body = rbody or lbody
+    start, end = "<!-- docsynth:configs -->", "<!-- /docsynth:configs -->"
+    rows = ["| config | rows |", "| --- | ---: |"] + [
+        f"| `{i['config_name']}` | {sum(s.get('num_examples', 0) for s in i.get('splits', [])):,} |" for i in header["dataset_info"]]
+    block = f"{start}\n## Configs\n\n" + "\n".join(rows) + "\n\nLoad one with `datasets.load_dataset(REPO, CONFIG)`.\n" + end
+    if start in body and end in body:
+        body = body.split(start)[0] + block + body.split(end, 1)[1]
+    else:
+        body = body.rstrip() + "\n\n" + block + "\n"
+    return "---\n" + yaml.safe_dump(header, sort_keys=False).rstrip() + "\n---\n\n" + body
+
+
+def push(root: Path, repo_id: str, *, private: bool = False, revision: str = "main", config: str | None = None,
+         dry_run: bool = False, commit_files: int = 50, commit_bytes: int = 4_000_000_000,
+         progress: Callable[[int, int], None] | None = None) -> PushSummary:
+    """Publish DIR to the Hub (see the module docstring); progress(bytes_sent, bytes_total)."""
+    hf = _hub()
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    hf.utils.disable_progress_bars()  # ours is on stderr; theirs would interleave
+    shards = local_shards(root)
+    api = HfApi()
+    s = PushSummary(repo_id, revision, config, dry_run=dry_run)
+    if not dry_run and not hf.get_token():
+        raise DocsynthError("no Hugging Face token: set HF_TOKEN, or log in once with `hf auth login`")
+    prefix = config or "data"
+    try:
+        try:
+            api.repo_info(repo_id, repo_type=REPO_TYPE)
+            remote = {f.path: f for f in api.list_repo_tree(repo_id, repo_type=REPO_TYPE, revision=revision, recursive=True)
+                      if hasattr(f, "size")}
+        except RevisionNotFoundError:
+            remote = {}
+            if not dry_run:
+                api.create_branch(repo_id, branch=revision, repo_type=REPO_TYPE, exist_ok=True)
+        except RepositoryNotFoundError:
+            remote = {}
+            s.created = True
+            if not dry_run:
+                api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
+                if revision != "main":
+                    api.create_branch(repo_id, branch=revision, repo_type=REPO_TYPE, exist_ok=True)
+        s.url = f"{api.endpoint}/datasets/{repo_id}" + (f"/tree/{revision}" if revision != "main" else "")
+        shas = _sha256s(root, shards)
+        for p in shards:
+            dest = f"{prefix}/{p.name}"
+            there = remote.get(dest)
+            sha = shas[str(p.relative_to(root))]
+            if there is not None and there.lfs is not None and there.lfs.sha256 == sha:
+                s.skipped.append(dest)
+            else:
+                s.uploads.append(Upload(str(p), dest, p.stat().st_size, sha))
+        wanted = {f"{prefix}/{p.name}" for p in shards}
+        s.deleted = sorted(path for path in remote if path.startswith(f"{prefix}/train-") and path not in wanted)
+        card = (root / "README.md").read_text()
+        old_card = _remote_card(api, repo_id, revision, remote)
+        if config:
+            card = merge_card(old_card, card, config)
+        card_changed = old_card != card
+        total = sum(u.size for u in s.uploads)
+        batches = _batches(s.uploads, commit_files, commit_bytes)
+        if dry_run:
+            s.commits = [{"message": f"shards {i + 1}/{len(batches)}", "files": len(b), "bytes": sum(u.size for u in b)}
+                         for i, b in enumerate(batches)]
+            if s.deleted or card_changed:
+                s.commits.append({"message": "card", "files": 1 + len(s.deleted), "bytes": len(card.encode())})
+            s.bytes = total
+            return s
+        sent = 0
+        for i, batch in enumerate(batches):
+            what = f"{config + ': ' if config else ''}shards {batch[0].path.rsplit('/', 1)[1]}..{batch[-1].path.rsplit('/', 1)[1]}"
+            info = api.create_commit(repo_id, repo_type=REPO_TYPE, revision=revision,
+                                     operations=[CommitOperationAdd(u.path, u.local) for u in batch],
+                                     commit_message=f"docsynth push: {what} ({i + 1}/{len(batches)})")
+            sent += sum(u.size for u in batch)
+            s.commits.append({"message": f"shards {i + 1}/{len(batches)}", "files": len(batch),
+                              "bytes": sum(u.size for u in batch), "oid": info.oid})
+            if progress:
+                progress(sent, total)
+        if s.deleted or card_changed:
+            ops = [CommitOperationDelete(p) for p in s.deleted] + [CommitOperationAdd("README.md", card.encode())]
+            info = api.create_commit(repo_id, repo_type=REPO_TYPE, revision=revision, operations=ops,
+                                     commit_message=f"docsynth push: dataset card{' (' + config + ')' if config else ''}"
+                                     + (f", {len(s.deleted)} old shards removed" if s.deleted else ""))
+            s.commits.append({"message": "card", "files": len(ops), "bytes": len(card.encode()), "oid": info.oid})
+        s.bytes = sent
+        return s
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else "?"
+        hint = " (is the token allowed to write to it?)" if status in (401, 403) else ""
+        raise DocsynthError(f"the Hub refused {repo_id}: HTTP {status}: {_server_message(e)}{hint}; "
+                            "run the same command again to resume: shards already there are not sent again") from None
+    except Exception as e:  # no answer at all (dead endpoint, DNS, reset): OSError, or the HTTP client's own
+        local = isinstance(e, OSError) and getattr(e, "filename", None)  # a local file: the CLI names it
+        if local or not (isinstance(e, OSError) or type(e).__module__.split(".")[0].startswith("httpx")):
+            raise
+        raise DocsynthError(f"cannot reach the Hub at {api.endpoint} for {repo_id}: {type(e).__name__}: {e}; "
+                            "run the same command again to resume") from None
+
+
+def _server_message(e) -> str:
+    msg = getattr(e, "server_message", None) or str(e).splitlines()[0]
+    return msg[:300]
+
+
+def _batches(uploads: list[Upload], files: int, nbytes: int) -> list[list[Upload]]:
+    out: list[list[Upload]] = []
+    for u in uploads:
+        if not out or len(out[-1]) >= files or sum(x.size for x in out[-1]) + u.size > nbytes:
+            out.append([])
+        out[-1].append(u)
+    return out
+
+
+def _remote_card(api, repo_id: str, revision: str, remote: dict) -> str | None:
+    if "README.md" not in remote:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = api.hf_hub_download(repo_id, "README.md", repo_type=REPO_TYPE, revision=revision, cache_dir=tmp)
+        return Path(path).read_text()
