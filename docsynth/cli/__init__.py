@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth import __version__
-from docsynth.cli import common, generate, ingest, mix, prompts, push, run, validate, write
+from docsynth.cli import common, generate, ingest, mix, preview, prompts, push, run, stats, validate, write
 
 app = typer.Typer(
     name="docsynth",
@@ -49,6 +49,8 @@ app.command("write")(write.write)
 app.command("rejects")(run.rejects)
 app.command("mix")(mix.mix)
 app.command("push")(push.push)
+app.command("stats")(stats.stats)
+app.command("preview")(preview.preview)
 app.add_typer(prompts.app, name="prompts")
 
 

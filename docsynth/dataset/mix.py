@@ -44,6 +44,7 @@ from docsynth.dataset.permute import Permutation
 from docsynth.dataset.shuffle import Spill, merge_runs, prefetch
 from docsynth.dataset.sources import Source, SourceError, Unit, open_source
 from docsynth.errors import DocsynthError
+from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.mixture import Mixture
 from docsynth.run.tasks import atomic_write, atomic_write_text
 
@@ -243,7 +244,8 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffe
     runs = Spill(spill, spill_buffer)
     try:
         read = _scatter(m, plans, total, n_shards, runs, reports, progress)
-        shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)
+        stats = StatsAccumulator()
+        shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, stats, progress)
     except BaseException:
         runs.close()
         shutil.rmtree(spill, ignore_errors=True)
@@ -265,7 +267,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffe
     manifest.pop("bytes_read")
     atomic_write_text(out / "mixture.json", json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False))
     atomic_write_text(out / "mixture.yaml", yaml.safe_dump(m.model_dump(mode="json"), sort_keys=False))
-    atomic_write_text(out / "README.md", mixture_card(m, s))
+    atomic_write_text(out / "README.md", mixture_card(m, s, stats.result()))
     s.seconds = round(time.perf_counter() - t0, 3)
     return s
 
@@ -339,7 +341,7 @@ def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number:
 
 
 def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row_bytes: float,
-            progress: Progress | None) -> tuple[list[dict], list[Path]]:
+            stats: StatsAccumulator, progress: Progress | None) -> tuple[list[dict], list[Path]]:
     """Write each shard from its runs, rows in order of place; hash each shard while the next is written."""
     step = max(1, int(m.row_group_bytes / max(row_bytes, 1)))
     shards, parts, hashes = [], [], []
@@ -355,6 +357,7 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
                 with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as w:
                     for group in prefetch(merge_runs(runs, lo, hi, step), 1):
                         w.write_table(group, row_group_size=group.num_rows)
+                        stats.add(group)
 
             atomic_write(part, write)
             for f in runs:
@@ -378,7 +381,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def mixture_card(m: Mixture, s: MixSummary) -> str:
+def mixture_card(m: Mixture, s: MixSummary, stats: Stats) -> str:
     """README.md: the Hub's YAML header, and the sources with requested and realised shares."""
     header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture"])
     lines = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "", f"# {m.name}", "",
@@ -390,5 +393,5 @@ def mixture_card(m: Mixture, s: MixSummary) -> str:
     for r in s.sources:
         lines.append(f"| {r.name} | {r.rows_available:,} | {r.requested:,} | {r.realised:,} | "
                      f"{100 * r.realised_share:.2f}% | {r.epochs:.2f} | {r.broken_images:,} |")
-    lines += ["", f"{s.rows:,} rows, {s.bytes / 1e6:,.1f} MB.", ""]
+    lines += ["", f"{s.rows:,} rows, {s.bytes / 1e6:,.1f} MB.", "", stats_markdown(stats)]
     return "\n".join(lines)

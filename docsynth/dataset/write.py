@@ -27,6 +27,7 @@ from docsynth.dataset.cauldron import (card_header, cauldron_row, clear_leftover
 from docsynth.filters import Pair, apply_filters, build_filters, reason_kind
 from docsynth.generate.view import candidate_shards
 from docsynth.recipe import Recipe, config_hash, dump_recipe
+from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.run.tasks import atomic_write, atomic_write_text
 
 MARKER = ".docsynth-write.json"
@@ -85,6 +86,7 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
     rejects: list[str] = []
     examples: list[dict] = []
     parts: list[Path] = []
+    stats = StatsAccumulator()
     buf: list[dict] = []
     buf_bytes = 0
     cfg = recipe.write
@@ -93,6 +95,7 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
         nonlocal buf_bytes
         part = data / f".part-{len(parts):05d}.parquet"
         table = rows_to_table(buf)
+        stats.add(table)
         atomic_write(part, lambda tmp: write_shard(table, tmp))
         parts.append(part)
         buf.clear()
@@ -140,7 +143,7 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
     s.shards = [str(p.relative_to(out)) for p in final]
     s.bytes = sum(p.stat().st_size for p in final)
     atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
-    atomic_write_text(out / "README.md", dataset_card(recipe, s, templates, sorted(models), examples))
+    atomic_write_text(out / "README.md", dataset_card(recipe, s, templates, sorted(models), examples, stats.result()))
     s.seconds = round(time.perf_counter() - t0, 3)
     atomic_write_text(out / MARKER, json.dumps({"key": key, "summary": s.to_dict()}, sort_keys=True))
     return s
@@ -154,7 +157,8 @@ def _reject(c: dict, pair: Pair | None, reason: str) -> str:
     return json.dumps(r, sort_keys=True, ensure_ascii=False)
 
 
-def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: list[str], examples: list[dict]) -> str:
+def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: list[str], examples: list[dict],
+                 stats: Stats) -> str:
     """README.md with the YAML header the Hub reads, and how the data was made."""
     cfg = recipe.write
     header = card_header(cfg.license, cfg.pretty_name or recipe.name, s.samples_out, s.bytes, ["synthetic", "documents"])
@@ -184,5 +188,5 @@ def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: li
             lines.append(f"`{Path(ex['source']).name}` pages {ex['pages'][0]}-{ex['pages'][-1]}:")
             lines += [f"- **Q:** {t['user']}  \n  **A:** {t['assistant']}" for t in ex["texts"][:4]]
             lines.append("")
-    lines += ["## Recipe", "", "```yaml", dump_recipe(recipe).rstrip(), "```", ""]
+    lines += [stats_markdown(stats), "## Recipe", "", "```yaml", dump_recipe(recipe).rstrip(), "```", ""]
     return "\n".join(lines)

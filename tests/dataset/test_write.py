@@ -76,7 +76,9 @@ def test_the_card_has_the_hub_header_and_how_it_was_made(run_dir, tmp_path):
     assert header["dataset_info"]["splits"][0]["num_examples"] == 4
     assert [f["name"] for f in header["dataset_info"]["features"]] == ["images", "texts"]
     for words in ("## How it was made", "| QA pairs | 16 | 4 |", "code 4, grounded 4, unanswerable 4", "## Examples",
-                  "**A:** 4.2 million euros", "## Recipe", "name: harbour"):
+                  "**A:** 4.2 million euros", "## Recipe", "name: harbour",
+                  "## Statistics", "4 samples, 6 images, 4 QA pairs.", "| docsynth:harbour | 4 | 100.00% |",
+                  "answer length (characters): mean 17.0", "images per sample: 1: 2, 2: 2"):
         assert words in card
 
 

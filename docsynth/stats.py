@@ -1,0 +1,231 @@
+"""Dataset statistics, streamed over Cauldron shards in bounded memory: counts, per-source shares,
+and binned distributions (question and answer length, turns and images per sample, image sizes,
+tokens when a tokenizer is given). The same figures go to `docsynth stats` and the dataset cards.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from docsynth.errors import DocsynthError
+
+LENGTH_EDGES = [0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]  # characters; the last bin is open
+SIDE_EDGES = [0, 256, 512, 768, 1024, 1536, 2048, 3072, 4096]  # pixels, the image's longer side
+
+
+def image_size(b: bytes | memoryview) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's SOF or a PNG's IHDR without decoding; PIL for other formats."""
+    b = bytes(b[:65536]) if len(b) > 65536 else bytes(b)
+    if b[:8] == b"\x89PNG\r\n\x1a\n" and len(b) >= 24:
+        return struct.unpack(">II", b[16:24])
+    if b[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(b):
+            if b[i] != 0xFF:
+                i += 1
+                continue
+            marker = b[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+                i += 1 if marker == 0xFF else 2
+                continue
+            length = struct.unpack(">H", b[i + 2:i + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                h, w = struct.unpack(">HH", b[i + 5:i + 9])
+                return w, h
+            i += 2 + length
+    try:
+        from PIL import Image
+        with Image.open(io.BytesIO(b)) as im:
+            return im.size
+    except Exception:  # not an image PIL knows
+        return None
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Counts in fixed bins (edges[i] <= x < edges[i+1]; the last bin is open), with exact sum/min/max."""
+
+    edges: list[int]
+    counts: list[int] = field(default_factory=list)
+    n: int = 0
+    total: float = 0.0
+    min: float | None = None
+    max: float | None = None
+
+    def add(self, values: np.ndarray) -> None:
+        if not len(values):
+            return
+        if not self.counts:
+            self.counts = [0] * len(self.edges)
+        idx = np.searchsorted(np.array(self.edges), values, side="right") - 1
+        for i, c in zip(*np.unique(idx, return_counts=True)):
+            self.counts[int(i)] += int(c)
+        self.n += len(values)
+        self.total += float(values.sum())
+        lo, hi = float(values.min()), float(values.max())
+        self.min = lo if self.min is None else min(self.min, lo)
+        self.max = hi if self.max is None else max(self.max, hi)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else 0.0
+
+    def labels(self) -> list[str]:
+        return [f"{a}-{b - 1}" for a, b in zip(self.edges, self.edges[1:])] + [f">={self.edges[-1]}"]
+
+
+@dataclass(slots=True)
+class Stats:
+    samples: int = 0
+    images: int = 0
+    pairs: int = 0
+    bytes: int = 0
+    tokens: int | None = None
+    sources: dict[str, int] = field(default_factory=dict)  # samples by source (the first word of texts[0].source)
+    turns: dict[int, int] = field(default_factory=dict)  # samples by QA turns
+    images_per_sample: dict[int, int] = field(default_factory=dict)
+    question_chars: Histogram = field(default_factory=lambda: Histogram(LENGTH_EDGES))
+    answer_chars: Histogram = field(default_factory=lambda: Histogram(LENGTH_EDGES))
+    image_side: Histogram = field(default_factory=lambda: Histogram(SIDE_EDGES))
+    unreadable_images: int = 0
+    rejects: dict[str, dict[str, int]] = field(default_factory=dict)  # a run's drops: stage -> reason -> count
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class StatsAccumulator:
+    """Adds Cauldron tables (or batches) to a Stats, a group at a time."""
+
+    def __init__(self, tokenizer: Callable[[list[str]], list[int]] | None = None) -> None:
+        self.s = Stats(tokens=0 if tokenizer else None)
+        self.tokenizer = tokenizer
+        self._sources: Counter[str] = Counter()
+        self._turns: Counter[int] = Counter()
+        self._images: Counter[int] = Counter()
+
+    def add(self, table: pa.Table | pa.RecordBatch) -> None:
+        s = self.s
+        s.samples += table.num_rows
+        s.bytes += table.nbytes
+        texts, images = _array(table.column("texts")), _array(table.column("images"))
+        turns = pc.list_value_length(texts).fill_null(0).to_numpy(zero_copy_only=False)
+        pics = pc.list_value_length(images).fill_null(0).to_numpy(zero_copy_only=False)
+        self._turns.update(turns.tolist())
+        self._images.update(pics.tolist())
+        s.pairs += int(turns.sum())
+        s.images += int(pics.sum())
+        flat = pc.list_flatten(texts)
+        questions, answers = pc.struct_field(flat, "user"), pc.struct_field(flat, "assistant")
+        s.question_chars.add(pc.utf8_length(questions).fill_null(0).to_numpy(zero_copy_only=False))
+        s.answer_chars.add(pc.utf8_length(answers).fill_null(0).to_numpy(zero_copy_only=False))
+        first = pc.struct_field(pc.list_flatten(pc.list_slice(texts, 0, 1)), "source").fill_null("")
+        keys = pc.replace_substring_regex(first, r"\s.*$", "", max_replacements=1)  # "docsynth:x doc:..." -> "docsynth:x"
+        for kv in pc.value_counts(keys).to_pylist():
+            self._sources[kv["values"]] += kv["counts"]
+        if (turns == 0).any():
+            self._sources["(no turns)"] += int((turns == 0).sum())
+        sides = []
+        for v in pc.list_flatten(images).field("bytes"):
+            size = image_size(v.as_buffer()) if v.is_valid else None
+            if size is None:
+                s.unreadable_images += 1
+            else:
+                sides.append(max(size))
+        s.image_side.add(np.array(sides, dtype=np.int64))
+        if self.tokenizer is not None:
+            s.tokens += int(sum(self.tokenizer(questions.to_pylist() + answers.to_pylist())))
+
+    def result(self) -> Stats:
+        s = self.s
+        s.sources = dict(self._sources.most_common())
+        s.turns = dict(sorted(self._turns.items()))
+        s.images_per_sample = dict(sorted(self._images.items()))
+        return s
+
+
+def _array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return (col.chunk(0) if col.num_chunks == 1 else pa.concat_arrays(col.chunks)) if isinstance(col, pa.ChunkedArray) else col
+
+
+def shards_of(path: Path) -> list[Path]:
+    """The Cauldron shards of a dataset or mixture directory, or of a run's dataset."""
+    for d in (path, path / "dataset"):
+        files = sorted((d / "data").glob("*.parquet"))
+        if files:
+            return files
+    raise DocsynthError(f"{path} holds no dataset shards (data/*.parquet, or dataset/data/*.parquet in a run directory)")
+
+
+def run_rejects(path: Path) -> dict[str, dict[str, int]]:
+    """A run directory's drops by stage and reason (its rejects files), or {} elsewhere."""
+    from docsynth.filters import reason_kind
+    out: dict[str, dict[str, int]] = {}
+    for stage, name in (("ingest", "rejects.jsonl"), ("generate", "generate-rejects.jsonl"), ("filter", "filter-rejects.jsonl")):
+        f = path / name
+        if not f.exists():
+            continue
+        counts: Counter[str] = Counter()
+        for line in f.read_text().splitlines():
+            if line.strip():
+                reason = json.loads(line).get("reason", "?")
+                counts[reason_kind(reason) if stage == "filter" else reason.split(":")[0]] += 1
+        out[stage] = dict(counts.most_common())
+    return out
+
+
+def dataset_stats(path: Path, tokenizer: Callable[[list[str]], list[int]] | None = None) -> Stats:
+    """Statistics of a dataset, mixture or run directory, streamed a row group at a time."""
+    acc = StatsAccumulator(tokenizer)
+    for shard in shards_of(path):
+        pf = pq.ParquetFile(shard)
+        for g in range(pf.num_row_groups):
+            acc.add(pf.read_row_group(g, columns=["images", "texts"]))
+    s = acc.result()
+    s.rejects = run_rejects(path)
+    return s
+
+
+def load_tokenizer(name: str) -> Callable[[list[str]], list[int]]:
+    """Token counts per text with a Hugging Face tokenizer (a local folder or a cached Hub id)."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as e:
+        raise DocsynthError("--tokenizer needs transformers (pip install transformers)") from e
+    try:
+        tok = AutoTokenizer.from_pretrained(name)
+    except Exception as e:  # transformers raises many kinds for a missing or broken tokenizer
+        raise DocsynthError(f"cannot load tokenizer '{name}': {str(e).splitlines()[0]}") from None
+    return lambda texts: [len(x) for x in tok([t or "" for t in texts], add_special_tokens=False)["input_ids"]]
+
+
+def stats_markdown(s: Stats) -> str:
+    """The statistics as a card section."""
+    lines = ["## Statistics", "",
+             f"{s.samples:,} samples, {s.images:,} images, {s.pairs:,} QA pairs"
+             + (f", {s.tokens:,} tokens" if s.tokens is not None else "") + ".", ""]
+    if s.sources:
+        lines += ["| source | samples | share |", "| --- | ---: | ---: |"]
+        lines += [f"| {k or '(none)'} | {v:,} | {100 * v / max(s.samples, 1):.2f}% |" for k, v in list(s.sources.items())[:60]]
+        lines.append("")
+    for title, h in (("question length (characters)", s.question_chars), ("answer length (characters)", s.answer_chars),
+                     ("image size (longer side, pixels)", s.image_side)):
+        if not h.n:
+            continue
+        lines += [f"{title}: mean {h.mean:,.1f}, min {h.min:,.0f}, max {h.max:,.0f}", "",
+                  "| " + " | ".join(h.labels()) + " |", "|" + " ---: |" * len(h.labels()),
+                  "| " + " | ".join(f"{c:,}" for c in h.counts) + " |", ""]
+    for title, d in (("QA turns per sample", s.turns), ("images per sample", s.images_per_sample)):
+        lines += [f"{title}: " + ", ".join(f"{k}: {v:,}" for k, v in d.items()), ""]
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""Statistics on a dataset whose distributions are known by construction, through the library,
+the CLI and the cards that docsynth mix writes."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from docsynth.dataset.cauldron import SCHEMA
+from docsynth.dataset.mix import run_mix
+from docsynth.mixture import Mixture
+from docsynth.stats import dataset_stats, image_size, load_tokenizer
+
+
+def picture(w: int, h: int, fmt: str) -> bytes:
+    b = io.BytesIO()
+    Image.new("RGB", (w, h), (200, 10, 10)).save(b, fmt)
+    return b.getvalue()
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory) -> Path:
+    """20 samples: 'alpha' 10 (1 turn, 1 PNG 300x200), 'beta' 6 (3 turns, 2 JPEGs 1000x600),
+    'gamma' 4 (2 turns, 1 JPEG 600x2500); questions of 10 characters, answers of 40 (beta: 5)."""
+    d = tmp_path_factory.mktemp("known")
+    (d / "data").mkdir()
+    rows = []
+    for name, n, turns, pics, answer in (("alpha", 10, 1, [picture(300, 200, "PNG")], "a" * 40),
+                                         ("beta", 6, 3, [picture(1000, 600, "JPEG")] * 2, "bbbbb"),
+                                         ("gamma", 4, 2, [picture(600, 2500, "JPEG")], "c" * 40)):
+        for i in range(n):
+            rows.append({"images": [{"bytes": p, "path": None} for p in pics],
+                         "texts": [{"user": "question ?", "assistant": answer, "source": f"{name} row:{i}"}] * turns})
+    pq.write_table(pa.Table.from_pylist(rows[:12], schema=SCHEMA), d / "data" / "train-00000-of-00002.parquet", row_group_size=5)
+    pq.write_table(pa.Table.from_pylist(rows[12:], schema=SCHEMA), d / "data" / "train-00001-of-00002.parquet")
+    return d
+
+
+def word_tokenizer(tmp_path: Path) -> Path:
+    """A word-level tokenizer: one token per whitespace-separated word."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    tok = Tokenizer(models.WordLevel({"[UNK]": 0, "question": 1, "?": 2}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(tmp_path / "tok")
+    return tmp_path / "tok"
+
+
+def test_known_counts_shares_and_distributions(known, tmp_path):
+    s = dataset_stats(known, load_tokenizer(str(word_tokenizer(tmp_path))))
+    assert (s.samples, s.images, s.pairs) == (20, 10 + 12 + 4, 10 + 18 + 8)
+    assert s.sources == {"alpha": 10, "beta": 6, "gamma": 4}
+    assert s.turns == {1: 10, 2: 4, 3: 6} and s.images_per_sample == {1: 14, 2: 6}
+    q = dict(zip(s.question_chars.labels(), s.question_chars.counts))
+    assert q["8-15"] == 36 and s.question_chars.mean == 10
+    a = dict(zip(s.answer_chars.labels(), s.answer_chars.counts))
+    assert a["0-7"] == 18 and a["32-63"] == 18 and (s.answer_chars.min, s.answer_chars.max) == (5, 40)
+    side = dict(zip(s.image_side.labels(), s.image_side.counts))
+    assert side["256-511"] == 10 and side["768-1023"] == 12 and side["2048-3071"] == 4 and s.unreadable_images == 0
+    assert s.tokens == 36 * 2 + 36  # "question ?" is 2 words, every answer 1
+
+
+def test_image_sizes_from_headers():
+    assert image_size(picture(123, 45, "PNG")) == (123, 45)
+    assert image_size(picture(640, 480, "JPEG")) == (640, 480)
+    assert image_size(picture(7, 9, "WEBP")) == (7, 9)  # through PIL
+    assert image_size(b"junk") is None
+
+
+def test_cli_stats_prints_histograms_and_json(known):
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(known)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    for word in ("20 samples, 26 images, 36 QA pairs", "alpha", "50.0%", "question length", "image size", "█"):
+        assert word in res.stdout, word
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(known), "--json"], capture_output=True, text=True)
+    assert json.loads(res.stdout)["sources"] == {"alpha": 10, "beta": 6, "gamma": 4}
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(known / "data")], capture_output=True, text=True)
+    assert res.returncode == 1 and "holds no dataset shards" in res.stderr
+
+
+def test_the_mixture_card_carries_the_same_figures(known, tmp_path):
+    run_mix(Mixture.model_validate({"sources": [{"name": "k", "path": str(known), "repeat": 1}]}), tmp_path / "mix")
+    card = (tmp_path / "mix" / "README.md").read_text()
+    assert "## Statistics" in card and "20 samples, 26 images, 36 QA pairs." in card
+    assert "| alpha | 10 | 50.00% |" in card and "QA turns per sample: 1: 10, 2: 4, 3: 6" in card
