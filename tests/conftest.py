@@ -6,9 +6,12 @@ import io
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pymupdf
 import pytest
 
+from docsynth.dataset.cauldron import SCHEMA
 from docsynth.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,4 +104,23 @@ def bad_pdfs(tmp_path: Path, samples: Path) -> dict[str, Path]:
 
 
 # The tiny model for the real vLLM engine, shared by every test directory (one engine per session).
+from tests.dataset.mixsources import picture  # noqa: E402
 from tests.generate.conftest import tiny_model  # noqa: E402, F401
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory) -> Path:
+    """20 samples: 'alpha' 10 (1 turn, 1 PNG 300x200), 'beta' 6 (3 turns, 2 JPEGs 1000x600),
+    'gamma' 4 (2 turns, 1 JPEG 600x2500); questions of 10 characters, answers of 40 (beta: 5)."""
+    d = tmp_path_factory.mktemp("known")
+    (d / "data").mkdir()
+    rows = []
+    for name, n, turns, pics, answer in (("alpha", 10, 1, [picture(300, 200, "PNG")], "a" * 40),
+                                         ("beta", 6, 3, [picture(1000, 600, "JPEG")] * 2, "bbbbb"),
+                                         ("gamma", 4, 2, [picture(600, 2500, "JPEG")], "c" * 40)):
+        for i in range(n):
+            rows.append({"images": [{"bytes": p, "path": None} for p in pics],
+                         "texts": [{"user": "question ?", "assistant": answer, "source": f"{name} row:{i}"}] * turns})
+    pq.write_table(pa.Table.from_pylist(rows[:12], schema=SCHEMA), d / "data" / "train-00000-of-00002.parquet", row_group_size=5)
+    pq.write_table(pa.Table.from_pylist(rows[12:], schema=SCHEMA), d / "data" / "train-00001-of-00002.parquet")
+    return d

@@ -3,45 +3,16 @@ the CLI and the cards that docsynth mix writes."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-import pytest
-from PIL import Image
 
-from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.mix import run_mix
 from docsynth.mixture import Mixture
 from docsynth.stats import dataset_stats, image_size, load_tokenizer
-
-
-def picture(w: int, h: int, fmt: str) -> bytes:
-    b = io.BytesIO()
-    Image.new("RGB", (w, h), (200, 10, 10)).save(b, fmt)
-    return b.getvalue()
-
-
-@pytest.fixture(scope="module")
-def known(tmp_path_factory) -> Path:
-    """20 samples: 'alpha' 10 (1 turn, 1 PNG 300x200), 'beta' 6 (3 turns, 2 JPEGs 1000x600),
-    'gamma' 4 (2 turns, 1 JPEG 600x2500); questions of 10 characters, answers of 40 (beta: 5)."""
-    d = tmp_path_factory.mktemp("known")
-    (d / "data").mkdir()
-    rows = []
-    for name, n, turns, pics, answer in (("alpha", 10, 1, [picture(300, 200, "PNG")], "a" * 40),
-                                         ("beta", 6, 3, [picture(1000, 600, "JPEG")] * 2, "bbbbb"),
-                                         ("gamma", 4, 2, [picture(600, 2500, "JPEG")], "c" * 40)):
-        for i in range(n):
-            rows.append({"images": [{"bytes": p, "path": None} for p in pics],
-                         "texts": [{"user": "question ?", "assistant": answer, "source": f"{name} row:{i}"}] * turns})
-    pq.write_table(pa.Table.from_pylist(rows[:12], schema=SCHEMA), d / "data" / "train-00000-of-00002.parquet", row_group_size=5)
-    pq.write_table(pa.Table.from_pylist(rows[12:], schema=SCHEMA), d / "data" / "train-00001-of-00002.parquet")
-    return d
+from tests.dataset.mixsources import picture
 
 
 def word_tokenizer(tmp_path: Path) -> Path:

@@ -43,3 +43,9 @@ def cauldron_source(root: Path, name: str, n: int, shards: int = 1, row_group: i
 
 def users(table: pa.Table) -> list[str]:
     return [t[0]["user"] for t in table.column("texts").to_pylist()]
+
+
+def picture(w: int, h: int, fmt: str) -> bytes:
+    b = io.BytesIO()
+    Image.new("RGB", (w, h), (200, 10, 10)).save(b, fmt)
+    return b.getvalue()
