@@ -215,6 +215,23 @@ class WriteConfig(Section):
     card_examples: int = Field(3, ge=0, description="samples shown in the card")
 
 
+class RayConfig(Section):
+    """How `docsynth run --executor ray` uses a Ray cluster (ignored by the local executor)."""
+
+    address: str | None = Field(None, description=(
+        "the cluster (auto, ray://host:10001, host:6379); default: RAY_ADDRESS, else a local Ray started for the run"))
+    ingest_cpus: float = Field(1.0, gt=0, description="CPUs per ingest task (one task = inputs.docs_per_task documents)")
+    ingest_retries: int = Field(3, ge=1, description="times an ingest task is retried when its worker dies")
+    engine_replicas: int = Field(1, ge=1, description="vLLM engines, each a Ray actor created once")
+    engine_gpus: float | None = Field(None, ge=0, description=(
+        "GPUs per engine (tensor parallel needs engine.tensor_parallel_size too); default: 1 on a cluster with GPUs, else 0"))
+    engine_cpus: float = Field(1.0, gt=0, description="CPUs reserved per engine")
+    tasks_per_batch: int = Field(4, ge=1, description=(
+        "ingest shards an engine takes at once (their samples are generated together, up to generate.batch_samples)"))
+    object_store_memory: int | None = Field(None, ge=78_643_200, description=(
+        "bytes of Ray's object store when docsynth starts the local Ray (only task descriptors travel through it)"))
+
+
 class Recipe(Section):
     """A whole recipe. Later stages add their sections here."""
 
@@ -224,6 +241,7 @@ class Recipe(Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     write: WriteConfig = Field(default_factory=WriteConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
     filters: list[FilterConfig] = Field(default_factory=_default_filters, description=(
         "applied in order to every QA pair; a name alone (- code) takes the filter's defaults"))
 

@@ -40,6 +40,7 @@ def docsynth(hub: Hub, *args: str, token: str | None = TOKEN) -> subprocess.Comp
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
            "HF_HOME": str(Path(hub.home)), "HF_HUB_DISABLE_IMPLICIT_TOKEN": "", "NO_COLOR": "1"}
     env.pop("HF_TOKEN", None)
+    env.pop("HF_HUB_OFFLINE", None)  # set by the engine tests of this session; a push needs the network
     if token:
         env["HF_TOKEN"] = token
     return subprocess.run([sys.executable, "-m", "docsynth.cli", *args], capture_output=True, text=True, env=env)

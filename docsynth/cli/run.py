@@ -23,6 +23,11 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/<recipe name>).")] = None,
     force: Annotated[list[str] | None, typer.Option("--force", help=f"Redo a stage ({', '.join(STAGES)}); repeatable.")] = None,
     show: Annotated[int, typer.Option(help="After the run, print this many samples with their pairs.")] = 3,
+    executor: Annotated[str, typer.Option(help=(
+        "local: this machine (ingest in a process pool beside the engine); ray: ingest tasks and vLLM engine "
+        "actors on a Ray cluster through Ray Data (the recipe's ray section; extra .[ray])."))] = "local",
+    address: Annotated[str | None, typer.Option(help=(
+        "With --executor ray: the cluster (auto, ray://host:10001); default ray.address, RAY_ADDRESS, else a local Ray."))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary of every stage instead of tables.")] = False,
 ) -> None:
     """Run a whole recipe: ingest -> generate -> filter -> write the Cauldron dataset.
@@ -36,7 +41,7 @@ def run(
     with common.failures():
         r, base = common.recipe_with(recipe, {})
         out = out or Path("runs") / r.name
-        s = _run_with_bars(r, base, out, force or [], json_out)
+        s = _run_with_bars(r, base, out, force or [], json_out, executor, address)
     common.report(s, json_out, lambda: _print_summary(s, show))
 
 
@@ -46,10 +51,22 @@ def _print_summary(s, show: int) -> None:
     write_cli.print_summary(s.write)
 
 
-def _run_with_bars(r, base: Path, out: Path, force: list[str], quiet: bool):
-    """The run under one display: the ingest and generate bars move together."""
+def _run_with_bars(r, base: Path, out: Path, force: list[str], quiet: bool, executor: str = "local",
+                   address: str | None = None):
+    """The run under one display: the ingest and generate bars move together (on Ray, one bar of
+    tasks through both stages)."""
     with common.progress_bar(not quiet) as bar:
-        return run_recipe(r, base, out, force, ingest_cli._Bar(bar), generate_cli._Bar(bar))
+        task = None
+
+        def on_ray(done: int, total: int, pages: int, tokens: int) -> None:
+            nonlocal task
+            if task is None:
+                task = bar.add_task("ray: ingest+generate", total=total, unit="tasks", pages=0, tokens=0,
+                                    rate="tokens", rate_unit="tok")
+            bar.update(task, completed=done, pages=pages, tokens=tokens)
+
+        return run_recipe(r, base, out, force, ingest_cli._Bar(bar), generate_cli._Bar(bar), executor=executor,
+                          address=address, ray_progress=on_ray)
 
 
 def rejects(

@@ -79,7 +79,7 @@ class Progress:
     def advanced(self, pages: int, samples: int, output_tokens: int) -> None: ...
 
 
-def _key_config(recipe: Recipe, templates) -> str:
+def key_config(recipe: Recipe, templates) -> str:
     g = recipe.generate.model_dump(mode="json")
     del g["openai"]  # where the server is, and how hard to retry, does not change the output
     prompts = {name: t.path.read_text() for name, t in templates.items()}
@@ -99,15 +99,27 @@ def plan(pages_dir: Path, key: str, cache: dict | None = None) -> list[Task]:
         try:
             mtime = marker.stat().st_mtime_ns
             if marker.name not in cache or cache[marker.name][0] != mtime:
-                info = json.loads(marker.read_text())
-                shard = marker.with_name(marker.name.replace(".done.json", ".parquet"))
-                index = int(marker.name.split(".")[0].split("-")[1])
-                cache[marker.name] = (mtime, Task(index, [str(shard), info["pages"]],
-                                                  config_hash({"pages": info["key"]}, key)))
+                cache[marker.name] = (mtime, task_of_marker(marker, key))
         except (OSError, ValueError):  # replaced under us by a running ingest: seen on the next look
             continue
         tasks.append(cache[marker.name][1])
     return tasks
+
+
+def task_of_marker(marker: Path, key: str) -> Task:
+    """The generate task of one finished ingest shard (from its marker)."""
+    info = json.loads(marker.read_text())
+    shard = marker.with_name(marker.name.replace(".done.json", ".parquet"))
+    index = int(marker.name.split(".")[0].split("-")[1])
+    return Task(index, [str(shard), info["pages"]], config_hash({"pages": info["key"]}, key))
+
+
+def generate_wave(session: Session, prompter: Prompter, wave: list, recipe: Recipe, store: TaskStore) -> list[tuple[Task, dict]]:
+    """One batch of tasks (from waves()): their samples go to the backend together, then each
+    task's candidates are written and committed. Returns (task, marker info) per task."""
+    samples = [s for _, ss, _ in wave for s in ss]
+    outcomes = generate_outcomes(session, prompter, samples, recipe)
+    return [(task, _write_task(store, task, ss, outcomes, rejects, recipe)) for task, ss, rejects in wave]
 
 
 def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progress: Progress | None = None,
@@ -121,7 +133,7 @@ def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progres
     progress = progress or Progress()
     cfg = recipe.generate
     templates = recipe_templates(cfg, base)
-    key = _key_config(recipe, templates)  # once: the loop below looks for new shards many times
+    key = key_config(recipe, templates)  # once: the loop below looks for new shards many times
     store = TaskStore(out / "candidates")
     atomic_write_text(out / "generate-recipe.yaml", dump_recipe(recipe))
     progress.planned(0, 0)
@@ -151,16 +163,14 @@ def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progres
             session = session or open_session(cfg, base)
             prompter = Prompter(cfg, templates, session.tokens, session.context)
             prompter.check()
-        for wave in _waves(todo, cfg, recipe.seed):
-            samples = [s for _, ss, _ in wave for s in ss]
+        for wave in waves(todo, cfg, recipe.seed):
             g0 = time.perf_counter()
-            outcomes = generate_outcomes(session, prompter, samples, recipe)
+            done = generate_wave(session, prompter, wave, recipe, store)
             gen_s += time.perf_counter() - g0
-            for task, ss, rejects in wave:
-                info = _write_task(store, task, ss, outcomes, rejects, recipe)
+            for task, info in done:
                 markers[task.index] = info
                 gen_tokens += info["output_tokens"]
-                progress.advanced(task.items[1], len(ss), info["output_tokens"])
+                progress.advanced(task.items[1], info["samples"], info["output_tokens"])
         if finished and not todo:
             break
         if not todo:
@@ -169,13 +179,13 @@ def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progres
     if not tasks:
         raise DocsynthError(f"{pages_dir}/pages holds no finished ingest shards")
     store.prune(tasks)
-    summary = _finish(recipe, out, tasks, store, markers, cfg.model, t0)
+    summary = finish(recipe, out, tasks, store, markers, cfg.model, t0)
     summary.tasks_skipped = reused
     summary.output_tokens_per_s = round(gen_tokens / gen_s, 1) if gen_s else 0.0
     return summary
 
 
-def _waves(todo: list[Task], cfg, seed: int):
+def waves(todo: list[Task], cfg, seed: int):
     """Consecutive tasks with their planned samples, about batch_samples samples at a time."""
     wave, size = [], 0
     for task in todo:
@@ -253,7 +263,7 @@ def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: d
     return info
 
 
-def _finish(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary:
+def finish(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary:
     rejects = [r for t in tasks for r in markers[t.index]["rejects"]]
     atomic_write_text(out / "generate-rejects.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
     total = Counter()

@@ -127,14 +127,14 @@ def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None 
     # shards are named by task index, so the output does not depend on this order.
     todo.sort(key=lambda t: -sum(d.size for d in t.items))
     run_tasks(ingest_task, todo, (cfg, recipe.inputs.pdf_column, store), min(workers, max(len(todo), 1)),
-              on_result, on_crash, initializer=_init_worker)
-    summary = _finish(recipe, out, tasks, store, markers, plan_rejects, tesseract, len(tasks) - len(todo), t0)
+              on_result, on_crash, initializer=init_worker)
+    summary = finish(recipe, out, tasks, store, markers, plan_rejects, tesseract, len(tasks) - len(todo), t0)
     summary.pages_this_run = sum(markers[t.index]["pages"] for t in todo)
     summary.pages_per_s = round(summary.pages_this_run / summary.seconds, 2) if summary.seconds else 0.0
     return summary
 
 
-def _finish(recipe, out, tasks, store, markers, plan_rejects, tesseract, skipped, t0) -> IngestSummary:
+def finish(recipe, out, tasks, store, markers, plan_rejects, tesseract, skipped, t0) -> IngestSummary:
     rejects = [r.to_dict() for r in plan_rejects] + [r for t in tasks for r in markers[t.index]["rejects"]]
     atomic_write_text(out / "rejects.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
     by_source: Counter[str] = Counter()
@@ -155,7 +155,7 @@ def _finish(recipe, out, tasks, store, markers, plan_rejects, tesseract, skipped
     return summary
 
 
-def _init_worker() -> None:
+def init_worker() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"  # tesseract: one thread per process is 3x faster here
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,14 +68,23 @@ def forget(out: Path, stage: str) -> None:
 
 def run_recipe(recipe: Recipe, base: Path, out: Path, force: list[str] = (),
                ingest_progress: IngestProgress | None = None, generate_progress: GenerateProgress | None = None,
-               session=None) -> RunSummary:
-    """Run every stage of the recipe into out, reusing what is still valid."""
+               session=None, executor: str = "local", address: str | None = None,
+               ray_progress: Callable[[int, int, int, int], None] | None = None) -> RunSummary:
+    """Run every stage of the recipe into out, reusing what is still valid; executor "ray" runs
+    ingest and generation on a Ray cluster (docsynth.run.ray_executor), the rest as here."""
     t0 = time.perf_counter()
     if not recipe.inputs.paths:
         raise DocsynthError("the recipe has no inputs.paths")
+    if executor not in ("local", "ray"):
+        raise DocsynthError(f"--executor: no executor '{executor}' (executors: local, ray)")
     for stage in force:
         forget(out, stage)
     s = RunSummary(out_dir=str(out), forced=list(force))
+    if executor == "ray":
+        from docsynth.run.ray_executor import run_on_ray
+        (out / "pages").mkdir(parents=True, exist_ok=True)
+        s.ingest, s.generate = run_on_ray(recipe, base, out, address, ray_progress)
+        return _write(recipe, out, s, t0)
     done = threading.Event()
     result: dict = {}
 
@@ -100,6 +110,10 @@ def run_recipe(recipe: Recipe, base: Path, out: Path, force: list[str] = (),
     if "error" in result:
         raise result["error"]
     s.ingest = result["summary"]
+    return _write(recipe, out, s, t0)
+
+
+def _write(recipe: Recipe, out: Path, s: RunSummary, t0: float) -> RunSummary:
     s.write = run_write(recipe, out)
     s.seconds = round(time.perf_counter() - t0, 3)
     atomic_write_text(out / "run.json", json.dumps(s.to_dict(), indent=1, sort_keys=True) + "\n")

