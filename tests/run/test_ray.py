@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES
-from tests.generate.conftest import TINY_ENGINE
 from tests.run.test_run_resume import dataset_rows
+from tests.run.test_run_resume import write_recipe as resume_recipe
 
 pytestmark = pytest.mark.slow
-DOCS = ["invoice.pdf", "annual_report.pdf", "table_report.pdf", "bericht_de.pdf"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,17 +31,13 @@ def needs_ray():
 
 
 def write_recipe(path: Path, model: Path) -> Path:
-    path.write_text(json.dumps({
-        "name": "ray",
-        "inputs": {"paths": [str(SAMPLES / d) for d in DOCS], "docs_per_task": 1},
-        "ingest": {"workers": 2, "ocr": {"mode": "never"}},
-        "generate": {"model": str(model), "engine": TINY_ENGINE, "guided_json": True, "max_pair_chars": 40,
-                     "pairs_per_page": 1, "max_pages_per_sample": 1, "batch_samples": 4, "retries": 0,
-                     "sampling": {"temperature": 0.8, "max_tokens": 256}},
-        "ray": {"engine_gpus": 0, "ingest_cpus": 1, "engine_cpus": 1, "tasks_per_batch": 1,
-                "object_store_memory": 200_000_000},
-        "filters": ["unanswerable"],  # the tiny model's text is noise: grounding would drop it all
-    }))
+    """test_run_resume's recipe (batches of 4 samples), with the engine on CPU actors."""
+    base = json.loads(resume_recipe(path, model).read_text())
+    base["name"] = "ray"
+    base["generate"].update(batch_samples=4, sampling={"temperature": 0.8, "max_tokens": 256})
+    base["ray"] = {"engine_gpus": 0, "ingest_cpus": 1, "engine_cpus": 1, "tasks_per_batch": 1,
+                   "object_store_memory": 200_000_000}
+    path.write_text(json.dumps(base))
     return path
 
 
