@@ -193,7 +193,7 @@ def push(root: Path, repo_id: str, *, private: bool = False, revision: str = "ma
         for i, batch in enumerate(batches):
             what = f"{config + ': ' if config else ''}shards {batch[0].path.rsplit('/', 1)[1]}..{batch[-1].path.rsplit('/', 1)[1]}"
             info = api.create_commit(repo_id, repo_type=REPO_TYPE, revision=revision,
-                                     operations=[CommitOperationAdd(u.path, u.local) for u in batch],
+                                     operations=[_add(CommitOperationAdd, u) for u in batch],
                                      commit_message=f"docsynth push: {what} ({i + 1}/{len(batches)})")
             sent += sum(u.size for u in batch)
             s.commits.append({"message": f"shards {i + 1}/{len(batches)}", "files": len(batch),
@@ -219,6 +219,13 @@ def push(root: Path, repo_id: str, *, private: bool = False, revision: str = "ma
             raise
         raise DocsynthError(f"cannot reach the Hub at {api.endpoint} for {repo_id}: {type(e).__name__}: {e}; "
                             "run the same command again to resume") from None
+
+
+def _add(op_class, u: Upload):
+    """The commit operation, with the sha256 we already know (huggingface_hub would read the file again)."""
+    op = op_class(u.path, u.local)
+    op.upload_info.sha256 = bytes.fromhex(u.sha256)
+    return op
 
 
 def _server_message(e) -> str:
