@@ -228,6 +228,7 @@ class RayConfig(Section):
     engine_cpus: float = Field(1.0, gt=0, description="CPUs reserved per engine")
     tasks_per_batch: int = Field(4, ge=1, description=(
         "ingest shards an engine takes at once (their samples are generated together, up to generate.batch_samples)"))
+    local_cpus: int | None = Field(None, ge=1, description="CPUs of the local Ray docsynth starts (default: all)")
     object_store_memory: int | None = Field(None, ge=78_643_200, description=(
         "bytes of Ray's object store when docsynth starts the local Ray (only task descriptors travel through it)"))
 

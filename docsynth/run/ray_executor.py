@@ -125,7 +125,7 @@ def run_on_ray(recipe: Recipe, base: Path, out: Path, address: str | None = None
     pages.prune(tasks)
     atomic_write_text(out / "recipe.yaml", dump_recipe(recipe))
     atomic_write_text(out / "generate-recipe.yaml", dump_recipe(recipe))
-    _init(ray, address or cfg.address, cfg.object_store_memory)
+    _init(ray, address or cfg.address, cfg.local_cpus, cfg.object_store_memory)
     gpus = cfg.engine_gpus if cfg.engine_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
     recipe_json = recipe.model_dump_json()
     rows = [{"task": pickle.dumps(t)} for t in tasks]
@@ -164,11 +164,11 @@ def run_on_ray(recipe: Recipe, base: Path, out: Path, address: str | None = None
     return ingest, generate
 
 
-def _init(ray, address: str | None, object_store_memory: int | None) -> None:
+def _init(ray, address: str | None, num_cpus: int | None, object_store_memory: int | None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    kwargs = {"address": address} if address else {"object_store_memory": object_store_memory}
+    kwargs = {"address": address} if address else {"num_cpus": num_cpus, "object_store_memory": object_store_memory}
     # The workers see the settings the stages read from the environment (vLLM's, the Hub's, ours).
     env = {k: v for k, v in os.environ.items() if k.startswith(("VLLM_", "HF_", "DOCSYNTH_", "TRANSFORMERS_", "OMP_"))}
     kwargs["runtime_env"] = {"env_vars": env} if env else None

@@ -36,7 +36,7 @@ def write_recipe(path: Path, model: Path) -> Path:
     base["name"] = "ray"
     base["generate"].update(batch_samples=4, sampling={"temperature": 0.8, "max_tokens": 256})
     base["ray"] = {"engine_gpus": 0, "ingest_cpus": 1, "engine_cpus": 1, "tasks_per_batch": 1,
-                   "object_store_memory": 200_000_000}
+                   "local_cpus": 2, "object_store_memory": 200_000_000}  # ray.init(num_cpus=2)
     path.write_text(json.dumps(base))
     return path
 
