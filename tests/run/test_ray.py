@@ -41,9 +41,29 @@ def write_recipe(path: Path, model: Path) -> Path:
     return path
 
 
+TAG = f"docsynth-ray-test-{os.getpid()}"  # in every process of these runs (DOCSYNTH_* reach Ray's workers)
+
+
+def kill_tagged() -> None:
+    """SIGKILL every process of these runs still alive: vLLM's engine processes outlive a Ray
+    worker that is killed (they are its children, reparented to init)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"DOCSYNTH_TEST_TAG={TAG}".encode() in (proc / "environ").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    yield
+    kill_tagged()
+
+
 def run(recipe: Path, out: Path, *extra: str, background: bool = False):
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": "",
-           "RAY_DEDUP_LOGS": "0"}
+           "RAY_DEDUP_LOGS": "0", "DOCSYNTH_TEST_TAG": TAG}
     cmd = [sys.executable, "-m", "docsynth.cli", "run", str(recipe), "--out", str(out), "--json", *extra]
     if background:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
@@ -76,6 +96,7 @@ def test_ray_gives_the_local_executors_dataset_and_a_restart_skips_finished_task
     # The local Ray it started lives in its own sessions: stop it too, so no engine actor writes
     # on after the snapshot below (ray's reaper would, in time).
     subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True, timeout=120)
+    kill_tagged()
     finished = {p.name: p.stat().st_mtime_ns for p in (out / "candidates").glob("task-*.done.json")}
     ingested = {p.name: p.stat().st_mtime_ns for p in (out / "pages").glob("task-*.done.json")}
     assert 2 <= len(finished) < 4
