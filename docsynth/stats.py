@@ -149,7 +149,7 @@ class StatsAccumulator:
 
     def result(self) -> Stats:
         s = self.s
-        s.sources = dict(self._sources.most_common())
+        s.sources = dict(sorted(self._sources.items(), key=lambda kv: (-kv[1], kv[0])))  # ties in a fixed order
         s.turns = dict(sorted(self._turns.items()))
         s.images_per_sample = dict(sorted(self._images.items()))
         return s
