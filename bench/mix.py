@@ -137,7 +137,14 @@ def run_docsynth_shm(root: Path, out: Path, m: dict) -> int:
 VARIANTS = {"pyarrow": run_pyarrow, "datasets": run_datasets, "docsynth": run_docsynth, "docsynth-shm": run_docsynth_shm}
 
 
+IMPORTS = {"pyarrow": ["pyarrow.parquet"], "datasets": ["datasets", "pyarrow.parquet"],
+           "docsynth": ["docsynth.dataset.mix", "docsynth.mixture"], "docsynth-shm": ["docsynth.dataset.mix", "docsynth.mixture"]}
+
+
 def child(args) -> None:
+    import importlib
+    for name in IMPORTS[args.child]:  # import time is not the work being compared
+        importlib.import_module(name)
     m = json.loads(Path(args.mixture).read_text())
     t0 = time.perf_counter()
     written = VARIANTS[args.child](Path(args.sources), Path(args.out), m)
@@ -155,6 +162,20 @@ def measure(variant: str, sources: Path, mix_file: Path, work: Path) -> dict:
         raise SystemExit(f"{variant} failed")
     shutil.rmtree(out, ignore_errors=True)
     return {**res, "rss_mb": usage.ru_maxrss / 1024, "mb_s": res["bytes"] / 1e6 / res["seconds"]}
+
+
+def recycle_pages(work: Path, nbytes: int) -> None:
+    """Write and delete a scratch file of nbytes, then sync: on this VM a page the guest has not
+    touched lately is slow to get, and a run that follows one which freed many pages writes
+    faster than one that follows a small run. With this before every run, each variant starts
+    with the same supply of recycled pages and no dirty ones (run order no longer decides)."""
+    chunk = b"\0" * (64 << 20)
+    scratch = work / "scratch"
+    with open(scratch, "wb") as f:
+        for _ in range(max(1, nbytes // len(chunk))):
+            f.write(chunk)
+    scratch.unlink()
+    os.sync()
 
 
 def warm(sources: Path) -> int:
@@ -177,7 +198,7 @@ def bench(gb: float, repeat: int, variants: list[str], work: Path) -> dict:
     runs_of: dict[str, list] = {v: [] for v in variants}
     for _ in range(repeat):  # round robin, so a noisy spell of the shared disk hits every variant
         for v in variants:
-            os.sync()  # each run starts with no dirty pages of the one before
+            recycle_pages(work, 3 * nbytes)
             runs_of[v].append(measure(v, sources, mix_file, work))
     results = {}
     for v, runs in runs_of.items():

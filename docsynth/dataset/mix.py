@@ -355,9 +355,8 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
 
             def write(tmp: Path, runs=runs, lo=lo, hi=hi) -> None:
                 with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as w:
-                    for group in prefetch(merge_runs(runs, lo, hi, step), 1):
+                    for group in prefetch(_counted(merge_runs(runs, lo, hi, step), stats), 1):
                         w.write_table(group, row_group_size=group.num_rows)
-                        stats.add(group)
 
             atomic_write(part, write)
             for f in runs:
@@ -371,6 +370,13 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
         for s, h in zip(shards, hashes):
             s["sha256"] = h.result()
     return shards, parts
+
+
+def _counted(groups, stats: StatsAccumulator):
+    """The groups, counted into the card's statistics on the thread that merges them."""
+    for g in groups:
+        stats.add(g)
+        yield g
 
 
 def _sha256(path: Path) -> str:
