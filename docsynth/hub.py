@@ -13,7 +13,6 @@ never printed or logged by docsynth.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -23,7 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from docsynth.dataset.cauldron import card_front
 from docsynth.errors import DocsynthError, MissingDependencyError
+from docsynth.run.tasks import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,7 @@ def _sha256s(root: Path, shards: list[Path]) -> dict[str, str]:
         if rel in known:
             out[rel] = known[rel]
             continue
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            while chunk := f.read(8 << 20):
-                h.update(chunk)
-        out[rel] = h.hexdigest()
+        out[rel] = file_sha256(p)
     return out
 
 
@@ -129,7 +126,7 @@ def merge_card(remote: str | None, local: str, config: str) -> str:
         body = body.split(start)[0] + block + body.split(end, 1)[1]
     else:
         body = body.rstrip() + "\n\n" + block + "\n"
-    return "---\n" + yaml.safe_dump(header, sort_keys=False).rstrip() + "\n---\n\n" + body
+    return card_front(header) + "\n" + body
 
 
 def push(root: Path, repo_id: str, *, private: bool = False, revision: str = "main", config: str | None = None,

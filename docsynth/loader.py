@@ -24,7 +24,6 @@ which is the protocol torchdata's StatefulDataLoader uses.
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow.parquet as pq
 
+from docsynth.dataset.cauldron import dataset_shards
 from docsynth.dataset.permute import Permutation, _mix
 from docsynth.errors import DocsynthError, MissingDependencyError
 
@@ -43,15 +43,16 @@ except ImportError as e:  # torch is the training code's dependency, not docsynt
     raise MissingDependencyError("docsynth.loader needs torch: pip install 'docsynth[loader]'") from e
 
 
-def dataset_shards(path: str | Path) -> list[Path]:
-    """A mixture's shards in its manifest order, or a dataset's data/*.parquet (or *.parquet) sorted."""
-    p = Path(path)
-    if (p / "mixture.json").exists():
-        return [p / s["path"] for s in json.loads((p / "mixture.json").read_text())["shards"]]
-    files = sorted((p / "data").glob("*.parquet")) or sorted(p.glob("*.parquet"))
-    if not files:
-        raise DocsynthError(f"{p} holds no mixture.json and no parquet shards (data/*.parquet)")
-    return files
+def shards(path: str | Path) -> list[Path]:
+    """A mixture's or dataset's shards (in a mixture, the manifest's order is this sorted order),
+    or the parquet files of a plain folder."""
+    try:
+        return dataset_shards(Path(path))
+    except DocsynthError:
+        files = sorted(Path(path).glob("*.parquet"))
+        if not files:
+            raise
+        return files
 
 
 class MixtureDataset(IterableDataset):
@@ -63,7 +64,7 @@ class MixtureDataset(IterableDataset):
         super().__init__()
         if output not in ("cauldron", "messages"):
             raise ValueError(f"output must be 'cauldron' or 'messages', not {output!r}")
-        self.files = [str(f) for f in dataset_shards(path)]
+        self.files = [str(f) for f in shards(path)]
         self.groups: list[tuple[int, int, int]] = []  # (file, row group, rows)
         for fi, f in enumerate(self.files):
             meta = pq.read_metadata(f)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import re
 import select
@@ -20,9 +19,11 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
+from docsynth.dataset.cauldron import dataset_shards
 from docsynth.dataset.permute import Permutation
 from docsynth.errors import DocsynthError
-from docsynth.stats import image_size, shards_of
+from docsynth.records import REJECT_FILES, read_rejects
+from docsynth.stats import image_size
 
 
 @dataclass(slots=True)
@@ -44,7 +45,7 @@ class Rows:
     def __init__(self, path: Path) -> None:
         self.groups: list[tuple[Path, int, int]] = []  # (shard, group, first row)
         self.total = 0
-        for shard in shards_of(path):
+        for shard in dataset_shards(path):
             meta = pq.read_metadata(shard)
             for g in range(meta.num_row_groups):
                 self.groups.append((shard, g, self.total))
@@ -93,16 +94,12 @@ def samples(path: Path, index: int = 0, source: str | None = None, seed: int | N
 def rejects(run: Path, index: int = 0, source: str | None = None) -> Iterator[Item]:
     """A run's rejects (ingest, generate, filter) with their reasons, and the sample's page images
     where the run still has them."""
-    records = []
-    for stage, name in (("ingest", "rejects.jsonl"), ("generate", "generate-rejects.jsonl"), ("filter", "filter-rejects.jsonl")):
-        f = run / name
-        if f.exists():
-            records += [{"stage": stage, **json.loads(x)} for x in f.read_text().splitlines() if x.strip()]
+    records = [{"stage": stage, **r} for stage, r in read_rejects(run)]
     if source is not None:
         records = [r for r in records if source in str(r.get("source", ""))]
     if not records:
         raise DocsynthError(f"{run} has no rejects" + (f" from a source matching '{source}'" if source else "")
-                            + " (rejects.jsonl, generate-rejects.jsonl, filter-rejects.jsonl)")
+                            + f" ({', '.join(REJECT_FILES.values())})")
     images = _candidate_images(run, {r["sample_id"] for r in records if r.get("sample_id")})
     for i, r in enumerate(records[index:], start=index):
         pairs = [(r["question"], r["answer"])] if "question" in r else []

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
+
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -113,3 +116,17 @@ assert [f.name for f in fields(Candidate)] == CANDIDATE_SCHEMA.names
 
 def candidates_to_table(rows: list[Candidate]) -> pa.Table:
     return to_table(rows, CANDIDATE_SCHEMA)
+
+
+# Every stage's rejects, in a run directory (ingest writes the first, generate and write the others).
+REJECT_FILES = {"ingest": "rejects.jsonl", "generate": "generate-rejects.jsonl", "filter": "filter-rejects.jsonl"}
+
+
+def read_rejects(run: Path, stages: Iterable[str] = REJECT_FILES) -> Iterator[tuple[str, dict]]:
+    """(stage, reject) for every reject of these stages that the run directory has."""
+    for stage in stages:
+        f = run / REJECT_FILES[stage]
+        if f.exists():
+            for line in f.read_text().splitlines():
+                if line.strip():
+                    yield stage, json.loads(line)

@@ -6,7 +6,6 @@ tokens when a tokenizer is given). The same figures go to `docsynth stats` and t
 from __future__ import annotations
 
 import io
-import json
 import struct
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from docsynth.dataset.cauldron import dataset_shards
 from docsynth.errors import DocsynthError
+from docsynth.records import REJECT_FILES, read_rejects
 
 LENGTH_EDGES = [0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]  # characters; the last bin is open
 SIDE_EDGES = [0, 256, 512, 768, 1024, 1536, 2048, 3072, 4096]  # pixels, the image's longer side
@@ -159,36 +160,20 @@ def _array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return (col.chunk(0) if col.num_chunks == 1 else pa.concat_arrays(col.chunks)) if isinstance(col, pa.ChunkedArray) else col
 
 
-def shards_of(path: Path) -> list[Path]:
-    """The Cauldron shards of a dataset or mixture directory, or of a run's dataset."""
-    for d in (path, path / "dataset"):
-        files = sorted((d / "data").glob("*.parquet"))
-        if files:
-            return files
-    raise DocsynthError(f"{path} holds no dataset shards (data/*.parquet, or dataset/data/*.parquet in a run directory)")
-
-
 def run_rejects(path: Path) -> dict[str, dict[str, int]]:
     """A run directory's drops by stage and reason (its rejects files), or {} elsewhere."""
     from docsynth.filters import reason_kind
-    out: dict[str, dict[str, int]] = {}
-    for stage, name in (("ingest", "rejects.jsonl"), ("generate", "generate-rejects.jsonl"), ("filter", "filter-rejects.jsonl")):
-        f = path / name
-        if not f.exists():
-            continue
-        counts: Counter[str] = Counter()
-        for line in f.read_text().splitlines():
-            if line.strip():
-                reason = json.loads(line).get("reason", "?")
-                counts[reason_kind(reason) if stage == "filter" else reason.split(":")[0]] += 1
-        out[stage] = dict(counts.most_common())
-    return out
+    counts: dict[str, Counter[str]] = {s: Counter() for s in REJECT_FILES if (path / REJECT_FILES[s]).exists()}
+    for stage, r in read_rejects(path):
+        reason = r.get("reason", "?")
+        counts[stage][reason_kind(reason) if stage == "filter" else reason.split(":")[0]] += 1
+    return {stage: dict(c.most_common()) for stage, c in counts.items()}
 
 
 def dataset_stats(path: Path, tokenizer: Callable[[list[str]], list[int]] | None = None) -> Stats:
     """Statistics of a dataset, mixture or run directory, streamed a row group at a time."""
     acc = StatsAccumulator(tokenizer)
-    for shard in shards_of(path):
+    for shard in dataset_shards(path):
         pf = pq.ParquetFile(shard)
         for g in range(pf.num_row_groups):
             acc.add(pf.read_row_group(g, columns=["images", "texts"]))

@@ -13,9 +13,8 @@ from docsynth.cli import common
 from docsynth.cli import generate as generate_cli
 from docsynth.cli import ingest as ingest_cli
 from docsynth.cli import write as write_cli
+from docsynth.records import REJECT_FILES, read_rejects
 from docsynth.run.pipeline import STAGES, run_recipe
-
-REJECT_FILES = {"ingest": "rejects.jsonl", "generate": "generate-rejects.jsonl", "filter": "filter-rejects.jsonl"}
 
 
 def run(
@@ -81,11 +80,11 @@ def rejects(
         unknown = [x for x in stages if x not in REJECT_FILES]
         if unknown:
             raise common.DocsynthError(f"--stage: no stage '{unknown[0]}' (stages: {', '.join(REJECT_FILES)})")
-        found = {x: run_dir / REJECT_FILES[x] for x in stages if (run_dir / REJECT_FILES[x]).exists()}
+        found = [x for x in stages if (run_dir / REJECT_FILES[x]).exists()]
         if not found:
             raise common.DocsynthError(f"{run_dir} holds no rejects files ({', '.join(REJECT_FILES.values())})")
-    for name, path in found.items():
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for name in found:
+        rows = [row for _, row in read_rejects(run_dir, [name])]
         if json_out:
             for row in rows:
                 typer.echo(json.dumps({"stage": name, **row}, ensure_ascii=False))

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
+
+from docsynth.errors import DocsynthError
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # how datasets stores an Image
 TEXT = pa.struct([("user", pa.string()), ("assistant", pa.string()), ("source", pa.string())])
@@ -97,3 +100,18 @@ def clear_leftovers(data: Path) -> None:
     """Remove the temp and part files of a write that failed or was killed."""
     for tmp in [*data.glob(".*.tmp"), *data.glob(".part-*.parquet")]:
         tmp.unlink()
+
+
+def card_front(header: dict) -> str:
+    """A dataset card's YAML front matter (what the Hub reads), for the top of README.md."""
+    return "---\n" + yaml.safe_dump(header, sort_keys=False).rstrip() + "\n---\n"
+
+
+def dataset_shards(path: Path) -> list[Path]:
+    """The Cauldron shards of a dataset or mixture directory (data/*.parquet, in order), or of a
+    run directory's dataset."""
+    for d in (path, path / "dataset"):
+        files = sorted((d / "data").glob("*.parquet"))
+        if files:
+            return files
+    raise DocsynthError(f"{path} holds no dataset shards (data/*.parquet, or dataset/data/*.parquet in a run directory)")

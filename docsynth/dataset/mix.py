@@ -21,7 +21,6 @@ The same inputs and seed give byte-identical shards.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -39,14 +38,14 @@ import yaml
 
 import docsynth
 from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, source_columns, to_cauldron
-from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_header, clear_leftovers, publish_parts
+from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_front, card_header, clear_leftovers, publish_parts
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.shuffle import Spill, merge_runs, prefetch
 from docsynth.dataset.sources import Source, SourceError, Unit, open_source
 from docsynth.errors import DocsynthError
 from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.mixture import Mixture
-from docsynth.run.tasks import atomic_write, atomic_write_text
+from docsynth.run.tasks import atomic_write, atomic_write_text, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +362,7 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
                 if isinstance(f, Path):
                     f.unlink()
             parts.append(part)
-            hashes.append(hasher.submit(_sha256, part))
+            hashes.append(hasher.submit(file_sha256, part))
             shards.append({"rows": spill.rows[shard], "bytes": part.stat().st_size})
             if progress:
                 progress("write", shard + 1, n_shards)
@@ -379,18 +378,10 @@ def _counted(groups, stats: StatsAccumulator):
         yield g
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def mixture_card(m: Mixture, s: MixSummary, stats: Stats) -> str:
     """README.md: the Hub's YAML header, and the sources with requested and realised shares."""
     header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture"])
-    lines = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "", f"# {m.name}", "",
+    lines = [card_front(header), f"# {m.name}", "",
              f"A training mixture of {len(s.sources)} sources in the schema of The Cauldron (`images`; `texts` of "
              f"user/assistant/source), shuffled with seed {m.seed} into {len(s.shards)} shards. Made with docsynth "
              f"{docsynth.__version__}; `mixture.json` has the shards' sha256 and `mixture.yaml` the mixture file.", "",

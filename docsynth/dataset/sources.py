@@ -61,10 +61,6 @@ class Source:
     def num_rows(self) -> int:
         return sum(u.rows for u in self.units)
 
-    @property
-    def file_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.files)
-
     def read(self, units: list[Unit], columns: list[str], batch_bytes: int = 16_000_000) -> Iterator[tuple[int, pa.RecordBatch]]:
         """(first row, batch) for the given units, in order; parquet units are cut into batches of
         about batch_bytes so a source written as one huge row group is still read in bounded memory."""

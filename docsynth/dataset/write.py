@@ -18,11 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import yaml
 
 import docsynth
 from docsynth.errors import DocsynthError
-from docsynth.dataset.cauldron import (card_header, cauldron_row, clear_leftovers, publish_parts, rows_to_table,
+from docsynth.dataset.cauldron import (card_front, card_header, cauldron_row, clear_leftovers, publish_parts, rows_to_table,
                                        write_shard)
 from docsynth.filters import Pair, apply_filters, build_filters, reason_kind
 from docsynth.generate.view import candidate_shards
@@ -165,7 +164,7 @@ def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: li
     langs = [f.allowed for f in recipe.filters if f.name == "language"]
     if langs:
         header["language"] = langs[0]
-    lines = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "",
+    lines = [card_front(header),
              f"# {cfg.pretty_name or recipe.name}", "",
              f"Synthetic question/answer pairs about document pages, in the schema of The Cauldron and "
              f"Docmatix (`images`: the page images; `texts`: one user/assistant turn per pair, with its "

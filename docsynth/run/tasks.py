@@ -13,6 +13,7 @@ cannot tear a renamed file, and a file torn by power loss fails the footer check
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -37,6 +38,15 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def file_sha256(path: Path) -> str:
+    """A file's sha256, read 8 MB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @dataclass(slots=True)
