@@ -22,13 +22,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator, model_validator
+from pydantic import ByteSize, Field, field_validator, model_validator
 
-from docsynth.recipe import parse_config, read_yaml
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+from docsynth.config import Section, parse_config, read_yaml
 
 
 class QAAdapter(Section):

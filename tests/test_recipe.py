@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from docsynth.errors import RecipeError
-from docsynth.recipe import Recipe, config_hash, load_recipe, parse_recipe
+from docsynth.config import config_hash
+from docsynth.recipe import Recipe, load_recipe, parse_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 

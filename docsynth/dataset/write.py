@@ -25,7 +25,8 @@ from docsynth.dataset.cauldron import (card_front, card_header, cauldron_row, cl
                                        write_shard)
 from docsynth.filters import Pair, apply_filters, build_filters, reason_kind
 from docsynth.generate.view import candidate_shards
-from docsynth.recipe import Recipe, config_hash, dump_recipe
+from docsynth.config import config_hash
+from docsynth.recipe import Recipe, dump_recipe
 from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.run.tasks import atomic_write, atomic_write_text
 

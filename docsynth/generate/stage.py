@@ -29,7 +29,8 @@ from docsynth.generate.outcomes import Outcome, generate_outcomes
 from docsynth.generate.samples import Prompter, Sample, plan_samples
 from docsynth.generate.session import Session, open_session
 from docsynth.records import CANDIDATE_SCHEMA, Candidate, Reject, write_in_groups
-from docsynth.recipe import Recipe, config_hash, dump_recipe
+from docsynth.config import config_hash
+from docsynth.recipe import Recipe, dump_recipe
 from docsynth.run.tasks import Task, TaskStore, atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,8 @@ from docsynth.ingest.pdf import BadDocument, BadPage, layer_is_usable, layer_tex
 from docsynth.ingest.sources import DocRef, iter_documents, read_document
 from docsynth.ingest.watch import PageWatch
 from docsynth.records import PAGE_SCHEMA, Page, Reject, pages_to_table, write_in_groups
-from docsynth.recipe import IngestConfig, Recipe, config_hash, dump_recipe
+from docsynth.config import config_hash
+from docsynth.recipe import IngestConfig, Recipe, dump_recipe
 from docsynth.run.pool import prestart, run_tasks
 from docsynth.run.tasks import Task, TaskStore, atomic_write, atomic_write_text
 
