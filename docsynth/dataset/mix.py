@@ -6,16 +6,15 @@
     OUT/README.md                           dataset card
 
 How, in bounded memory whatever the total:
-1. Plan: every source is opened (footers only) and checked before anything is written. Each is
-   given a row count (weight / repeat / max_samples). A source of n rows asked for c rows gives
-   every row c // n times, plus the c % n rows a seeded permutation of the source ranks first:
-   without replacement until the source is exhausted, then by repeat.
+1. Plan (plan.py): every source is opened (footers only) and checked before anything is
+   written, and given its row count (weight / repeat / max_samples).
 2. Scatter: the output rows are numbered source by source, and a seeded permutation of 0..N-1
    (a Feistel network: no index held in memory) gives each its place in the mixture, hence its
    shard. Sources are streamed row group by row group (units without a wanted row are not read);
    wanted rows go, with their place, to spill files of their shard.
-3. Gather: shard by shard, the spill files are read, ordered by place and written as parquet.
-Each byte is read twice and written twice, so memory holds one shard and the spill buffer.
+3. Gather: shard by shard, the spill's sorted runs are merged in order of place and written as
+   parquet (shuffle.py). Each byte is read twice and written twice; memory holds the spill
+   buffer while scattering, and a few MB per run while gathering.
 The same inputs and seed give byte-identical shards.
 """
 
@@ -37,12 +36,12 @@ import pyarrow.parquet as pq
 import yaml
 
 import docsynth
-from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, source_columns, to_cauldron
+from docsynth.dataset.adapters import broken_rows, cap_and_split, to_cauldron
 from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_front, card_header, clear_leftovers, publish_parts
 from docsynth.dataset.permute import Permutation
+from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
 from docsynth.dataset.shuffle import Spill, merge_runs, prefetch
-from docsynth.dataset.sources import Source, SourceError, Unit, open_source
-from docsynth.errors import DocsynthError
+from docsynth.dataset.sources import SourceError
 from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.mixture import Mixture
 from docsynth.run.tasks import atomic_write, atomic_write_text, file_sha256
@@ -50,45 +49,6 @@ from docsynth.run.tasks import atomic_write, atomic_write_text, file_sha256
 log = logging.getLogger(__name__)
 
 SPILL_BUFFER_BYTES = 128_000_000  # rows held before they are written to the spill's sorted runs (x2 while writing)
-
-
-@dataclass(slots=True)
-class SourcePlan:
-    """One source's part of the mixture."""
-
-    src: Source
-    columns: list[str]
-    rows: int  # rows the source offers (pieces, when turns.split cuts rows)
-    count: int  # rows asked of it
-    offset: int = 0  # where its output rows start in the numbering of all output rows
-    unit_pieces: list[int] = field(default_factory=list)  # rows each unit offers (after splitting)
-    row_bytes: float = 0.0
-
-    @property
-    def epochs(self) -> int:
-        return self.count // self.rows
-
-    @property
-    def remainder(self) -> int:
-        return self.count % self.rows
-
-    def perm(self, seed: int) -> Permutation:
-        return Permutation(self.rows, seed, *self.src.name.encode())
-
-    def entries(self, perm: Permutation, first: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """For the source rows first..first+n-1: (row within the batch, output row number) of
-        every copy of them the mixture takes."""
-        i = np.arange(first, first + n, dtype=np.int64)
-        local = [np.arange(n)] * self.epochs
-        number = [i + j * self.rows for j in range(self.epochs)]
-        if self.remainder:
-            rank = perm.inverse(i)
-            take = rank < self.remainder
-            local.append(np.flatnonzero(take))
-            number.append(self.epochs * self.rows + rank[take])
-        if not local:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        return np.concatenate(local), np.concatenate(number) + self.offset
 
 
 @dataclass(slots=True)
@@ -128,84 +88,6 @@ class MixSummary:
 
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
-
-
-def plan_mixture(m: Mixture) -> list[SourcePlan]:
-    """Open and check every source and give each its row count; one SourceError lists every
-    problem, before anything is written."""
-    problems, plans = [], []
-    for cfg in m.sources:
-        try:
-            src = open_source(cfg)
-            cols = source_columns(src)
-            plans.append(SourcePlan(src, cols, 0, 0))
-        except SourceError as e:
-            problems.append(str(e))
-    if problems:
-        raise SourceError(f"{len(problems)} of {len(m.sources)} sources cannot be used:\n"
-                          + "\n".join(f"  - {p}" for p in problems))
-    for p in plans:
-        p.unit_pieces = _unit_pieces(p)
-        p.rows = sum(p.unit_pieces)
-        p.row_bytes = sum(u.bytes for u in p.src.units) / max(p.rows, 1)
-        if p.rows == 0:
-            problems.append(f"source '{p.src.name}' has no rows ({p.src.cfg.path})")
-    if problems:
-        raise SourceError("\n".join(problems))
-    _apportion(m, plans)
-    offset = 0
-    for p in plans:
-        p.offset, offset = offset, offset + p.count
-    return plans
-
-
-def _unit_pieces(p: SourcePlan) -> list[int]:
-    """Rows each unit offers: its row count, or, when turns are split, the pieces its rows become
-    (a pass over the text columns only)."""
-    turns = p.src.cfg.turns
-    if turns.split is None:
-        return [u.rows for u in p.src.units]
-    text_cols = ["texts"] if p.src.cfg.adapter is None else p.columns
-    pieces = [0] * len(p.src.units)
-    index = {u.start: i for i, u in enumerate(p.src.units)}
-    unit_of = 0
-    for start, batch in p.src.read(p.src.units, text_cols):
-        if start in index:
-            unit_of = index[start]
-        if p.src.cfg.adapter is not None:
-            batch = to_cauldron(p.src, batch, images=False)
-        pieces[unit_of] += int(piece_counts(batch, turns).sum())
-    return pieces
-
-
-def _apportion(m: Mixture, plans: list[SourcePlan]) -> None:
-    fixed = 0
-    for p in plans:
-        c = p.src.cfg
-        if c.repeat is not None:
-            p.count = int(c.repeat * p.rows + 0.5)
-        elif c.max_samples is not None:
-            p.count = min(c.max_samples, p.rows)
-        else:
-            continue
-        fixed += p.count
-    weighted = [p for p in plans if p.src.cfg.weight is not None]
-    if not weighted:
-        if m.total is not None and m.total != fixed:
-            raise DocsynthError(f"total is {m.total:,} but the sources' repeat and max_samples give {fixed:,} rows; "
-                                "drop total, or give some sources a weight")
-        return
-    left = m.total - fixed
-    if left < len(weighted):
-        raise DocsynthError(f"total is {m.total:,} but the repeat/max_samples sources take {fixed:,} rows, "
-                            f"leaving {max(left, 0):,} for {len(weighted)} weighted sources")
-    weights = np.array([p.src.cfg.weight for p in weighted])
-    quota = left * weights / weights.sum()
-    counts = np.floor(quota).astype(np.int64)
-    for i in np.argsort(-(quota - counts), kind="stable")[: left - counts.sum()]:  # largest remainders
-        counts[i] += 1
-    for p, c in zip(weighted, counts):
-        p.count = int(c)
 
 
 def _reports(plans: list[SourcePlan], total: int) -> dict[str, SourceReport]:
@@ -275,7 +157,7 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
              reports: dict[str, SourceReport], progress: Progress | None) -> int:
     """Stream every source once and give each wanted row, with its place, to the spill."""
     place = Permutation(total, m.seed)
-    todo = {p.src.name: _wanted_units(p, m.seed) for p in plans}
+    todo = {p.src.name: wanted_units(p, m.seed) for p in plans}
     work = sum(u.bytes for units in todo.values() for u in units)
     done = 0
     for p in plans:
@@ -303,19 +185,6 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
                     progress("read", done, work)
     spill.flush(keep=True)
     return done
-
-
-def _wanted_units(p: SourcePlan, seed: int) -> list[Unit]:
-    """The units holding at least one row the mixture takes (all of them once it takes a row twice)."""
-    if p.epochs:
-        return list(p.src.units)
-    perm = p.perm(seed)
-    wanted, first = [], 0
-    for u, n in zip(p.src.units, p.unit_pieces):
-        if n and (perm.inverse(np.arange(first, first + n)) < p.remainder).any():
-            wanted.append(u)
-        first += n
-    return wanted
 
 
 def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number: np.ndarray, first: int,
