@@ -11,10 +11,12 @@ How, in bounded memory whatever the total:
 2. Scatter: the output rows are numbered source by source, and a seeded permutation of 0..N-1
    (a Feistel network: no index held in memory) gives each its place in the mixture, hence its
    shard. Sources are streamed row group by row group (units without a wanted row are not read);
-   wanted rows go, with their place, to spill files of their shard.
-3. Gather: shard by shard, the spill's sorted runs are merged in order of place and written as
-   parquet (shuffle.py). Each byte is read twice and written twice; memory holds the spill
-   buffer while scattering, and a few MB per run while gathering.
+   wanted rows are copied once and appended, with their place, to their shard's spill file.
+3. Gather: shard by shard, the spill file is memory-mapped, its rows are put in order of place
+   and copied out a row group at a time, and written as parquet (shuffle.py); each shard is
+   hashed while the next one is written. Each byte is read twice and written twice; memory
+   holds a few source batches while scattering, and one row group (plus the mapped shard, in
+   the page cache) while gathering.
 The same inputs and seed give byte-identical shards.
 """
 
@@ -40,7 +42,7 @@ from docsynth.dataset.adapters import broken_rows, cap_and_split, to_cauldron
 from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_front, card_header, clear_leftovers, publish_parts
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
-from docsynth.dataset.shuffle import Spill, merge_runs, prefetch
+from docsynth.dataset.shuffle import Spill, prefetch
 from docsynth.dataset.sources import SourceError
 from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.mixture import Mixture
@@ -48,7 +50,7 @@ from docsynth.run.tasks import atomic_write, atomic_write_text, file_sha256
 
 log = logging.getLogger(__name__)
 
-SPILL_BUFFER_BYTES = 128_000_000  # rows held before they are written to the spill's sorted runs (x2 while writing)
+SPILL_QUEUE_BYTES = 64_000_000  # rows waiting for the spill's writer thread, at most
 
 
 @dataclass(slots=True)
@@ -103,8 +105,8 @@ def plan_summary(m: Mixture, out: Path) -> MixSummary:
                       sources=list(_reports(plans, total).values()))
 
 
-def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffer: int = SPILL_BUFFER_BYTES,
-            spill_dir: Path | None = None) -> MixSummary:
+def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue: int = SPILL_QUEUE_BYTES,
+            spill_dir: Path | None = None, spill_files: int | None = None) -> MixSummary:
     """Plan, scatter and gather the mixture into OUT (see the module docstring). The spill (about
     the mixture's size, for the length of the run) goes to spill_dir, default OUT/.spill."""
     t0 = time.perf_counter()
@@ -122,13 +124,13 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_buffe
     spill.mkdir(parents=True)
     data.mkdir(parents=True, exist_ok=True)
     clear_leftovers(data)
-    runs = Spill(spill, spill_buffer)
+    runs = Spill(spill, n_shards, spill_queue, spill_files)
     try:
         read = _scatter(m, plans, total, n_shards, runs, reports, progress)
         stats = StatsAccumulator()
         shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, stats, progress)
     except BaseException:
-        runs.close()
+        runs.close(abort=True)
         shutil.rmtree(spill, ignore_errors=True)
         clear_leftovers(data)
         raise
@@ -183,7 +185,7 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
                 done += unit.bytes
                 if progress:
                     progress("read", done, work)
-    spill.flush(keep=True)
+    spill.finish()
     return done
 
 
@@ -210,26 +212,21 @@ def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number:
 
 def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row_bytes: float,
             stats: StatsAccumulator, progress: Progress | None) -> tuple[list[dict], list[Path]]:
-    """Write each shard from its runs, rows in order of place; hash each shard while the next is written."""
+    """Write each shard from its spill file, rows in order of place; hash each shard while the next is written."""
     step = max(1, int(m.row_group_bytes / max(row_bytes, 1)))
     shards, parts, hashes = [], [], []
     with ThreadPoolExecutor(1) as hasher:
         for shard in range(n_shards):
             if not spill.rows.get(shard):  # every row of it was left out (broken images)
                 continue
-            runs = spill.runs(shard)
-            lo, hi = -(-shard * total // n_shards), -(-(shard + 1) * total // n_shards)
             part = data / f".part-{len(parts):05d}.parquet"
 
-            def write(tmp: Path, runs=runs, lo=lo, hi=hi) -> None:
+            def write(tmp: Path, shard=shard) -> None:
                 with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as w:
-                    for group in prefetch(_counted(merge_runs(runs, lo, hi, step), stats), 1):
-                        w.write_table(group, row_group_size=group.num_rows)
+                    for group in prefetch(_counted(spill.groups(shard, step), stats), 1):
+                        w.write_batch(group, row_group_size=group.num_rows)
 
             atomic_write(part, write)
-            for f in runs:
-                if isinstance(f, Path):
-                    f.unlink()
             parts.append(part)
             hashes.append(hasher.submit(file_sha256, part))
             shards.append({"rows": spill.rows[shard], "bytes": part.stat().st_size})

@@ -1,12 +1,15 @@
 """An external shuffle in bounded memory: rows arrive with their place in the output (a position
-0..N-1) and leave in order of place, shard by shard, never more than a buffer in memory.
+0..N-1) and leave shard by shard in order of place.
 
-- `Spill.add` takes rows with their places and shards. Rows are held up to a byte budget; then,
-  for every shard, the held rows are sorted by place and written as one run (an Arrow IPC
-  stream file, uncompressed: fast to write and read, and usually still in the page cache).
-- `merge_runs` reads one shard's runs side by side, a few MB of each at a time, and yields its
-  rows in order of place in groups (a k-way merge; each group is interleaved with one argsort).
-Memory: the budget while spilling; while merging, a batch per run plus one group.
+- `Spill.add` takes rows with their places and shards, copies the wanted ones once (grouped by
+  shard) and hands them to a writer thread, which appends each shard's rows to that shard's
+  spill file (Arrow IPC, uncompressed: written once, then usually read back from the page cache).
+  At most `queued` bytes wait for the writer; nothing else is held.
+- `Spill.groups` memory-maps one shard's file (no copy), orders its rows by place and copies
+  them out, a row group at a time, in that order: one slice per row for large rows, one take
+  per spilled batch for small ones.
+Memory: the rows waiting for the writer while spilling; one mapped shard (page cache) and one
+row group while gathering.
 """
 
 from __future__ import annotations
@@ -14,118 +17,138 @@ from __future__ import annotations
 import queue
 import resource
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import OrderedDict, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 POS = "__pos"
-_RUN_BATCH_BYTES = 2_000_000  # runs are written in batches of about this size, the merge's read unit
+
+
+def _open_files_budget(wanted: int) -> int:
+    """How many spill files may be open at once: the soft limit raised toward the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if wanted + 256 > soft and soft < hard:
+        soft = min(hard, wanted + 256) if hard != resource.RLIM_INFINITY else wanted + 256
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return max(16, soft - 256)
 
 
 class Spill:
-    """Rows by shard, spilled to sorted runs in ROOT when the held bytes pass the budget."""
+    """Rows by shard, appended to one spill file per shard in ROOT by a writer thread.
 
-    def __init__(self, root: Path, budget: int) -> None:
-        self.root, self.budget = root, budget
-        self.writer = ThreadPoolExecutor(1)  # runs are written while the next rows are read
-        self.writing: Future | None = None
-        self.held: dict[int, list[pa.RecordBatch]] = {}
-        self.held_bytes = 0
-        self.flushes = 0
+    A shard's file is a sequence of IPC streams ("segments"): at most `max_open` files are open
+    at once, and a shard whose writer was closed to make room starts a new segment."""
+
+    def __init__(self, root: Path, n_shards: int, queued: int = 64_000_000, max_open: int | None = None) -> None:
+        self.root, self.queued = root, queued
+        self.max_open = max_open or min(n_shards, _open_files_budget(n_shards))
+        self.writer = ThreadPoolExecutor(1)  # also removes read spill files (freeing their pages costs time)
+        self.pending: deque[tuple[Future, int]] = deque()
+        self.pending_bytes = 0
+        self.open: OrderedDict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter, int]] = OrderedDict()
+        self.segments: dict[int, list[tuple[int, int]]] = {}  # shard: (start, end) of each stream in its file
         self.rows: dict[int, int] = {}
-        self.kept: dict[int, pa.Table] = {}
+
+    def path(self, shard: int) -> Path:
+        return self.root / f"{shard:05d}.arrow"
 
     def add(self, rows: pa.RecordBatch, take: np.ndarray, pos: np.ndarray, shard: np.ndarray) -> None:
-        """Rows `take` of a batch (with their places and shards) into the buffer: one copy, sorted
-        by shard and place, kept as one slice per shard."""
-        order = np.lexsort((pos, shard))
+        """Rows `take` of a batch, with their places and shards: one copy, grouped by shard, queued
+        for the writer (this waits while more than `queued` bytes are waiting)."""
+        order = np.argsort(shard, kind="stable")
         batch = rows.take(pa.array(take[order])).append_column(POS, pa.array(pos[order]))
         shard = shard[order]
         cuts = np.flatnonzero(np.diff(shard)) + 1
-        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(shard)]):
-            s = int(shard[a])
-            self.held.setdefault(s, []).append(batch.slice(a, b - a))
-            self.rows[s] = self.rows.get(s, 0) + int(b - a)
-        self.held_bytes += batch.nbytes
-        if self.held_bytes >= self.budget:
-            self.flush()
+        parts = [(int(shard[a]), int(a), int(b - a)) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(shard)])]
+        for s, _, n in parts:
+            self.rows[s] = self.rows.get(s, 0) + n
+        while self.pending and (self.pending_bytes + batch.nbytes > self.queued or self.pending[0][0].done()):
+            f, n = self.pending.popleft()
+            self.pending_bytes -= n
+            f.result()
+        self.pending.append((self.writer.submit(self._write, batch, parts), batch.nbytes))
+        self.pending_bytes += batch.nbytes
 
-    def flush(self, keep: bool = False) -> None:
-        """Write the held rows as one sorted run per shard (in the background; the previous
-        flush is waited for, so at most two buffers exist); with keep, hold the runs in memory
-        instead (the last flush: its rows are merged next, so writing them would be a waste)."""
-        runs = {}
-        for s, batches in self.held.items():
-            t = pa.Table.from_batches(batches)  # slices sorted by place: merge them into one run
-            if len(batches) > 1:
-                t = t.combine_chunks().take(pa.array(np.argsort(t.column(POS).to_numpy(), kind="stable")))
-            runs[s] = t
-        self.wait()
-        if keep:
-            self.kept = runs
-        else:
-            self.writing = self.writer.submit(self._write, runs, self.flushes)
-        self.held.clear()
-        self.held_bytes = 0
-        self.flushes += 1
-
-    def _write(self, runs: dict[int, pa.Table], flush: int) -> None:
-        for s, t in runs.items():
-            chunk = max(1, int(_RUN_BATCH_BYTES * t.num_rows / max(t.nbytes, 1)))
-            with pa.OSFile(str(self.root / f"{s:05d}-{flush:05d}.arrow"), "wb") as f, pa.ipc.new_stream(f, t.schema) as w:
-                w.write_table(t, max_chunksize=chunk)
-
-    def wait(self) -> None:
-        """Until the runs being written are on disk (raises what writing them raised)."""
-        if self.writing is not None:
-            self.writing, w = None, self.writing
-            w.result()
-
-    def close(self) -> None:
-        self.wait()
-        self.writer.shutdown()
-
-    def runs(self, shard: int) -> list[Path | pa.Table]:
-        """A shard's runs: its spill files, and its rows still in memory (given up here)."""
-        kept = self.kept.pop(shard, None)
-        return sorted(self.root.glob(f"{shard:05d}-*.arrow")) + ([kept] if kept is not None else [])
-
-
-class _Run:
-    """One sorted run (a spill file, read a batch at a time, or a table in memory)."""
-
-    def __init__(self, run: Path | pa.Table) -> None:
-        self.reader = iter(run.to_batches() if isinstance(run, pa.Table) else pa.ipc.open_stream(pa.OSFile(str(run))))
-        self.pending: list[pa.RecordBatch] = []
-        self.pos = np.empty(0, np.int64)
-        self.done = False
-
-    def below(self, limit: int) -> list[pa.RecordBatch]:
-        """The run's next rows whose place is below limit."""
-        while not self.done and (not len(self.pos) or self.pos[-1] < limit):
-            try:
-                batch = next(self.reader)
-            except StopIteration:
-                self.done = True
-                break
-            self.pending.append(batch)
-            self.pos = np.concatenate([self.pos, batch.column(POS).to_numpy()])
-        n = int(np.searchsorted(self.pos, limit))
-        self.pos = self.pos[n:]
-        out = []
-        while n:
-            head = self.pending[0]
-            if head.num_rows <= n:
-                out.append(self.pending.pop(0))
-                n -= head.num_rows
+    def _write(self, batch: pa.RecordBatch, parts: list[tuple[int, int, int]]) -> None:
+        for s, a, n in parts:
+            if s in self.open:
+                self.open.move_to_end(s)
             else:
-                out.append(head.slice(0, n))
-                self.pending[0] = head.slice(n)
-                n = 0
-        return out
+                if len(self.open) >= self.max_open:
+                    self._close(next(iter(self.open)))
+                f = pa.OSFile(str(self.path(s)), "ab")
+                self.open[s] = (f, pa.ipc.new_stream(f, batch.schema), f.tell())
+            self.open[s][1].write_batch(batch.slice(a, n))
+
+    def _close(self, s: int) -> None:
+        f, w, start = self.open.pop(s)
+        w.close()
+        self.segments.setdefault(s, []).append((start, f.tell()))
+        f.close()
+
+    def finish(self) -> None:
+        """Until every queued row is on disk (raises what writing raised), then close the files."""
+        while self.pending:
+            f, _ = self.pending.popleft()
+            f.result()
+        self.pending_bytes = 0
+        self.writer.submit(lambda: [self._close(s) for s in list(self.open)]).result()
+
+    def close(self, abort: bool = False) -> None:
+        """Stop the writer once its queue is done (with abort, after a failure: drop the queue);
+        the files left are the caller's to remove."""
+        for f, _ in self.pending:
+            if abort:
+                f.cancel()
+            elif not f.cancelled():
+                f.exception()  # waits; an error here was already raised where it mattered
+        self.pending.clear()
+        self.writer.shutdown(wait=True)
+        for f, w, _ in self.open.values():
+            try:
+                w.close()
+            finally:
+                f.close()
+        self.open.clear()
+
+    def groups(self, shard: int, step: int) -> Iterator[pa.RecordBatch]:
+        """The shard's rows in order of place, `step` rows per batch; the place column dropped.
+        Its spill file is removed once read, by the writer thread."""
+        path = self.path(shard)
+        with pa.memory_map(str(path)) as mm:
+            whole = mm.read_buffer()  # zero-copy: the mapped file
+            batches = [b for start, end in self.segments.get(shard, [])
+                       for b in pa.ipc.open_stream(whole.slice(start, end - start))]
+            pos = np.concatenate([b.column(POS).to_numpy() for b in batches])
+            lens = np.array([b.num_rows for b in batches])
+            chunk = np.repeat(np.arange(len(batches)), lens)
+            row = np.arange(len(pos)) - np.repeat(np.cumsum(lens) - lens, lens)
+            order = np.argsort(pos, kind="stable")
+            batches = [b.drop_columns([POS]) for b in batches]
+            for a in range(0, len(order), step):
+                idx = order[a:a + step]
+                yield _gather(batches, chunk[idx], row[idx])
+            del batches
+        self.pending.append((self.writer.submit(path.unlink), 0))
+
+
+def _gather(batches: list[pa.RecordBatch], chunk: np.ndarray, row: np.ndarray) -> pa.RecordBatch:
+    """Rows (chunk[i], row[i]) of the batches, in that order, as one contiguous batch: slices of
+    single rows when there are few rows per batch touched (big rows: one copy), else one take per
+    batch and one take to put them in order (small rows: few calls)."""
+    touched = np.unique(chunk)
+    if len(chunk) <= 4 * len(touched):
+        return pa.concat_batches([batches[c].slice(r, 1) for c, r in zip(chunk.tolist(), row.tolist())])
+    by = np.argsort(chunk, kind="stable")
+    starts = np.searchsorted(chunk[by], touched)
+    pieces = [batches[c].take(pa.array(row[by[a:b]])) for c, a, b in zip(touched.tolist(), starts, np.r_[starts[1:], len(by)])]
+    back = np.empty(len(by), np.int64)
+    back[by] = np.arange(len(by))
+    return pa.concat_batches(pieces).take(pa.array(back))
 
 
 def prefetch(items: Iterator, depth: int = 2) -> Iterator:
@@ -162,19 +185,3 @@ def prefetch(items: Iterator, depth: int = 2) -> Iterator:
                 q.get_nowait()
             except queue.Empty:
                 t.join(0.01)
-
-
-def merge_runs(paths: list[Path | pa.Table], lo: int, hi: int, step: int) -> Iterator[pa.Table]:
-    """The rows of the runs with places lo..hi-1, in order of place, `step` places per table
-    (fewer rows where places are missing); the place column is dropped."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if len(paths) + 64 > soft and soft < hard:  # one open file per run
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, len(paths) + 1024), hard))
-    runs = [_Run(p) for p in paths]
-    for a in range(lo, hi, step):
-        batches = [b for r in runs for b in r.below(min(a + step, hi))]
-        if not batches:
-            continue
-        t = pa.Table.from_batches(batches)
-        order = np.argsort(t.column(POS).to_numpy(), kind="stable")
-        yield t.drop_columns([POS]).combine_chunks().take(pa.array(order))

@@ -93,7 +93,7 @@ def test_without_replacement_until_exhausted_then_by_repeat(tmp_path):
 
 def test_same_seed_same_bytes_other_seed_other_order(many, tmp_path):
     a = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "a")
-    b = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "b", spill_buffer=20_000)  # many spills
+    b = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "b", spill_queue=20_000, spill_files=2)  # many segments
     assert [x["sha256"] for x in a.shards] == [x["sha256"] for x in b.shards] and len(a.shards) >= 2
     c = run_mix(many_mixture(many, 3000, seed=1, shard_rows=700), tmp_path / "c")
     assert mixed(tmp_path / "c") != mixed(tmp_path / "a")
