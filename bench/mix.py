@@ -137,8 +137,11 @@ def run_docsynth_shm(root: Path, out: Path, m: dict) -> int:
 VARIANTS = {"pyarrow": run_pyarrow, "datasets": run_datasets, "docsynth": run_docsynth, "docsynth-shm": run_docsynth_shm}
 
 
+# pandas: pyarrow imports it (0.2-0.5 s) on the first pa.array() of numpy data, which docsynth
+# makes and the plain pyarrow copy does not; datasets imports it at once.
 IMPORTS = {"pyarrow": ["pyarrow.parquet"], "datasets": ["datasets", "pyarrow.parquet"],
-           "docsynth": ["docsynth.dataset.mix", "docsynth.mixture"], "docsynth-shm": ["docsynth.dataset.mix", "docsynth.mixture"]}
+           "docsynth": ["docsynth.dataset.mix", "docsynth.mixture", "pandas"],
+           "docsynth-shm": ["docsynth.dataset.mix", "docsynth.mixture", "pandas"]}
 
 
 def child(args) -> None:

@@ -26,31 +26,43 @@ SIDE_EDGES = [0, 256, 512, 768, 1024, 1536, 2048, 3072, 4096]  # pixels, the ima
 
 
 def image_size(b: bytes | memoryview) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's SOF or a PNG's IHDR without decoding; PIL for other formats."""
-    b = bytes(b[:65536]) if len(b) > 65536 else bytes(b)
-    if b[:8] == b"\x89PNG\r\n\x1a\n" and len(b) >= 24:
-        return struct.unpack(">II", b[16:24])
-    if b[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(b):
-            if b[i] != 0xFF:
+    """(width, height) from a JPEG's SOF or a PNG's IHDR without decoding or copying the bytes
+    (headers are looked for in the first 64 KB); PIL for other formats."""
+    mv = memoryview(b)
+    if mv[:8] == b"\x89PNG\r\n\x1a\n" and len(mv) >= 24:
+        return struct.unpack_from(">II", mv, 16)
+    if mv[:2] == b"\xff\xd8":
+        i, end = 2, min(len(mv), 65536)
+        while i + 9 < end:
+            if mv[i] != 0xFF:
                 i += 1
                 continue
-            marker = b[i + 1]
+            marker = mv[i + 1]
             if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
                 i += 1 if marker == 0xFF else 2
                 continue
-            length = struct.unpack(">H", b[i + 2:i + 4])[0]
             if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                h, w = struct.unpack(">HH", b[i + 5:i + 9])
+                h, w = struct.unpack_from(">HH", mv, i + 5)
                 return w, h
-            i += 2 + length
+            i += 2 + struct.unpack_from(">H", mv, i + 2)[0]
     try:
         from PIL import Image
-        with Image.open(io.BytesIO(b)) as im:
+        with Image.open(io.BytesIO(mv)) as im:
             return im.size
     except Exception:  # not an image PIL knows
         return None
+
+
+def _binary_views(arr: pa.Array) -> list[memoryview | None]:
+    """The values of a binary array as memoryviews of its data buffer (None for nulls): no copies,
+    no pyarrow scalars."""
+    if len(arr) == 0:
+        return []
+    _, offsets, data = arr.buffers()[:3]
+    off = np.frombuffer(offsets, dtype=np.int64 if pa.types.is_large_binary(arr.type) else np.int32)[arr.offset:arr.offset + len(arr) + 1]
+    mv = memoryview(data) if data is not None else memoryview(b"")
+    valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
+    return [mv[a:b] if valid is None or valid[i] else None for i, (a, b) in enumerate(zip(off[:-1].tolist(), off[1:].tolist()))]
 
 
 @dataclass(slots=True)
@@ -138,8 +150,8 @@ class StatsAccumulator:
         if (turns == 0).any():
             self._sources["(no turns)"] += int((turns == 0).sum())
         sides = []
-        for v in pc.list_flatten(images).field("bytes"):
-            size = image_size(v.as_buffer()) if v.is_valid else None
+        for v in _binary_views(pc.list_flatten(images).field("bytes")):
+            size = image_size(v) if v is not None else None
             if size is None:
                 s.unreadable_images += 1
             else:

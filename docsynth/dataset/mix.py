@@ -22,6 +22,7 @@ The same inputs and seed give byte-identical shards.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ from docsynth.dataset.adapters import broken_rows, cap_and_split, to_cauldron
 from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_front, card_header, clear_leftovers, publish_parts
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
-from docsynth.dataset.shuffle import Spill, prefetch
+from docsynth.dataset.shuffle import OutputFull, Spill, prefetch
 from docsynth.dataset.sources import SourceError
 from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.mixture import Mixture
@@ -127,8 +128,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
     runs = Spill(spill, n_shards, spill_queue, spill_files)
     try:
         read = _scatter(m, plans, total, n_shards, runs, reports, progress)
-        stats = StatsAccumulator()
-        shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, stats, progress)
+        shards, parts, stats = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)
     except BaseException:
         runs.close(abort=True)
         shutil.rmtree(spill, ignore_errors=True)
@@ -211,30 +211,49 @@ def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number:
 
 
 def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row_bytes: float,
-            stats: StatsAccumulator, progress: Progress | None) -> tuple[list[dict], list[Path]]:
-    """Write each shard from its spill file, rows in order of place; hash each shard while the next is written."""
+            progress: Progress | None) -> tuple[list[dict], list[Path], StatsAccumulator]:
+    """Write each shard from its spill file, rows in order of place; hash each shard while the next
+    is written. Returns the shards, their part files and the card's statistics."""
     step = max(1, int(m.row_group_bytes / max(row_bytes, 1)))
+    stats = StatsAccumulator()
     shards, parts, hashes = [], [], []
     with ThreadPoolExecutor(1) as hasher:
         for shard in range(n_shards):
-            if not spill.rows.get(shard):  # every row of it was left out (broken images)
+            rows = spill.rows.get(shard, 0)
+            if not rows:  # every row of it was left out (broken images)
                 continue
             part = data / f".part-{len(parts):05d}.parquet"
-
-            def write(tmp: Path, shard=shard) -> None:
-                with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as w:
-                    for group in prefetch(_counted(spill.groups(shard, step), stats), 1):
-                        w.write_batch(group, row_group_size=group.num_rows)
-
-            atomic_write(part, write)
+            room = spill.output_room(shard, -(-rows // step))
+            counted = copy.deepcopy(stats)
+            try:
+                atomic_write(part, lambda tmp: _write_shard(spill, shard, step, spill.output(tmp, room), counted))
+            except OutputFull:  # (the room is twice the spill: not seen) once more, into a new file
+                counted = copy.deepcopy(stats)
+                atomic_write(part, lambda tmp: _write_shard(spill, shard, step, spill.output(tmp, room, reuse=False), counted))
+            stats = counted
+            spill.done(shard)
             parts.append(part)
             hashes.append(hasher.submit(file_sha256, part))
-            shards.append({"rows": spill.rows[shard], "bytes": part.stat().st_size})
+            shards.append({"rows": rows, "bytes": part.stat().st_size})
             if progress:
                 progress("write", shard + 1, n_shards)
         for s, h in zip(shards, hashes):
             s["sha256"] = h.result()
-    return shards, parts
+    return shards, parts, stats
+
+
+def _write_shard(spill: Spill, shard: int, step: int, output, stats: StatsAccumulator) -> None:
+    with output as out:
+        w = pq.ParquetWriter(out.file, SCHEMA, **WRITE_OPTIONS)
+        try:
+            for group in prefetch(_counted(spill.groups(shard, step), stats), 1):
+                w.write_batch(group, row_group_size=group.num_rows)
+                out.written()
+            w.close()
+        except BaseException:
+            w.is_open = False  # a failed file is removed: pyarrow must not write its footer when it collects w
+            raise
+        del w  # the writer holds the sink: let go of it before the output is closed
 
 
 def _counted(groups, stats: StatsAccumulator):

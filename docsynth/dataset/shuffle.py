@@ -14,6 +14,9 @@ row group while gathering.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
+import os
 import queue
 import resource
 import threading
@@ -52,6 +55,7 @@ class Spill:
         self.open: OrderedDict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter, int]] = OrderedDict()
         self.segments: dict[int, list[tuple[int, int]]] = {}  # shard: (start, end) of each stream in its file
         self.rows: dict[int, int] = {}
+        self.read: list[Path] = []  # spill files already gathered: their pages are written over (see output)
 
     def path(self, shard: int) -> Path:
         return self.root / f"{shard:05d}.arrow"
@@ -117,7 +121,7 @@ class Spill:
 
     def groups(self, shard: int, step: int) -> Iterator[pa.RecordBatch]:
         """The shard's rows in order of place, `step` rows per batch; the place column dropped.
-        Its spill file is removed once read, by the writer thread."""
+        The spill file stays until `done(shard)`."""
         path = self.path(shard)
         with pa.memory_map(str(path)) as mm:
             whole = mm.read_buffer()  # zero-copy: the mapped file
@@ -133,7 +137,87 @@ class Spill:
                 idx = order[a:a + step]
                 yield _gather(batches, chunk[idx], row[idx])
             del batches
-        self.pending.append((self.writer.submit(path.unlink), 0))
+
+    def done(self, shard: int) -> None:
+        """The shard is written: its spill file is there for `output` to write over."""
+        self.read.append(self.path(shard))
+
+    def output_room(self, shard: int, groups: int) -> int:
+        """More bytes than the shard's parquet can take: it holds the spill's values, their lengths
+        and levels, at most twice the spill's bytes, plus the footer's metadata per row group."""
+        return 2 * self.path(shard).stat().st_size + (16 << 20) + 4096 * groups
+
+    @contextlib.contextmanager
+    def output(self, dest: Path, room: int, reuse: bool = True) -> Iterator[Output]:
+        """Where to write DEST. A spill file already gathered is renamed to DEST and written over
+        from its start through a memory map of `room` bytes (what is not written is never
+        allocated), then cut to what was written; without one, a new file. On a VM, allocating
+        page-cache pages for a new file and freeing those of a removed one cost several times
+        what writing over pages already held does. Writing past `room` raises OutputFull.
+        With reuse=False, always a new file."""
+        while len(self.read) > 1:  # one is kept to write over; the rest are removed in the background
+            self.pending.append((self.writer.submit(self.read.pop(0).unlink), 0))
+        old = self.read.pop() if self.read else None
+        if old is not None and not reuse:
+            self.pending.append((self.writer.submit(old.unlink, missing_ok=True), 0))
+            old = None
+        if old is not None:
+            try:
+                os.replace(old, dest)
+            except OSError:  # another file system (--spill-dir)
+                self.pending.append((self.writer.submit(old.unlink, missing_ok=True), 0))
+                old = None
+        if old is None:
+            with pa.OSFile(str(dest), "wb") as f:
+                yield Output(f)
+            return
+        fd, mm = os.open(dest, os.O_RDWR), None
+        try:
+            if os.fstat(fd).st_size < room:
+                os.ftruncate(fd, room)
+            mm = mmap.mmap(fd, room)
+            out = Output(pa.FixedSizeBufferWriter(pa.py_buffer(mm)), mm)
+            try:
+                yield out
+            except OSError as e:
+                if "out of bounds" in str(e):
+                    raise OutputFull(f"{dest}: more than {room} bytes") from e
+                raise
+            end = out.release()
+            mm.close()
+            os.ftruncate(fd, end)
+        finally:
+            if mm is not None and not mm.closed:
+                with contextlib.suppress(BufferError):  # after a failure the writer may still hold it
+                    mm.close()
+            os.close(fd)
+
+
+class OutputFull(Exception):
+    """A shard's parquet outgrew the room it was given in a spill file written over."""
+
+
+class Output:
+    """A shard's output file (`file`, a pyarrow sink); `written()` after each row group lets go
+    of the pages of a memory-mapped one already written (they stay in the page cache), so they
+    do not count in the process's memory."""
+
+    def __init__(self, file: pa.NativeFile, mm: mmap.mmap | None = None) -> None:
+        self.file, self.mm, self.dropped = file, mm, 0
+
+    def written(self) -> None:
+        if self.mm is not None:
+            n = self.file.tell() & ~(mmap.PAGESIZE - 1)
+            if n - self.dropped >= 16 << 20:
+                self.mm.madvise(mmap.MADV_DONTNEED, 0, n)
+                self.dropped = n
+
+    def release(self) -> int:
+        """Bytes written; the map is no longer referenced (so it can be closed)."""
+        end = self.file.tell()
+        self.file.close()
+        self.file = None
+        return end
 
 
 def _gather(batches: list[pa.RecordBatch], chunk: np.ndarray, row: np.ndarray) -> pa.RecordBatch:

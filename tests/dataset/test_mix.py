@@ -18,6 +18,7 @@ import yaml
 
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.mix import run_mix
+from docsynth.dataset.shuffle import Spill
 from docsynth.dataset.sources import SourceError
 from docsynth.errors import DocsynthError
 from docsynth.mixture import Mixture, load_mixture
@@ -91,10 +92,16 @@ def test_without_replacement_until_exhausted_then_by_repeat(tmp_path):
     assert [r.realised for r in s.sources] == [25, 37] and s.rows == 62
 
 
-def test_same_seed_same_bytes_other_seed_other_order(many, tmp_path):
+def test_same_seed_same_bytes_other_seed_other_order(many, tmp_path, monkeypatch):
     a = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "a")
     b = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "b", spill_queue=20_000, spill_files=2)  # many segments
     assert [x["sha256"] for x in a.shards] == [x["sha256"] for x in b.shards] and len(a.shards) >= 2
+    with monkeypatch.context() as mp:  # shards that outgrow the spill file they overwrite are written again
+        mp.setattr(Spill, "output_room", lambda self, shard, groups: 1000)
+        d = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "d")
+    assert [x["sha256"] for x in d.shards] == [x["sha256"] for x in a.shards]
+    assert (tmp_path / "d" / "README.md").read_text() == (tmp_path / "a" / "README.md").read_text().replace(
+        str(tmp_path / "a"), str(tmp_path / "d"))
     c = run_mix(many_mixture(many, 3000, seed=1, shard_rows=700), tmp_path / "c")
     assert mixed(tmp_path / "c") != mixed(tmp_path / "a")
     assert Counter(u.split("/")[0] for u in mixed(tmp_path / "c")) == Counter(u.split("/")[0] for u in mixed(tmp_path / "a"))

@@ -10,7 +10,7 @@ import pytest
 
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.permute import Permutation
-from docsynth.dataset.shuffle import Spill
+from docsynth.dataset.shuffle import OutputFull, Spill
 from tests.dataset.mixsources import rows
 
 
@@ -44,9 +44,25 @@ def test_rows_come_back_by_shard_in_order_of_place(tmp_path, step, max_open):
         want = [f"s/{i}" for i in by_place[shard[by_place] == s]]
         assert got == want
         assert groups[0].schema.names == SCHEMA.names
-        assert not spill.path(s).exists() or spill.pending  # removed by the writer thread
+        assert spill.path(s).exists() and not spill.read
+        spill.done(s)  # now it may be written over
+        dest = tmp_path / f"out-{s}.parquet"
+        with spill.output(dest, spill.output_room(s, 1), reuse=s % 2 == 0) as out:
+            out.file.write(b"x" * (s + 1))
+            out.written()
+        assert dest.read_bytes() == b"x" * (s + 1)  # written over from the start, then cut
+        assert not spill.read and (s % 2 or not spill.path(s).exists())  # renamed; else removed in the background
     spill.close()
     assert not list(tmp_path.glob("*.arrow"))
+
+
+def test_output_past_its_room_raises_output_full(tmp_path):
+    spill = Spill(tmp_path, 1)
+    (tmp_path / "00000.arrow").write_bytes(b"old" * 100)
+    spill.read.append(tmp_path / "00000.arrow")
+    with pytest.raises(OutputFull), spill.output(tmp_path / "out", 10) as out:
+        out.file.write(b"y" * 11)
+    spill.close()
 
 
 def test_a_failed_write_is_raised_and_close_after_it_returns(tmp_path):
