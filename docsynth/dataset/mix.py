@@ -23,6 +23,7 @@ The same inputs and seed give byte-identical shards.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
@@ -43,7 +44,7 @@ from docsynth.dataset.adapters import broken_rows, cap_and_split, to_cauldron
 from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_front, card_header, clear_leftovers, publish_parts
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
-from docsynth.dataset.shuffle import OutputFull, Spill, prefetch
+from docsynth.dataset.shuffle import OutputFull, Spill, interleave, prefetch
 from docsynth.dataset.sources import SourceError
 from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.mixture import Mixture
@@ -155,38 +156,59 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
     return s
 
 
+READERS = 2  # sources read (decoded) side by side; each source by one thread, in order
+
+
 def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spill: Spill,
              reports: dict[str, SourceReport], progress: Progress | None) -> int:
-    """Stream every source once and give each wanted row, with its place, to the spill."""
+    """Stream every source once and give each wanted row, with its place, to the spill. Sources
+    are read READERS at a time (the order rows reach the spill does not matter: they are put in
+    order of place when gathered)."""
     place = Permutation(total, m.seed)
     todo = {p.src.name: wanted_units(p, m.seed) for p in plans}
     work = sum(u.bytes for units in todo.values() for u in units)
     done = 0
-    for p in plans:
-        perm = p.perm(m.seed)
-        report = reports[p.src.name]
-        starts = np.cumsum([0, *p.unit_pieces])
-        unit_at = {u.start: i for i, u in enumerate(p.src.units)}
-        piece = 0
-        for start, batch in prefetch(p.src.read(todo[p.src.name], p.columns)):
-            if start in unit_at:  # a unit's first batch: pieces are counted from the unit's start
-                unit = p.src.units[unit_at[start]]
-                piece = int(starts[unit_at[start]])
-            rows = cap_and_split(to_cauldron(p.src, batch), p.src.cfg.turns)
-            first, piece = piece, piece + rows.num_rows
-            local, number = p.entries(perm, first, rows.num_rows)
-            if len(local):
-                local, number = _drop_broken(p, rows, local, number, first, report)
-            if len(local):
-                pos = place(number)
-                spill.add(rows, local, pos, pos * n_shards // total)
-                report.realised += len(local)
-            if start + batch.num_rows >= unit.start + unit.rows:
-                done += unit.bytes
-                if progress:
-                    progress("read", done, work)
+    cursors = [_Cursor(p, p.perm(m.seed), reports[p.src.name]) for p in plans]
+    readers = [functools.partial(p.src.read, todo[p.src.name], p.columns) for p in plans]
+    for i, (start, batch) in interleave(readers, READERS):
+        c = cursors[i]
+        p = c.p
+        rows, first = c.rows(start, batch)
+        local, number = p.entries(c.perm, first, rows.num_rows)
+        if len(local):
+            local, number = _drop_broken(p, rows, local, number, first, c.report)
+        if len(local):
+            pos = place(number)
+            spill.add(rows, local, pos, pos * n_shards // total)
+            c.report.realised += len(local)
+        if start + batch.num_rows >= c.unit.start + c.unit.rows:
+            done += c.unit.bytes
+            if progress:
+                progress("read", done, work)
     spill.finish()
+    pa.default_memory_pool().release_unused()  # the readers' buffers: gathering needs other memory
     return done
+
+
+class _Cursor:
+    """Where the reading of one source stands: its unit, and the number of its next piece (row
+    after splitting turns)."""
+
+    def __init__(self, p: SourcePlan, perm: Permutation, report: SourceReport) -> None:
+        self.p, self.perm, self.report = p, perm, report
+        self.starts = np.cumsum([0, *p.unit_pieces])
+        self.unit_at = {u.start: i for i, u in enumerate(p.src.units)}
+        self.unit = None
+        self.piece = 0
+
+    def rows(self, start: int, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
+        """The batch in the Cauldron schema, turns capped or split, and its first piece's number."""
+        if start in self.unit_at:  # a unit's first batch: pieces are counted from the unit's start
+            self.unit = self.p.src.units[self.unit_at[start]]
+            self.piece = int(self.starts[self.unit_at[start]])
+        rows = cap_and_split(to_cauldron(self.p.src, batch), self.p.src.cfg.turns)
+        first, self.piece = self.piece, self.piece + rows.num_rows
+        return rows, first
 
 
 def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number: np.ndarray, first: int,
@@ -224,13 +246,10 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
                 continue
             part = data / f".part-{len(parts):05d}.parquet"
             room = spill.output_room(shard, -(-rows // step))
-            counted = copy.deepcopy(stats)
             try:
-                atomic_write(part, lambda tmp: _write_shard(spill, shard, step, spill.output(tmp, room), counted))
+                stats = _write_shard(spill, shard, step, part, room, True, stats)
             except OutputFull:  # (the room is twice the spill: not seen) once more, into a new file
-                counted = copy.deepcopy(stats)
-                atomic_write(part, lambda tmp: _write_shard(spill, shard, step, spill.output(tmp, room, reuse=False), counted))
-            stats = counted
+                stats = _write_shard(spill, shard, step, part, room, False, stats)
             spill.done(shard)
             parts.append(part)
             hashes.append(hasher.submit(file_sha256, part))
@@ -242,18 +261,27 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
     return shards, parts, stats
 
 
-def _write_shard(spill: Spill, shard: int, step: int, output, stats: StatsAccumulator) -> None:
-    with output as out:
-        w = pq.ParquetWriter(out.file, SCHEMA, **WRITE_OPTIONS)
-        try:
-            for group in prefetch(_counted(spill.groups(shard, step), stats), 1):
-                w.write_batch(group, row_group_size=group.num_rows)
-                out.written()
-            w.close()
-        except BaseException:
-            w.is_open = False  # a failed file is removed: pyarrow must not write its footer when it collects w
-            raise
-        del w  # the writer holds the sink: let go of it before the output is closed
+def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reuse: bool,
+                 stats: StatsAccumulator) -> StatsAccumulator:
+    """Write one shard to PART (see Spill.output); returns the statistics with its rows counted
+    (a copy: those given are left as they were if this fails)."""
+    counted = copy.deepcopy(stats)
+
+    def write(tmp: Path) -> None:
+        with spill.output(tmp, room, reuse) as out:
+            w = pq.ParquetWriter(out.file, SCHEMA, **WRITE_OPTIONS)
+            try:
+                for group in prefetch(_counted(spill.groups(shard, step), counted), 1):
+                    w.write_batch(group, row_group_size=group.num_rows)
+                    out.written()
+                w.close()
+            except BaseException:
+                w.is_open = False  # a failed file is removed: pyarrow must not write its footer when it collects w
+                raise
+            del w  # the writer holds the sink: let go of it before the output is closed
+
+    atomic_write(part, write)
+    return counted
 
 
 def _counted(groups, stats: StatsAccumulator):

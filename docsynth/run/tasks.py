@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import uuid
 from collections.abc import Callable
@@ -41,11 +42,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def file_sha256(path: Path) -> str:
-    """A file's sha256, read 8 MB at a time."""
+    """A file's sha256, hashed from a memory map (no copy out of the page cache), 16 MB at a time."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
+        size = os.fstat(f.fileno()).st_size
+        if size:
+            with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as m, memoryview(m) as mv:
+                for a in range(0, size, 16 << 20):
+                    h.update(mv[a:a + (16 << 20)])
     return h.hexdigest()
 
 

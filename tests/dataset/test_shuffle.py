@@ -4,13 +4,15 @@ the gather path (one slice per row, or one take per spilled batch)."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.permute import Permutation
-from docsynth.dataset.shuffle import OutputFull, Spill
+from docsynth.dataset.shuffle import OutputFull, Spill, interleave
 from tests.dataset.mixsources import rows
 
 
@@ -73,3 +75,24 @@ def test_a_failed_write_is_raised_and_close_after_it_returns(tmp_path):
             spill.add(table, np.arange(10), np.arange(10), np.arange(10) % 2)
         spill.finish()
     spill.close(abort=True)
+
+
+def test_interleave_reads_each_source_in_order_raises_its_errors_and_stops_early():
+    sources = [lambda k=k: iter(range(k * 100, k * 100 + k)) for k in range(7)]
+    got = list(interleave(sources, workers=3, depth=2))
+    assert sorted(got) == [(k, k * 100 + j) for k in range(7) for j in range(k)]
+    for k in range(7):
+        assert [x for i, x in got if i == k] == list(range(k * 100, k * 100 + k))
+
+    def broken():
+        yield 1
+        raise OSError("source 'b': cannot read x.parquet")
+
+    with pytest.raises(OSError, match="source 'b'"):
+        list(interleave([lambda: iter(range(1000)), broken], workers=2, depth=1))
+    endless = [lambda: iter(range(10**9))] * 2
+    before = threading.active_count()
+    for i, (_, x) in enumerate(interleave(endless, workers=2, depth=1)):
+        if i == 5:
+            break
+    assert threading.active_count() == before  # the readers stopped
