@@ -92,7 +92,7 @@ def test_interleave_reads_each_source_in_order_raises_its_errors_and_stops_early
         list(interleave([lambda: iter(range(1000)), broken], workers=2, depth=1))
     endless = [lambda: iter(range(10**9))] * 2
     before = threading.active_count()
-    for i, (_, x) in enumerate(interleave(endless, workers=2, depth=1)):
+    for i, _ in enumerate(interleave(endless, workers=2, depth=1)):
         if i == 5:
             break
     assert threading.active_count() == before  # the readers stopped
