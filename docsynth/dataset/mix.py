@@ -169,6 +169,7 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
     work = sum(u.bytes for units in todo.values() for u in units)
     done = 0
     cursors = [_Cursor(p, p.perm(m.seed), reports[p.src.name]) for p in plans]
+    pool, released = pa.default_memory_pool(), 0  # the allocator keeps freed memory a while: it is handed back
     readers = [functools.partial(p.src.read, todo[p.src.name], p.columns) for p in plans]
     for i, (start, batch) in interleave(readers, READERS):
         c = cursors[i]
@@ -183,10 +184,13 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
             c.report.realised += len(local)
         if start + batch.num_rows >= c.unit.start + c.unit.rows:
             done += c.unit.bytes
+            if done - released > 256_000_000:
+                released = done
+                pool.release_unused()
             if progress:
                 progress("read", done, work)
     spill.finish()
-    pa.default_memory_pool().release_unused()  # the readers' buffers: gathering needs other memory
+    pool.release_unused()
     return done
 
 
@@ -251,6 +255,7 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
             except OutputFull:  # (the room is twice the spill: not seen) once more, into a new file
                 stats = _write_shard(spill, shard, step, part, room, False, stats)
             spill.done(shard)
+            pa.default_memory_pool().release_unused()
             parts.append(part)
             hashes.append(hasher.submit(file_sha256, part))
             shards.append({"rows": rows, "bytes": part.stat().st_size})
