@@ -28,7 +28,7 @@ SIDE_EDGES = [0, 256, 512, 768, 1024, 1536, 2048, 3072, 4096]  # pixels, the ima
 def image_size(b: bytes | memoryview) -> tuple[int, int] | None:
     """(width, height) from a JPEG's SOF or a PNG's IHDR without decoding or copying the bytes
     (headers are looked for in the first 64 KB); PIL for other formats."""
-    mv = memoryview(b)
+    mv = memoryview(b).cast("B")  # pyarrow buffers export signed bytes
     if mv[:8] == b"\x89PNG\r\n\x1a\n" and len(mv) >= 24:
         return struct.unpack_from(">II", mv, 16)
     if mv[:2] == b"\xff\xd8":
@@ -53,9 +53,11 @@ def image_size(b: bytes | memoryview) -> tuple[int, int] | None:
         return None
 
 
-def _binary_views(arr: pa.Array) -> list[memoryview | None]:
-    """The values of a binary array as memoryviews of its data buffer (None for nulls): no copies,
+def _binary_views(arr: pa.Array | pa.ChunkedArray) -> list[memoryview | None]:
+    """The values of a binary array as memoryviews of its data buffers (None for nulls): no copies,
     no pyarrow scalars."""
+    if isinstance(arr, pa.ChunkedArray):
+        return [v for c in arr.chunks for v in _binary_views(c)]
     if len(arr) == 0:
         return []
     _, offsets, data = arr.buffers()[:3]
@@ -132,7 +134,7 @@ class StatsAccumulator:
         s = self.s
         s.samples += table.num_rows
         s.bytes += table.nbytes
-        texts, images = _array(table.column("texts")), _array(table.column("images"))
+        texts, images = _array(table.column("texts")), table.column("images")  # image bytes are not copied
         turns = pc.list_value_length(texts).fill_null(0).to_numpy(zero_copy_only=False)
         pics = pc.list_value_length(images).fill_null(0).to_numpy(zero_copy_only=False)
         self._turns.update(turns.tolist())
@@ -150,7 +152,7 @@ class StatsAccumulator:
         if (turns == 0).any():
             self._sources["(no turns)"] += int((turns == 0).sum())
         sides = []
-        for v in _binary_views(pc.list_flatten(images).field("bytes")):
+        for v in _binary_views(pc.struct_field(pc.list_flatten(images), "bytes")):
             size = image_size(v) if v is not None else None
             if size is None:
                 s.unreadable_images += 1

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pytest
 
 from docsynth.dataset.mix import run_mix
 from docsynth.mixture import Mixture
@@ -39,11 +41,15 @@ def test_known_counts_shares_and_distributions(known, tmp_path):
     assert s.tokens == 36 * 2 + 36  # "question ?" is 2 words, every answer 1
 
 
-def test_image_sizes_from_headers():
-    assert image_size(picture(123, 45, "PNG")) == (123, 45)
-    assert image_size(picture(640, 480, "JPEG")) == (640, 480)
+def test_image_sizes_from_headers(monkeypatch):
     assert image_size(picture(7, 9, "WEBP")) == (7, 9)  # through PIL
     assert image_size(b"junk") is None
+    from PIL import Image
+    monkeypatch.setattr(Image, "open", lambda *a: pytest.fail("JPEG and PNG sizes come from their headers"))
+    for data in (picture(123, 45, "PNG"), picture(640, 480, "JPEG")):
+        size = image_size(data)
+        assert size in ((123, 45), (640, 480))
+        assert image_size(memoryview(pa.py_buffer(data))) == size  # pyarrow's buffers: signed bytes
 
 
 def test_cli_stats_prints_histograms_and_json(known):

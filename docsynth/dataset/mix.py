@@ -277,7 +277,7 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
             w = pq.ParquetWriter(out.file, SCHEMA, **WRITE_OPTIONS)
             try:
                 for group in prefetch(_counted(spill.groups(shard, step), counted), 1):
-                    w.write_batch(group, row_group_size=group.num_rows)
+                    w.write_table(group, row_group_size=group.num_rows)
                     out.written()
                 w.close()
             except BaseException:
