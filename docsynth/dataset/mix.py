@@ -170,9 +170,11 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
     done = 0
     cursors = [_Cursor(p, p.perm(m.seed), reports[p.src.name]) for p in plans]
     pool, released = pa.default_memory_pool(), 0  # the allocator keeps freed memory a while: it is handed back
-    readers = [functools.partial(p.src.read, todo[p.src.name], p.columns) for p in plans]
-    for i, (start, batch) in interleave(readers, READERS):
-        c = cursors[i]
+    # The biggest sources first: the readers then finish at about the same time.
+    order = sorted(range(len(plans)), key=lambda i: -sum(u.bytes for u in todo[plans[i].src.name]))
+    readers = [functools.partial(plans[i].src.read, todo[plans[i].src.name], plans[i].columns) for i in order]
+    for k, (start, batch) in interleave(readers, READERS):
+        c = cursors[order[k]]
         p = c.p
         rows, first = c.rows(start, batch)
         local, number = p.entries(c.perm, first, rows.num_rows)
@@ -243,7 +245,7 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
     step = max(1, int(m.row_group_bytes / max(row_bytes, 1)))
     stats = StatsAccumulator()
     shards, parts, hashes = [], [], []
-    with ThreadPoolExecutor(1) as hasher:
+    with ThreadPoolExecutor(2) as hasher:  # two: the last shards are hashed side by side
         for shard in range(n_shards):
             rows = spill.rows.get(shard, 0)
             if not rows:  # every row of it was left out (broken images)

@@ -15,7 +15,6 @@ row group while gathering.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import mmap
 import os
 import queue
@@ -126,7 +125,6 @@ class Spill:
         path = self.path(shard)
         with pa.memory_map(str(path)) as mm:
             whole = mm.read_buffer()  # zero-copy: the mapped file
-            _populate(whole)
             batches = [b for start, end in self.segments.get(shard, [])
                        for b in pa.ipc.open_stream(whole.slice(start, end - start))]
             pos = np.concatenate([b.column(POS).to_numpy() for b in batches])
@@ -193,19 +191,6 @@ class Spill:
                 with contextlib.suppress(BufferError):  # after a failure the writer may still hold it
                     mm.close()
             os.close(fd)
-
-
-_MADV_POPULATE_READ = 22  # Linux 5.14+
-
-
-def _populate(buf: pa.Buffer) -> None:
-    """Map all of a memory-mapped buffer's pages at once (one call, where touching them would
-    take a fault per 64 KB); nothing happens where the kernel or libc lacks it."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.madvise(ctypes.c_void_p(buf.address & ~(mmap.PAGESIZE - 1)), ctypes.c_size_t(buf.size), _MADV_POPULATE_READ)
-    except (OSError, AttributeError):
-        pass
 
 
 class OutputFull(Exception):
