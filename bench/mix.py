@@ -128,7 +128,8 @@ def run_docsynth(root: Path, out: Path, m: dict) -> int:
 
 
 def run_docsynth_shm(root: Path, out: Path, m: dict) -> int:
-    """docsynth with its spill in /dev/shm (--spill-dir): what the disk costs."""
+    """docsynth with its spill in /dev/shm (--spill-dir): what the disk costs (on another file
+    system than OUT, shards go to new files instead of being written over spill files)."""
     from docsynth.dataset.mix import run_mix
     from docsynth.mixture import Mixture
     return run_mix(Mixture.model_validate(m), out, spill_dir=Path("/dev/shm")).bytes
@@ -149,9 +150,12 @@ def child(args) -> None:
     for name in IMPORTS[args.child]:  # import time is not the work being compared
         importlib.import_module(name)
     m = json.loads(Path(args.mixture).read_text())
-    t0 = time.perf_counter()
+    import resource
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     written = VARIANTS[args.child](Path(args.sources), Path(args.out), m)
-    print(json.dumps({"seconds": time.perf_counter() - t0, "bytes": written}))
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime  # all threads, user + system
+    print(json.dumps({"seconds": time.perf_counter() - t0, "bytes": written, "cpu": cpu}))
 
 
 def measure(variant: str, sources: Path, mix_file: Path, work: Path) -> dict:
@@ -206,9 +210,10 @@ def bench(gb: float, repeat: int, variants: list[str], work: Path) -> dict:
     results = {}
     for v, runs in runs_of.items():
         results[v] = {"mb_s": statistics.median(r["mb_s"] for r in runs), "rss_mb": max(r["rss_mb"] for r in runs),
-                      "seconds": statistics.median(r["seconds"] for r in runs), "gb_out": runs[0]["bytes"] / 1e9}
+                      "seconds": statistics.median(r["seconds"] for r in runs), "gb_out": runs[0]["bytes"] / 1e9,
+                      "cpu": statistics.median(r["cpu"] for r in runs)}
         r = results[v]
-        print(f"  {v:9s} {r['mb_s']:8.1f} MB/s  median {r['seconds']:6.1f} s  {r['gb_out']:.2f} GB out  "
+        print(f"  {v:9s} {r['mb_s']:8.1f} MB/s  median {r['seconds']:6.1f} s  CPU {r['cpu']:5.1f} s  {r['gb_out']:.2f} GB out  "
               f"peak RSS {r['rss_mb']:7.0f} MB   (runs: {', '.join(format(x['mb_s'], '.0f') for x in runs)} MB/s)", flush=True)
     shutil.rmtree(sources)
     return results

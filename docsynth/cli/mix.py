@@ -36,8 +36,9 @@ def mix(
     seed: Annotated[int | None, typer.Option(help="Override the mixture's seed.")] = None,
     total: Annotated[int | None, typer.Option(help="Override the mixture's total rows.")] = None,
     spill_dir: Annotated[Path | None, typer.Option(help=(
-        "Where the spill goes (about the mixture's size while it runs; default OUT/.spill). Fast local "
-        "disk helps: the spill is written and read once."))] = None,
+        "Where the spill goes (about the mixture's size while it runs; default OUT/.spill). It is written "
+        "and read once; on OUT's file system each shard is written over a spill file already read, "
+        "elsewhere to a new file."))] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=(
         "Open and check every source and print what each would give; write nothing."))] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,

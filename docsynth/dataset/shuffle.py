@@ -5,9 +5,11 @@
   shard) and hands them to a writer thread, which appends each shard's rows to that shard's
   spill file (Arrow IPC, uncompressed: written once, then usually read back from the page cache).
   At most `queued` bytes wait for the writer; nothing else is held.
-- `Spill.groups` memory-maps one shard's file (no copy), orders its rows by place and copies
-  them out, a row group at a time, in that order: one slice per row for large rows, one take
-  per spilled batch for small ones.
+- `Spill.groups` memory-maps one shard's file and orders its rows by place, a row group at a
+  time: one-row slices of the map for large rows (no copy: the parquet writer reads them where
+  they lie), one take per spilled batch for small ones.
+- `Spill.output` gives the file a shard is written to: the spill file of a shard already
+  written, written over (on a VM, new page-cache pages cost far more than reused ones).
 Memory: the rows waiting for the writer while spilling; one mapped shard (page cache) and one
 row group while gathering.
 """
