@@ -169,7 +169,6 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
     work = sum(u.bytes for units in todo.values() for u in units)
     done = 0
     cursors = [_Cursor(p, p.perm(m.seed), reports[p.src.name]) for p in plans]
-    pool, released = pa.default_memory_pool(), 0  # the allocator keeps freed memory a while: it is handed back
     # The biggest sources first: the readers then finish at about the same time.
     order = sorted(range(len(plans)), key=lambda i: -sum(u.bytes for u in todo[plans[i].src.name]))
     readers = [functools.partial(plans[i].src.read, todo[plans[i].src.name], plans[i].columns) for i in order]
@@ -186,13 +185,10 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
             c.report.realised += len(local)
         if start + batch.num_rows >= c.unit.start + c.unit.rows:
             done += c.unit.bytes
-            if done - released > 256_000_000:
-                released = done
-                pool.release_unused()
             if progress:
                 progress("read", done, work)
     spill.finish()
-    pool.release_unused()
+    pa.default_memory_pool().release_unused()  # what the readers freed (the allocator keeps it a while)
     return done
 
 
