@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -100,6 +101,11 @@ def test_same_seed_same_bytes_other_seed_other_order(many, tmp_path, monkeypatch
         mp.setattr(Spill, "output_room", lambda self, shard, groups: 1000)
         d = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "d")
     assert [x["sha256"] for x in d.shards] == [x["sha256"] for x in a.shards]
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.stat(shm).st_dev != os.stat(tmp_path).st_dev:  # a spill on another file system
+        e = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "e", spill_dir=shm)
+        assert [x["sha256"] for x in e.shards] == [x["sha256"] for x in a.shards]
+        assert not list(shm.glob(f".docsynth-spill-{os.getpid()}*"))
     assert (tmp_path / "d" / "README.md").read_text() == (tmp_path / "a" / "README.md").read_text().replace(
         str(tmp_path / "a"), str(tmp_path / "d"))
     c = run_mix(many_mixture(many, 3000, seed=1, shard_rows=700), tmp_path / "c")
