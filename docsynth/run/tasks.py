@@ -41,18 +41,22 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def _hash_range(h, fd: int, start: int, end: int, step: int = 16 << 20) -> None:
+    """Add bytes start..end of an open file to h, from memory maps of `step` bytes (no copy out of
+    the page cache; each is unmapped at once, so its pages do not count in the process's memory)."""
+    while start < end:
+        a = start - start % mmap.ALLOCATIONGRANULARITY
+        n = min(end, a + step) - a
+        with mmap.mmap(fd, n, access=mmap.ACCESS_READ, offset=a) as m, memoryview(m) as mv:
+            h.update(mv[start - a:])
+        start = a + n
+
+
 def file_sha256(path: Path) -> str:
-    """A file's sha256, hashed from a memory map (no copy out of the page cache) 16 MB at a time;
-    pages hashed are let go of at once, so they do not count in the process's memory."""
+    """A file's sha256 (see _hash_range)."""
     h = hashlib.sha256()
-    step = 16 << 20
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size:
-            with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as m, memoryview(m) as mv:
-                for a in range(0, size, step):
-                    h.update(mv[a:a + step])
-                    m.madvise(mmap.MADV_DONTNEED, a, min(step, size - a))
+        _hash_range(h, f.fileno(), 0, os.fstat(f.fileno()).st_size)
     return h.hexdigest()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 from pathlib import Path
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from docsynth.run.pool import run_tasks
-from docsynth.run.tasks import Task, TaskStore, atomic_write
+from docsynth.run.tasks import Task, TaskStore, atomic_write, file_sha256
 
 
 def square_or_segfault(task: Task, marker_dir: str) -> int:
@@ -93,3 +94,11 @@ def test_workers_see_the_environment_of_each_run(monkeypatch):
         run_tasks(env_value, [Task(0, [], "k")], ("DOCSYNTH_TEST_VALUE",), 1,
                   lambda t, r, v=value: got.__setitem__(v, r), lambda t: False)
     assert got == {"first": "first", "second": "second"}
+
+
+def test_sha256_of_a_file(tmp_path):
+    data = os.urandom(40_000_000)
+    p = tmp_path / "f"
+    for size in (0, 1, 4095, 4097, 70_001, 16 << 20, (16 << 20) + 1, len(data)):  # maps of 16 MB
+        p.write_bytes(data[:size])
+        assert file_sha256(p) == hashlib.sha256(data[:size]).hexdigest()
