@@ -13,10 +13,10 @@ How, in bounded memory whatever the total:
    shard. Sources are streamed row group by row group (units without a wanted row are not read);
    wanted rows are copied once and appended, with their place, to their shard's spill file.
 3. Gather: shard by shard, the spill file is memory-mapped, its rows are put in order of place
-   and copied out a row group at a time, and written as parquet (shuffle.py); each shard is
-   hashed while the next one is written. Each byte is read twice and written twice; memory
-   holds a few source batches while scattering, and one row group (plus the mapped shard, in
-   the page cache) while gathering.
+   and handed to the parquet writer a row group at a time (shuffle.py), into the spill file of
+   the shard before (written over); each shard is hashed while the next one is written. Each
+   byte is read twice and written twice; memory holds a few source batches while scattering,
+   and one row group (plus the mapped shard, in the page cache) while gathering.
 The same inputs and seed give byte-identical shards.
 """
 
@@ -288,7 +288,7 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
 
 
 def _counted(groups, stats: StatsAccumulator):
-    """The groups, counted into the card's statistics on the thread that merges them."""
+    """The groups, counted into the card's statistics on the thread that gathers them."""
     for g in groups:
         stats.add(g)
         yield g

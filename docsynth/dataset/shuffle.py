@@ -51,13 +51,13 @@ class Spill:
     def __init__(self, root: Path, n_shards: int, queued: int = 64_000_000, max_open: int | None = None) -> None:
         self.root, self.queued = root, queued
         self.max_open = max_open or min(n_shards, _open_files_budget(n_shards))
-        self.writer = ThreadPoolExecutor(1)  # also removes read spill files (freeing their pages costs time)
+        self.writer = ThreadPoolExecutor(1)  # also removes spill files no longer needed (freeing pages costs time)
         self.pending: deque[tuple[Future, int]] = deque()
         self.pending_bytes = 0
         self.open: OrderedDict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter, int]] = OrderedDict()
         self.segments: dict[int, list[tuple[int, int]]] = {}  # shard: (start, end) of each stream in its file
         self.rows: dict[int, int] = {}
-        self.read: list[Path] = []  # spill files already gathered: their pages are written over (see output)
+        self.read: Path | None = None  # a spill file already gathered: its pages are written over (see output)
 
     def path(self, shard: int) -> Path:
         return self.root / f"{shard:05d}.arrow"
@@ -122,7 +122,7 @@ class Spill:
         self.open.clear()
 
     def groups(self, shard: int, step: int) -> Iterator[pa.Table]:
-        """The shard's rows in order of place, `step` rows per batch; the place column dropped.
+        """The shard's rows in order of place, `step` rows per table; the place column dropped.
         The spill file stays until `done(shard)`."""
         path = self.path(shard)
         with pa.memory_map(str(path)) as mm:
@@ -141,8 +141,14 @@ class Spill:
             del batches
 
     def done(self, shard: int) -> None:
-        """The shard is written: its spill file is there for `output` to write over."""
-        self.read.append(self.path(shard))
+        """The shard is written: its spill file is there for `output` to write over (one kept)."""
+        if self.read is not None:
+            self._remove(self.read)
+        self.read = self.path(shard)
+
+    def _remove(self, path: Path) -> None:
+        """Remove a spill file in the background (waited for by finish or close)."""
+        self.pending.append((self.writer.submit(path.unlink, missing_ok=True), 0))
 
     def output_room(self, shard: int, groups: int) -> int:
         """More bytes than the shard's parquet can take: it holds the spill's values, their lengths
@@ -157,17 +163,14 @@ class Spill:
         page-cache pages for a new file and freeing those of a removed one cost several times
         what writing over pages already held does. Writing past `room` raises OutputFull.
         With reuse=False, always a new file."""
-        while len(self.read) > 1:  # one is kept to write over; the rest are removed in the background
-            self.pending.append((self.writer.submit(self.read.pop(0).unlink), 0))
-        old = self.read.pop() if self.read else None
-        if old is not None and not reuse:
-            self.pending.append((self.writer.submit(old.unlink, missing_ok=True), 0))
-            old = None
+        old, self.read = self.read, None
         if old is not None:
             try:
+                if not reuse:
+                    raise OSError
                 os.replace(old, dest)
-            except OSError:  # another file system (--spill-dir)
-                self.pending.append((self.writer.submit(old.unlink, missing_ok=True), 0))
+            except OSError:  # not asked for, or another file system (--spill-dir)
+                self._remove(old)
                 old = None
         if old is None:
             with pa.OSFile(str(dest), "wb") as f:
@@ -240,37 +243,8 @@ def _gather(batches: list[pa.RecordBatch], chunk: np.ndarray, row: np.ndarray) -
 def prefetch(items: Iterator, depth: int = 2) -> Iterator:
     """The items of an iterator produced by a thread, up to depth ahead: pyarrow's reading,
     decoding and writing release the GIL, so producing overlaps with consuming on another core."""
-    q: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for x in items:
-                if stop.is_set():
-                    return
-                q.put((x, None))
-            q.put((done, None))
-        except BaseException as e:  # handed to the consumer, raised there
-            q.put((done, e))
-
-    t = threading.Thread(target=produce, daemon=True)
-    t.start()
-    try:
-        while True:
-            x, err = q.get()
-            if err is not None:
-                raise err
-            if x is done:
-                return
-            yield x
-    finally:
-        stop.set()
-        while t.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.01)
+    for _, x in interleave([lambda: items], workers=1, depth=depth):
+        yield x
 
 
 def interleave(sources: list[Callable[[], Iterator]], workers: int = 2, depth: int = 4) -> Iterator[tuple[int, object]]:

@@ -61,7 +61,7 @@ def test_rows_come_back_by_shard_in_order_of_place(tmp_path, step, max_open):
 def test_output_past_its_room_raises_output_full(tmp_path):
     spill = Spill(tmp_path, 1)
     (tmp_path / "00000.arrow").write_bytes(b"old" * 100)
-    spill.read.append(tmp_path / "00000.arrow")
+    spill.done(0)
     with pytest.raises(OutputFull), spill.output(tmp_path / "out", 10) as out:
         out.file.write(b"y" * 11)
     spill.close()
