@@ -80,8 +80,10 @@ def _pass(fn, tasks, args, workers, on_result, suspects, ctx, initializer) -> li
         try:
             while todo or inflight:
                 while todo and len(inflight) < 2 * workers:
-                    task = todo.pop()
-                    inflight[pool.submit(fn, task, *args)] = task
+                    # submit raises BrokenProcessPool if a worker died since the last wait: the
+                    # task leaves todo only once it is in flight, or it would be lost
+                    inflight[pool.submit(fn, todo[-1], *args)] = todo[-1]
+                    todo.pop()
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for fut in done:
                     result = fut.result()  # raises BrokenProcessPool if the worker died
