@@ -48,7 +48,7 @@ from docsynth.dataset.shuffle import OutputFull, Spill, interleave, prefetch
 from docsynth.dataset.sources import SourceError
 from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.mixture import Mixture
-from docsynth.run.tasks import atomic_write, atomic_write_text, file_sha256
+from docsynth.run.tasks import FollowingSha256, atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
     step = max(1, int(m.row_group_bytes / max(row_bytes, 1)))
     stats = StatsAccumulator()
     shards, parts, hashes = [], [], []
-    with ThreadPoolExecutor(2) as hasher:  # two: the last shards are hashed side by side
+    with ThreadPoolExecutor(2) as hasher:  # each shard hashed while written; two: one may lag
         for shard in range(n_shards):
             rows = spill.rows.get(shard, 0)
             if not rows:  # every row of it was left out (broken images)
@@ -249,13 +249,13 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
             part = data / f".part-{len(parts):05d}.parquet"
             room = spill.output_room(shard, -(-rows // step))
             try:
-                stats = _write_shard(spill, shard, step, part, room, True, stats)
+                stats, digest = _write_shard(spill, shard, step, part, room, True, stats, hasher)
             except OutputFull:  # (the room is twice the spill: not seen) once more, into a new file
-                stats = _write_shard(spill, shard, step, part, room, False, stats)
+                stats, digest = _write_shard(spill, shard, step, part, room, False, stats, hasher)
             spill.done(shard)
             pa.default_memory_pool().release_unused()
             parts.append(part)
-            hashes.append(hasher.submit(file_sha256, part))
+            hashes.append(digest)
             shards.append({"rows": rows, "bytes": part.stat().st_size})
             if progress:
                 progress("write", shard + 1, n_shards)
@@ -265,13 +265,17 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
 
 
 def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reuse: bool,
-                 stats: StatsAccumulator) -> StatsAccumulator:
-    """Write one shard to PART (see Spill.output); returns the statistics with its rows counted
-    (a copy: those given are left as they were if this fails)."""
+                 stats: StatsAccumulator, hasher: ThreadPoolExecutor) -> tuple[StatsAccumulator, FollowingSha256]:
+    """Write one shard to PART (see Spill.output), hashed on `hasher` as it is written; returns
+    the statistics with its rows counted (a copy: those given are left as they were if this
+    fails) and the shard's hash."""
     counted = copy.deepcopy(stats)
+    digest: list[FollowingSha256] = []
 
     def write(tmp: Path) -> None:
         with spill.output(tmp, room, reuse) as out:
+            digest.append(FollowingSha256(os.open(tmp, os.O_RDONLY), hasher))
+            out.follow = digest[0].advance
             w = pq.ParquetWriter(out.file, SCHEMA, **WRITE_OPTIONS)
             try:
                 for group in prefetch(_counted(spill.groups(shard, step), counted), 1):
@@ -282,9 +286,15 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
                 w.is_open = False  # a failed file is removed: pyarrow must not write its footer when it collects w
                 raise
             del w  # the writer holds the sink: let go of it before the output is closed
+        digest[0].finish(tmp.stat().st_size)
 
-    atomic_write(part, write)
-    return counted
+    try:
+        atomic_write(part, write)
+    except BaseException:
+        for d in digest:
+            d.abandon()
+        raise
+    return counted, digest[0]
 
 
 def _counted(groups, stats: StatsAccumulator):

@@ -203,16 +203,21 @@ class OutputFull(Exception):
 
 
 class Output:
-    """A shard's output file (`file`, a pyarrow sink); `written()` after each row group lets go
-    of the pages of a memory-mapped one already written (they stay in the page cache), so they
-    do not count in the process's memory."""
+    """A shard's output file (`file`, a pyarrow sink). `written()` after each row group tells
+    `follow` (if set) how far the file is written, and lets go of the pages of a memory-mapped
+    one already written (they stay in the page cache), so they do not count in the process's
+    memory."""
 
     def __init__(self, file: pa.NativeFile, mm: mmap.mmap | None = None) -> None:
         self.file, self.mm, self.dropped = file, mm, 0
+        self.follow: Callable[[int], None] | None = None
 
     def written(self) -> None:
+        end = self.file.tell()
+        if self.follow is not None:
+            self.follow(end)
         if self.mm is not None:
-            n = self.file.tell() & ~(mmap.PAGESIZE - 1)
+            n = end & ~(mmap.PAGESIZE - 1)
             if n - self.dropped >= 16 << 20:
                 self.mm.madvise(mmap.MADV_DONTNEED, 0, n)
                 self.dropped = n

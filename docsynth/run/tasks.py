@@ -17,8 +17,10 @@ import hashlib
 import json
 import mmap
 import os
+import queue
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,53 @@ def file_sha256(path: Path) -> str:
     with open(path, "rb") as f:
         _hash_range(h, f.fileno(), 0, os.fstat(f.fileno()).st_size)
     return h.hexdigest()
+
+
+class FollowingSha256:
+    """The sha256 of a file while it is being written, on a thread of `pool`: the writer says how
+    far the file is written (`advance`) and where it ends (`finish`); `result()` is the digest.
+    Hashing follows the writing, so no whole file is left to hash once the last one is written.
+    Takes over `fd` (open for reading; closed when done), so the file may be renamed meanwhile.
+    Bytes are hashed from the page cache, `min_step` or more at a time."""
+
+    def __init__(self, fd: int, pool: Executor, min_step: int = 4 << 20) -> None:
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._min_step = min_step
+        self._future = pool.submit(self._run, fd)
+
+    def advance(self, written: int) -> None:
+        self._q.put((False, written))
+
+    def finish(self, size: int) -> None:
+        self._q.put((True, size))
+
+    def abandon(self) -> None:
+        """The file was not finished: stop (result() is then None)."""
+        self._q.put(None)
+
+    def result(self) -> str | None:
+        return self._future.result()
+
+    def _run(self, fd: int) -> str | None:
+        try:
+            h, done = hashlib.sha256(), 0
+            while True:
+                item = self._q.get()
+                while item is not None and not item[0]:  # only the latest offset matters
+                    try:
+                        item = self._q.get_nowait()
+                    except queue.Empty:
+                        break
+                if item is None:
+                    return None
+                end, upto = item
+                if end or upto - done >= self._min_step:
+                    _hash_range(h, fd, done, upto)
+                    done = upto
+                if end:
+                    return h.hexdigest()
+        finally:
+            os.close(fd)
 
 
 @dataclass(slots=True)

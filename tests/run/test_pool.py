@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from docsynth.run.pool import run_tasks
-from docsynth.run.tasks import Task, TaskStore, atomic_write, file_sha256
+from docsynth.run.tasks import FollowingSha256, Task, TaskStore, atomic_write, file_sha256
 
 
 def square_or_segfault(task: Task, marker_dir: str) -> int:
@@ -123,3 +125,38 @@ def test_sha256_of_a_file(tmp_path):
     for size in (0, 1, 4095, 4097, 70_001, 16 << 20, (16 << 20) + 1, len(data)):  # maps of 16 MB
         p.write_bytes(data[:size])
         assert file_sha256(p) == hashlib.sha256(data[:size]).hexdigest()
+
+
+@pytest.mark.parametrize("min_step", [1, 4 << 20])
+def test_sha256_following_a_file_as_it_is_written(tmp_path, min_step):
+    """The hash follows the writer through uneven writes (some past a 16 MB map), a rename and
+    a file cut short at the end (as a spill file written over is), and equals the whole file's."""
+    data = os.urandom(40_000_000)
+    p = tmp_path / "f"
+    p.write_bytes(os.urandom(50_000_000))  # old content past the end, cut off at finish
+    with ThreadPoolExecutor(1) as pool, open(p, "r+b", buffering=0) as f:
+        h = FollowingSha256(os.open(p, os.O_RDONLY), pool, min_step)
+        at = 0
+        for n in (1, 4095, 70_001, 17 << 20, 3, 5_000_000):
+            f.write(data[at:at + n])
+            at += n
+            h.advance(at)
+        p.rename(tmp_path / "g")
+        f.write(data[at:])
+        f.truncate(len(data))
+        h.finish(len(data))
+        assert h.result() == hashlib.sha256(data).hexdigest()
+    assert file_sha256(tmp_path / "g") == hashlib.sha256(data).hexdigest()
+
+
+def test_an_abandoned_following_hash_stops_and_closes_its_file(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(b"x" * 1000)
+    fd = os.open(p, os.O_RDONLY)
+    with ThreadPoolExecutor(1) as pool:
+        h = FollowingSha256(fd, pool)
+        h.advance(500)
+        h.abandon()
+        assert h.result() is None
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed
