@@ -157,6 +157,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
 
 
 READERS = 2  # sources read (decoded) side by side; each source by one thread, in order
+READ_AHEAD = 2  # batches decoded and waiting for the scatter, at most (each up to Source.read's batch_bytes)
 
 
 def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spill: Spill,
@@ -172,7 +173,7 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
     # The biggest sources first: the readers then finish at about the same time.
     order = sorted(range(len(plans)), key=lambda i: -sum(u.bytes for u in todo[plans[i].src.name]))
     readers = [functools.partial(plans[i].src.read, todo[plans[i].src.name], plans[i].columns) for i in order]
-    for k, (start, batch) in interleave(readers, READERS):
+    for k, (start, batch) in interleave(readers, READERS, depth=READ_AHEAD):
         c = cursors[order[k]]
         p = c.p
         rows, first = c.rows(start, batch)

@@ -61,9 +61,11 @@ class Source:
     def num_rows(self) -> int:
         return sum(u.rows for u in self.units)
 
-    def read(self, units: list[Unit], columns: list[str], batch_bytes: int = 16_000_000) -> Iterator[tuple[int, pa.RecordBatch]]:
+    def read(self, units: list[Unit], columns: list[str], batch_bytes: int = 32_000_000) -> Iterator[tuple[int, pa.RecordBatch]]:
         """(first row, batch) for the given units, in order; parquet units are cut into batches of
-        about batch_bytes so a source written as one huge row group is still read in bounded memory."""
+        about batch_bytes so a source written as one huge row group is still read in bounded memory.
+        32 MB keeps a row group of images as `datasets` writes them (100 rows, 15-30 MB) whole:
+        cutting it in two doubles the work per batch downstream (mix: 0.13-0.2 s of 2.4 s)."""
         by_file: dict[int, list[Unit]] = {}
         for u in units:
             by_file.setdefault(u.file, []).append(u)
