@@ -157,6 +157,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
 
 
 READERS = 2  # sources read (decoded) side by side; each source by one thread, in order
+HASHERS = 3  # shards hashed at once: a shard's hash lags its writing and may run on into the next two
 READ_AHEAD = 2  # batches decoded and waiting for the scatter, at most (each up to Source.read's batch_bytes)
 
 
@@ -242,7 +243,7 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
     step = max(1, int(m.row_group_bytes / max(row_bytes, 1)))
     stats = StatsAccumulator()
     shards, parts, hashes = [], [], []
-    with ThreadPoolExecutor(2) as hasher:  # each shard hashed while written; two: one may lag
+    with ThreadPoolExecutor(HASHERS) as hasher:  # each shard hashed while it is written
         for shard in range(n_shards):
             rows = spill.rows.get(shard, 0)
             if not rows:  # every row of it was left out (broken images)
