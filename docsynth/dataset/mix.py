@@ -14,8 +14,8 @@ How, in bounded memory whatever the total:
    wanted rows are copied once and appended, with their place, to their shard's spill file.
 3. Gather: shard by shard, the spill file is memory-mapped, its rows are put in order of place
    and handed to the parquet writer a row group at a time (shuffle.py), into the spill file of
-   the shard before (written over); each shard is hashed while the next one is written. Each
-   byte is read twice and written twice; memory holds a few source batches while scattering,
+   the shard before (written over); each shard is hashed as it is written (following the
+   writer, on hasher threads). Each byte is read twice and written twice; memory holds a few source batches while scattering,
    and one row group (plus the mapped shard, in the page cache) while gathering.
 The same inputs and seed give byte-identical shards.
 """
@@ -238,8 +238,8 @@ def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number:
 
 def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row_bytes: float,
             progress: Progress | None) -> tuple[list[dict], list[Path], StatsAccumulator]:
-    """Write each shard from its spill file, rows in order of place; hash each shard while the next
-    is written. Returns the shards, their part files and the card's statistics."""
+    """Write each shard from its spill file, rows in order of place, each hashed as it is written.
+    Returns the shards, their part files and the card's statistics."""
     step = max(1, int(m.row_group_bytes / max(row_bytes, 1)))
     stats = StatsAccumulator()
     shards, parts, hashes = [], [], []
