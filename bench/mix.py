@@ -5,7 +5,7 @@ sharded to_parquet.
 
     .venv/bin/python bench/mix.py [--gb 2] [--repeat 3] [--double] [--no-datasets]
 
-The sources hold real noise JPEGs (about 150 KB each, incompressible like photos and scans), 1-2
+The sources hold real noise JPEGs (about 130 KB each, incompressible like photos and scans), 1-2
 images and 1-3 QA turns per row, in parquet written the way `datasets` writes image data (row
 groups of 100 rows, snappy). The mixture asks each source for between 0.5x and 1.5x its rows, for
 a total equal to the rows of all sources, so about as many bytes come out as go in. Each variant

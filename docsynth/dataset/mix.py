@@ -14,9 +14,10 @@ How, in bounded memory whatever the total:
    wanted rows are copied once and appended, with their place, to their shard's spill file.
 3. Gather: shard by shard, the spill file is memory-mapped, its rows are put in order of place
    and handed to the parquet writer a row group at a time (shuffle.py), into the spill file of
-   the shard before (written over); each shard is hashed as it is written (following the
-   writer, on hasher threads). Each byte is read twice and written twice; memory holds a few source batches while scattering,
-   and one row group (plus the mapped shard, in the page cache) while gathering.
+   the shard before (written over); each shard is hashed as it is written (hasher threads
+   follow the writer). Each byte is read twice and written twice; memory holds a few source
+   batches while scattering, and one row group (plus the mapped shard, in the page cache) while
+   gathering.
 The same inputs and seed give byte-identical shards.
 """
 
