@@ -4,6 +4,7 @@ kind of source layout and adapter, turn caps and splits, and every kind of bad s
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -12,10 +13,12 @@ from collections import Counter
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from PIL import Image
 
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.mix import run_mix
@@ -355,3 +358,40 @@ def test_a_source_corrupt_past_its_footer_fails_naming_it_and_the_previous_mixtu
 def test_the_example_mixture_file_validates():
     m, _ = load_mixture(Path(__file__).resolve().parents[2] / "recipes" / "mixtures" / "docs.yaml")
     assert len(m.sources) >= 2 and any(s.adapter for s in m.sources) and m.total
+
+
+@pytest.mark.timeout(120)  # a hasher left waiting for a shard that never ends would hang the run
+def test_a_shard_that_fails_to_write_fails_the_run_and_the_previous_mixture_stays(tmp_path, monkeypatch):
+    """A write failure in the middle of the third shard (a full disk, say): the error is raised
+    (the hashers following the shards being written stop: no hang), no part or spill is left,
+    and the mixture written before is untouched."""
+    noise = np.random.default_rng(0)
+
+    def big_png() -> bytes:  # about 12 KB: a shard of 18 rows is 3 row groups of 100 KB
+        b = io.BytesIO()
+        Image.fromarray(noise.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(b, "PNG")
+        return b.getvalue()
+
+    (tmp_path / "s").mkdir()
+    pq.write_table(pa.Table.from_pylist([{**r, "images": [{"bytes": big_png(), "path": None}]} for r in rows("s", 90)],
+                                        schema=SCHEMA), tmp_path / "s" / "train.parquet")
+    m = Mixture.model_validate({"shard_rows": 20, "row_group_bytes": 100_000,
+                                "sources": [{"name": "s", "path": str(tmp_path / "s"), "repeat": 1}]})
+    first = run_mix(m, tmp_path / "out")
+    assert [pq.read_metadata(tmp_path / "out" / x["path"]).num_row_groups for x in first.shards] == [3] * 5
+    before = {p.name: sha(p) for p in (tmp_path / "out" / "data").iterdir()}
+    calls = []
+    real = pq.ParquetWriter.write_table
+
+    def failing(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 8:  # the second row group of the third shard
+            raise OSError(28, "No space left on device")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
+    with pytest.raises(OSError, match="No space left"):
+        run_mix(m, tmp_path / "out")
+    assert len(calls) == 8
+    assert {p.name: sha(p) for p in (tmp_path / "out" / "data").iterdir()} == before
+    assert not (tmp_path / "out" / ".spill").exists()
