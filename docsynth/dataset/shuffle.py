@@ -164,14 +164,9 @@ class Spill:
         what writing over pages already held does. Writing past `room` raises OutputFull.
         With reuse=False, always a new file."""
         old, self.read = self.read, None
-        if old is not None:
-            try:
-                if not reuse:
-                    raise OSError
-                os.replace(old, dest)
-            except OSError:  # not asked for, or another file system (--spill-dir)
-                self._remove(old)
-                old = None
+        if old is not None and not (reuse and _moved(old, dest)):
+            self._remove(old)
+            old = None
         if old is None:
             with pa.OSFile(str(dest), "wb") as f:
                 yield Output(f)
@@ -196,6 +191,15 @@ class Spill:
                 with contextlib.suppress(BufferError):  # after a failure the writer may still hold it
                     mm.close()
             os.close(fd)
+
+
+def _moved(src: Path, dest: Path) -> bool:
+    """Rename src to dest; False where it cannot be (another file system: --spill-dir)."""
+    try:
+        os.replace(src, dest)
+    except OSError:
+        return False
+    return True
 
 
 class OutputFull(Exception):
