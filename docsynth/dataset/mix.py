@@ -127,7 +127,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
     spill.mkdir(parents=True)
     data.mkdir(parents=True, exist_ok=True)
     clear_leftovers(data)
-    runs = Spill(spill, n_shards, spill_queue, spill_files)
+    runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards))
     try:
         read = _scatter(m, plans, total, n_shards, runs, reports, progress)
         shards, parts, stats = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)

@@ -48,8 +48,9 @@ class Spill:
     A shard's file is a sequence of IPC streams ("segments"): at most `max_open` files are open
     at once, and a shard whose writer was closed to make room starts a new segment."""
 
-    def __init__(self, root: Path, n_shards: int, queued: int = 64_000_000, max_open: int | None = None) -> None:
-        self.root, self.queued = root, queued
+    def __init__(self, root: Path, n_shards: int, queued: int = 64_000_000, max_open: int | None = None,
+                 expect: int = 0) -> None:
+        self.root, self.queued, self.expect = root, queued, expect
         self.max_open = max_open or min(n_shards, _open_files_budget(n_shards))
         self.writer = ThreadPoolExecutor(1)  # also removes spill files no longer needed (freeing pages costs time)
         self.pending: deque[tuple[Future, int]] = deque()
@@ -87,6 +88,8 @@ class Spill:
                 if len(self.open) >= self.max_open:
                     self._close(next(iter(self.open)))
                 f = pa.OSFile(str(self.path(s)), "ab")
+                if s not in self.segments and self.expect:
+                    _preallocate(f.fileno(), self.expect)
                 self.open[s] = (f, pa.ipc.new_stream(f, batch.schema), f.tell())
             self.open[s][1].write_batch(batch.slice(a, n))
 
@@ -191,6 +194,27 @@ class Spill:
                 with contextlib.suppress(BufferError):  # after a failure the writer may still hold it
                     mm.close()
             os.close(fd)
+
+
+_fallocate = None
+
+
+def _preallocate(fd: int, n: int) -> None:
+    """Reserve N bytes of disk for a file about to be appended to, its size unchanged
+    (fallocate with FALLOC_FL_KEEP_SIZE): appending then skips the file system's per-page
+    reservation of delayed allocation (on ext4, about a third of what writing costs). Only a
+    hint: where it cannot be done (not Linux, a file system without it, no room) nothing is."""
+    global _fallocate
+    if _fallocate is None:
+        try:
+            import ctypes
+            f = ctypes.CDLL(None, use_errno=True).fallocate
+            f.argtypes, f.restype = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64], ctypes.c_int
+            _fallocate = f
+        except (OSError, AttributeError):
+            _fallocate = False
+    if _fallocate:
+        _fallocate(fd, 1, 0, n)  # 1: FALLOC_FL_KEEP_SIZE; a failure (-1) is ignored
 
 
 def _moved(src: Path, dest: Path) -> bool:

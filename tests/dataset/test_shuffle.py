@@ -12,7 +12,7 @@ import pytest
 
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.permute import Permutation
-from docsynth.dataset.shuffle import OutputFull, Spill, interleave
+from docsynth.dataset.shuffle import OutputFull, Spill, _preallocate, interleave
 from tests.dataset.mixsources import rows
 
 
@@ -56,6 +56,42 @@ def test_rows_come_back_by_shard_in_order_of_place(tmp_path, step, max_open):
         assert not spill.read and (s % 2 or not spill.path(s).exists())  # renamed; else removed in the background
     spill.close()
     assert not list(tmp_path.glob("*.arrow"))
+
+
+def _spilled(root, expect):
+    n, n_shards = 300, 3
+    table = pa.Table.from_pylist(rows("s", n, turns=2), schema=SCHEMA).combine_chunks().to_batches()[0]
+    place = Permutation(n, 3)(np.arange(n))
+    spill = Spill(root, n_shards, expect=expect)
+    spill.add(table, np.arange(n), place, place * n_shards // n)
+    spill.finish()
+    return spill, n_shards
+
+
+def test_spill_files_are_preallocated_and_outputs_keep_none_of_it(tmp_path):
+    probe = tmp_path / "probe"
+    with open(probe, "wb") as f:
+        _preallocate(f.fileno(), 4 << 20)
+    if probe.stat().st_blocks * 512 < 4 << 20:
+        pytest.skip("this file system does not preallocate (fallocate with FALLOC_FL_KEEP_SIZE)")
+    assert probe.stat().st_size == 0  # reserved, the size unchanged
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain, n_shards = _spilled(tmp_path / "a", 0)
+    pre, _ = _spilled(tmp_path / "b", 4 << 20)
+    for s in range(n_shards):
+        st = pre.path(s).stat()
+        assert st.st_blocks * 512 >= 4 << 20 > st.st_size == plain.path(s).stat().st_size
+        assert pre.path(s).read_bytes() == plain.path(s).read_bytes()
+        assert [g.to_pylist() for g in pre.groups(s, 7)] == [g.to_pylist() for g in plain.groups(s, 7)]
+        pre.done(s)
+        dest = tmp_path / f"out-{s}"
+        with pre.output(dest, pre.output_room(s, 1)) as out:  # written over the spill file, then cut
+            out.file.write(b"z" * 5000)
+            out.written()
+        assert dest.stat().st_size == 5000 and dest.stat().st_blocks * 512 <= 8192  # none of the reservation kept
+    for sp in (plain, pre):
+        sp.close()
 
 
 def test_output_past_its_room_raises_output_full(tmp_path):
