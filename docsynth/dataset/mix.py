@@ -11,7 +11,9 @@ How, in bounded memory whatever the total:
 2. Scatter: the output rows are numbered source by source, and a seeded permutation of 0..N-1
    (a Feistel network: no index held in memory) gives each its place in the mixture, hence its
    shard. Sources are streamed row group by row group (units without a wanted row are not read);
-   wanted rows are copied once and appended, with their place, to their shard's spill file.
+   wanted rows are copied once and appended, with their place, to their shard's spill file;
+   the card's statistics are counted there, on whole batches (cheaper than on the gathered
+   row groups, which are made of one-row slices).
 3. Gather: shard by shard, the spill file is memory-mapped, its rows are put in order of place
    and handed to the parquet writer a row group at a time (shuffle.py), into the spill file of
    the shard before (written over); each shard is hashed as it is written (hasher threads
@@ -23,7 +25,6 @@ The same inputs and seed give byte-identical shards.
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import logging
@@ -127,10 +128,11 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
     spill.mkdir(parents=True)
     data.mkdir(parents=True, exist_ok=True)
     clear_leftovers(data)
-    runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards))
+    stats = StatsAccumulator()  # of every row spilled: the rows of the mixture
+    runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards), observe=stats.add)
     try:
         read = _scatter(m, plans, total, n_shards, runs, reports, progress)
-        shards, parts, stats = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)
+        shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)
     except BaseException:
         runs.close(abort=True)
         shutil.rmtree(spill, ignore_errors=True)
@@ -238,11 +240,10 @@ def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number:
 
 
 def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row_bytes: float,
-            progress: Progress | None) -> tuple[list[dict], list[Path], StatsAccumulator]:
+            progress: Progress | None) -> tuple[list[dict], list[Path]]:
     """Write each shard from its spill file, rows in order of place, each hashed as it is written.
-    Returns the shards, their part files and the card's statistics."""
+    Returns the shards and their part files."""
     step = max(1, int(m.row_group_bytes / max(row_bytes, 1)))
-    stats = StatsAccumulator()
     shards, parts, hashes = [], [], []
     with ThreadPoolExecutor(HASHERS) as hasher:  # each shard hashed while it is written
         for shard in range(n_shards):
@@ -252,9 +253,9 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
             part = data / f".part-{len(parts):05d}.parquet"
             room = spill.output_room(shard, -(-rows // step))
             try:
-                stats, digest = _write_shard(spill, shard, step, part, room, True, stats, hasher)
+                digest = _write_shard(spill, shard, step, part, room, True, hasher)
             except OutputFull:  # (the room is twice the spill: not seen) once more, into a new file
-                stats, digest = _write_shard(spill, shard, step, part, room, False, stats, hasher)
+                digest = _write_shard(spill, shard, step, part, room, False, hasher)
             spill.done(shard)
             pa.default_memory_pool().release_unused()
             parts.append(part)
@@ -264,15 +265,13 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
                 progress("write", shard + 1, n_shards)
         for s, h in zip(shards, hashes):
             s["sha256"] = h.result()
-    return shards, parts, stats
+    return shards, parts
 
 
 def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reuse: bool,
-                 stats: StatsAccumulator, hasher: ThreadPoolExecutor) -> tuple[StatsAccumulator, FollowingSha256]:
+                 hasher: ThreadPoolExecutor) -> FollowingSha256:
     """Write one shard to PART (see Spill.output), hashed on `hasher` as it is written; returns
-    the statistics with its rows counted (a copy: those given are left as they were if this
-    fails) and the shard's hash."""
-    counted = copy.deepcopy(stats)
+    the shard's hash."""
     digest: list[FollowingSha256] = []
 
     def write(tmp: Path) -> None:
@@ -281,7 +280,7 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
             out.follow = digest[0].advance
             w = pq.ParquetWriter(out.file, SCHEMA, **WRITE_OPTIONS)
             try:
-                for group in prefetch(_counted(spill.groups(shard, step), counted), 1):
+                for group in prefetch(spill.groups(shard, step), 1):
                     w.write_table(group, row_group_size=group.num_rows)
                     out.written()
                 w.close()
@@ -297,14 +296,7 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
         for d in digest:
             d.abandon()
         raise
-    return counted, digest[0]
-
-
-def _counted(groups, stats: StatsAccumulator):
-    """The groups, counted into the card's statistics on the thread that gathers them."""
-    for g in groups:
-        stats.add(g)
-        yield g
+    return digest[0]
 
 
 def mixture_card(m: Mixture, s: MixSummary, stats: Stats) -> str:

@@ -2,8 +2,10 @@
 0..N-1) and leave shard by shard in order of place.
 
 - `Spill.add` takes rows with their places and shards, copies the wanted ones once (grouped by
-  shard) and hands them to a writer thread, which appends each shard's rows to that shard's
-  spill file (Arrow IPC, uncompressed: written once, then usually read back from the page cache).
+  shard) and hands them to a writer thread, which shows them to `observe` (if set: the mixer
+  counts its card's statistics there, on whole batches) and appends each shard's rows to that
+  shard's spill file (Arrow IPC, uncompressed: written once, then usually read back from the
+  page cache).
   At most `queued` bytes wait for the writer; nothing else is held.
 - `Spill.groups` memory-maps one shard's file and orders its rows by place, a row group at a
   time: one-row slices of the map for large rows (no copy: the parquet writer reads them where
@@ -49,8 +51,8 @@ class Spill:
     at once, and a shard whose writer was closed to make room starts a new segment."""
 
     def __init__(self, root: Path, n_shards: int, queued: int = 64_000_000, max_open: int | None = None,
-                 expect: int = 0) -> None:
-        self.root, self.queued, self.expect = root, queued, expect
+                 expect: int = 0, observe: Callable[[pa.RecordBatch], None] | None = None) -> None:
+        self.root, self.queued, self.expect, self.observe = root, queued, expect, observe
         self.max_open = max_open or min(n_shards, _open_files_budget(n_shards))
         self.writer = ThreadPoolExecutor(1)  # also removes spill files no longer needed (freeing pages costs time)
         self.pending: deque[tuple[Future, int]] = deque()
@@ -81,6 +83,8 @@ class Spill:
         self.pending_bytes += batch.nbytes
 
     def _write(self, batch: pa.RecordBatch, parts: list[tuple[int, int, int]]) -> None:
+        if self.observe is not None:
+            self.observe(batch.drop_columns([POS]))
         for s, a, n in parts:
             if s in self.open:
                 self.open.move_to_end(s)

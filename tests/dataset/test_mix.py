@@ -26,6 +26,7 @@ from docsynth.dataset.shuffle import Spill
 from docsynth.dataset.sources import SourceError
 from docsynth.errors import DocsynthError
 from docsynth.mixture import Mixture, load_mixture
+from docsynth.stats import dataset_stats, stats_markdown
 from tests.dataset.mixsources import cauldron_source, png, rows, users
 
 
@@ -35,6 +36,12 @@ def mixed(out: Path) -> list[str]:
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assert_card_stats_are_the_output_s(out: Path) -> None:
+    """The card's statistics (counted as rows are spilled) are those of the shards written."""
+    written = stats_markdown(dataset_stats(out))
+    assert written.strip() and written in (out / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +84,7 @@ def test_56_sources_realise_their_weights_and_the_manifest_says_so(many, tmp_pat
     card = (tmp_path / "mix" / "README.md").read_text()
     header = yaml.safe_load(card.split("---")[1])
     assert header["dataset_info"]["splits"][0]["num_examples"] == 40_000 and "| src55 |" in card
+    assert_card_stats_are_the_output_s(tmp_path / "mix")
     ds = datasets.load_dataset(str(tmp_path / "mix"), split="train")
     assert len(ds) == 40_000 and ds.features["images"] == datasets.List(datasets.Image())
 
@@ -235,11 +243,13 @@ def test_broken_images_are_skipped_and_counted_or_fail(tmp_path):
     assert r.broken_images == 6 and r.requested == 12 and r.realised == 6 and s.rejects == 6
     assert {e["row"] for e in r.broken_examples} == {1, 3, 4}
     assert any("truncated PNG" in e["reason"] for e in r.broken_examples)
+    assert_card_stats_are_the_output_s(tmp_path / "out")  # rows left out are not counted, repeats are
     with pytest.raises(SourceError, match=r"source 'b': row 1 has a broken image"):
         run_mix(Mixture.model_validate({"sources": [{**src, "broken_images": "fail"}]}), tmp_path / "fail")
     assert not list((tmp_path / "fail" / "data").glob("*.parquet"))
     s = run_mix(Mixture.model_validate({"sources": [{**src, "image_check": "none"}]}), tmp_path / "unchecked")
     assert s.rows == 12
+    assert_card_stats_are_the_output_s(tmp_path / "unchecked")  # broken images kept, and counted alike
 
 
 def test_every_bad_source_is_named_before_anything_is_written(tmp_path):
