@@ -48,7 +48,9 @@ class Spill:
     """Rows by shard, appended to one spill file per shard in ROOT by a writer thread.
 
     A shard's file is a sequence of IPC streams ("segments"): at most `max_open` files are open
-    at once, and a shard whose writer was closed to make room starts a new segment."""
+    at once, and a shard whose writer was closed to make room starts a new segment. With
+    `expect` (the bytes a shard's spill should come to), each file is preallocated to it when
+    created; `observe`, if given, sees every batch spilled, on the writer thread."""
 
     def __init__(self, root: Path, n_shards: int, queued: int = 64_000_000, max_open: int | None = None,
                  expect: int = 0, observe: Callable[[pa.RecordBatch], None] | None = None) -> None:
