@@ -276,7 +276,8 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
 
     def write(tmp: Path) -> None:
         with spill.output(tmp, room, reuse) as out:
-            digest.append(FollowingSha256(os.open(tmp, os.O_RDONLY), hasher))
+            digest.append(FollowingSha256(hasher))  # kept before it starts: abandoned below if this fails
+            digest[0].start(os.open(tmp, os.O_RDONLY))
             out.follow = digest[0].advance
             w = pq.ParquetWriter(out.file, SCHEMA, **WRITE_OPTIONS)
             try:

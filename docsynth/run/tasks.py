@@ -20,7 +20,7 @@ import os
 import queue
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,16 +63,23 @@ def file_sha256(path: Path) -> str:
 
 
 class FollowingSha256:
-    """The sha256 of a file while it is being written, on a thread of `pool`: the writer says how
-    far the file is written (`advance`) and where it ends (`finish`); `result()` is the digest.
-    Hashing follows the writing, so no whole file is left to hash once the last one is written.
-    Takes over `fd` (open for reading; closed when done), so the file may be renamed meanwhile.
-    Bytes are hashed from the page cache, `min_step` or more at a time."""
+    """The sha256 of a file while it is being written, on a thread of `pool`: `start(fd)` begins,
+    the writer says how far the file is written (`advance`) and where it ends (`finish`);
+    `result()` is the digest. Hashing follows the writing, so no whole file is left to hash once
+    the last one is written. Bytes are hashed from the page cache, `min_step` or more at a time.
+    Keep the object where a failure handler can `abandon` it before starting it: a hash started
+    and then lost (say, to a Ctrl-C between the two) would leave its thread waiting."""
 
-    def __init__(self, fd: int, pool: Executor, min_step: int = 4 << 20) -> None:
+    def __init__(self, pool: Executor, min_step: int = 4 << 20) -> None:
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._min_step = min_step
-        self._future = pool.submit(self._run, fd)
+        self._pool = pool
+        self._future: Future | None = None
+
+    def start(self, fd: int) -> None:
+        """Hash the file open as `fd` (open for reading; taken over and closed when done, so the
+        file may be renamed meanwhile)."""
+        self._future = self._pool.submit(self._run, fd)
 
     def advance(self, written: int) -> None:
         self._q.put((False, written))
@@ -85,7 +92,7 @@ class FollowingSha256:
         self._q.put(None)
 
     def result(self) -> str | None:
-        return self._future.result()
+        return None if self._future is None else self._future.result()
 
     def _run(self, fd: int) -> str | None:
         try:

@@ -135,7 +135,8 @@ def test_sha256_following_a_file_as_it_is_written(tmp_path, min_step):
     p = tmp_path / "f"
     p.write_bytes(os.urandom(50_000_000))  # old content past the end, cut off at finish
     with ThreadPoolExecutor(1) as pool, open(p, "r+b", buffering=0) as f:
-        h = FollowingSha256(os.open(p, os.O_RDONLY), pool, min_step)
+        h = FollowingSha256(pool, min_step)
+        h.start(os.open(p, os.O_RDONLY))
         at = 0
         for n in (1, 4095, 70_001, 17 << 20, 3, 5_000_000):
             f.write(data[at:at + n])
@@ -154,9 +155,13 @@ def test_an_abandoned_following_hash_stops_and_closes_its_file(tmp_path):
     p.write_bytes(b"x" * 1000)
     fd = os.open(p, os.O_RDONLY)
     with ThreadPoolExecutor(1) as pool:
-        h = FollowingSha256(fd, pool)
+        h = FollowingSha256(pool)
+        h.start(fd)
         h.advance(500)
         h.abandon()
         assert h.result() is None
+        never = FollowingSha256(pool)  # abandoned before it started (a failure in between): nothing waits
+        never.abandon()
+        assert never.result() is None
     with pytest.raises(OSError):
         os.fstat(fd)  # closed
