@@ -65,7 +65,9 @@ class Source:
         """(first row, batch) for the given units, in order; parquet units are cut into batches of
         about batch_bytes so a source written as one huge row group is still read in bounded memory.
         32 MB keeps a row group of images as `datasets` writes them (100 rows, 15-30 MB) whole:
-        cutting it in two doubles the work per batch downstream (mix: 0.13-0.2 s of 2.4 s)."""
+        cutting it in two doubles the work per batch downstream (mix: 0.13-0.2 s of 2.4 s). A
+        row group that fits is read whole (read_row_group decodes it for about 7 % less CPU
+        than a batch reader)."""
         by_file: dict[int, list[Unit]] = {}
         for u in units:
             by_file.setdefault(u.file, []).append(u)
@@ -83,7 +85,9 @@ class Source:
                 for u in sorted(by_file[fi], key=lambda u: u.index):
                     size = max(1, min(u.rows, int(batch_bytes * u.rows / max(u.bytes, 1))))
                     start = u.start
-                    for batch in pf.iter_batches(batch_size=size, row_groups=[u.index], columns=columns):
+                    batches = (pf.read_row_group(u.index, columns=columns).to_batches() if size >= u.rows else
+                               pf.iter_batches(batch_size=size, row_groups=[u.index], columns=columns))
+                    for batch in batches:
                         yield start, batch
                         start += batch.num_rows
             except (OSError, pa.ArrowException) as e:

@@ -405,3 +405,24 @@ def test_a_shard_that_fails_to_write_fails_the_run_and_the_previous_mixture_stay
     assert len(calls) == 8
     assert {p.name: sha(p) for p in (tmp_path / "out" / "data").iterdir()} == before
     assert not (tmp_path / "out" / ".spill").exists()
+
+
+def test_a_row_group_bigger_than_a_batch_is_read_in_pieces(tmp_path):
+    """Source.read gives a row group whole when it fits in batch_bytes, else in pieces of about
+    batch_bytes: the same rows, numbered from the unit's start, either way."""
+    from docsynth.dataset.sources import open_source
+    from docsynth.mixture import SourceConfig
+
+    cauldron_source(tmp_path, "big", 300, shards=2, row_group=150)  # two files, one row group each
+    src = open_source(SourceConfig(name="big", path=tmp_path / "big", repeat=1))
+    assert [u.rows for u in src.units] == [150, 150]
+    whole = list(src.read(src.units, ["images", "texts"]))
+    pieces = list(src.read(src.units, ["images", "texts"], batch_bytes=src.units[0].bytes // 7))
+    assert [(s, b.num_rows) for s, b in whole] == [(0, 150), (150, 150)]
+    assert len(pieces) >= 14
+    starts, at = [], 0
+    for s, b in pieces:
+        starts.append(s)
+        at += b.num_rows
+    assert starts == list(np.cumsum([0] + [b.num_rows for _, b in pieces[:-1]])) and at == 300
+    assert pa.Table.from_batches([b for _, b in pieces]).to_pylist() == pa.Table.from_batches([b for _, b in whole]).to_pylist()
