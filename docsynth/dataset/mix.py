@@ -272,13 +272,12 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
                  hasher: ThreadPoolExecutor) -> FollowingSha256:
     """Write one shard to PART (see Spill.output), hashed on `hasher` as it is written; returns
     the shard's hash."""
-    digest: list[FollowingSha256] = []
+    digest = FollowingSha256(hasher)  # made before it starts: abandoned below whatever fails
 
     def write(tmp: Path) -> None:
         with spill.output(tmp, room, reuse) as out:
-            digest.append(FollowingSha256(hasher))  # kept before it starts: abandoned below if this fails
-            digest[0].start(os.open(tmp, os.O_RDONLY))
-            out.follow = digest[0].advance
+            digest.start(os.open(tmp, os.O_RDONLY))
+            out.follow = digest.advance
             w = pq.ParquetWriter(out.file, SCHEMA, **WRITE_OPTIONS)
             try:
                 for group in prefetch(spill.groups(shard, step), 1):
@@ -289,15 +288,14 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
                 w.is_open = False  # a failed file is removed: pyarrow must not write its footer when it collects w
                 raise
             del w  # the writer holds the sink: let go of it before the output is closed
-        digest[0].finish(tmp.stat().st_size)
+        digest.finish(tmp.stat().st_size)
 
     try:
         atomic_write(part, write)
     except BaseException:
-        for d in digest:
-            d.abandon()
+        digest.abandon()
         raise
-    return digest[0]
+    return digest
 
 
 def mixture_card(m: Mixture, s: MixSummary, stats: Stats) -> str:

@@ -19,6 +19,7 @@ row group while gathering.
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 import queue
@@ -202,7 +203,16 @@ class Spill:
             os.close(fd)
 
 
-_fallocate = None
+@functools.cache
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    """libc's fallocate, where there is one."""
+    try:
+        import ctypes
+        f = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    f.argtypes, f.restype = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64], ctypes.c_int
+    return f
 
 
 def _preallocate(fd: int, n: int) -> None:
@@ -210,17 +220,9 @@ def _preallocate(fd: int, n: int) -> None:
     (fallocate with FALLOC_FL_KEEP_SIZE): appending then skips the file system's per-page
     reservation of delayed allocation (on ext4, about a third of what writing costs). Only a
     hint: where it cannot be done (not Linux, a file system without it, no room) nothing is."""
-    global _fallocate
-    if _fallocate is None:
-        try:
-            import ctypes
-            f = ctypes.CDLL(None, use_errno=True).fallocate
-            f.argtypes, f.restype = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64], ctypes.c_int
-            _fallocate = f
-        except (OSError, AttributeError):
-            _fallocate = False
-    if _fallocate:
-        _fallocate(fd, 1, 0, n)  # 1: FALLOC_FL_KEEP_SIZE; a failure (-1) is ignored
+    f = _fallocate()
+    if f is not None:
+        f(fd, 1, 0, n)  # 1: FALLOC_FL_KEEP_SIZE; a failure (-1) is ignored
 
 
 def _moved(src: Path, dest: Path) -> bool:

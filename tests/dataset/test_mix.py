@@ -23,9 +23,9 @@ from PIL import Image
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.mix import run_mix
 from docsynth.dataset.shuffle import Spill
-from docsynth.dataset.sources import SourceError
+from docsynth.dataset.sources import SourceError, open_source
 from docsynth.errors import DocsynthError
-from docsynth.mixture import Mixture, load_mixture
+from docsynth.mixture import Mixture, SourceConfig, load_mixture
 from docsynth.stats import dataset_stats, stats_markdown
 from tests.dataset.mixsources import cauldron_source, png, rows, users
 
@@ -410,9 +410,6 @@ def test_a_shard_that_fails_to_write_fails_the_run_and_the_previous_mixture_stay
 def test_a_row_group_bigger_than_a_batch_is_read_in_pieces(tmp_path):
     """Source.read gives a row group whole when it fits in batch_bytes, else in pieces of about
     batch_bytes: the same rows, numbered from the unit's start, either way."""
-    from docsynth.dataset.sources import open_source
-    from docsynth.mixture import SourceConfig
-
     cauldron_source(tmp_path, "big", 300, shards=2, row_group=150)  # two files, one row group each
     src = open_source(SourceConfig(name="big", path=tmp_path / "big", repeat=1))
     assert [u.rows for u in src.units] == [150, 150]
