@@ -130,37 +130,55 @@ class StatsAccumulator:
         self._turns: Counter[int] = Counter()
         self._images: Counter[int] = Counter()
 
-    def add(self, table: pa.Table | pa.RecordBatch) -> None:
+    def add(self, table: pa.Table | pa.RecordBatch, rows: np.ndarray | None = None) -> None:
+        """Count the table's rows; with `rows` (indices, repeats allowed), those rows of it, as if
+        taken, without copying anything (`bytes` then counts their values: image and text bytes)."""
         s = self.s
-        s.samples += table.num_rows
-        s.bytes += table.nbytes
-        texts, images = _array(table.column("texts")), table.column("images")  # image bytes are not copied
+        texts, images = _array(table.column("texts")), _array(table.column("images"))  # image bytes are not copied
         turns = pc.list_value_length(texts).fill_null(0).to_numpy(zero_copy_only=False)
         pics = pc.list_value_length(images).fill_null(0).to_numpy(zero_copy_only=False)
-        self._turns.update(turns.tolist())
-        self._images.update(pics.tolist())
-        s.pairs += int(turns.sum())
-        s.images += int(pics.sum())
-        flat = pc.list_flatten(texts)
+        w = np.ones(len(turns), np.int64) if rows is None else np.bincount(rows, minlength=len(turns))
+        row_turns, row_pics = (turns, pics) if rows is None else (turns[rows], pics[rows])
+        s.samples += len(row_turns)
+        self._turns.update(row_turns.tolist())
+        self._images.update(row_pics.tolist())
+        s.pairs += int(row_turns.sum())
+        s.images += int(row_pics.sum())
+        flat = pc.list_flatten(texts)  # null lists give no turns, as their length 0 says
+        per_pair = np.repeat(w, turns)
         questions, answers = pc.struct_field(flat, "user"), pc.struct_field(flat, "assistant")
-        s.question_chars.add(pc.utf8_length(questions).fill_null(0).to_numpy(zero_copy_only=False))
-        s.answer_chars.add(pc.utf8_length(answers).fill_null(0).to_numpy(zero_copy_only=False))
-        first = pc.struct_field(pc.list_flatten(pc.list_slice(texts, 0, 1)), "source").fill_null("")
-        keys = pc.replace_substring_regex(first, r"\s.*$", "", max_replacements=1)  # "docsynth:x doc:..." -> "docsynth:x"
-        for kv in pc.value_counts(keys).to_pylist():
-            self._sources[kv["values"]] += kv["counts"]
-        if (turns == 0).any():
-            self._sources["(no turns)"] += int((turns == 0).sum())
-        sides = []
-        for v in _binary_views(pc.struct_field(pc.list_flatten(images), "bytes")):
+        s.question_chars.add(np.repeat(pc.utf8_length(questions).fill_null(0).to_numpy(zero_copy_only=False), per_pair))
+        s.answer_chars.add(np.repeat(pc.utf8_length(answers).fill_null(0).to_numpy(zero_copy_only=False), per_pair))
+        first = pc.struct_field(pc.list_flatten(pc.list_slice(texts, 0, 1)), "source").fill_null("")  # rows with turns
+        keys = pc.dictionary_encode(pc.replace_substring_regex(first, r"\s.*$", "", max_replacements=1))  # "docsynth:x doc:..." -> "docsynth:x"
+        counts = np.bincount(keys.indices.to_numpy(zero_copy_only=False), weights=w[turns > 0], minlength=len(keys.dictionary))
+        for k, c in zip(keys.dictionary.to_pylist(), counts.tolist()):
+            if c:
+                self._sources[k] += int(c)
+        if (row_turns == 0).any():
+            self._sources["(no turns)"] += int((row_turns == 0).sum())
+        image_bytes = pc.struct_field(pc.list_flatten(images), "bytes")
+        per_image = np.repeat(w, pics)
+        sides, times = [], []
+        for v, k in zip(_binary_views(image_bytes), per_image.tolist()):
+            if not k:
+                continue
             size = image_size(v) if v is not None else None
             if size is None:
-                s.unreadable_images += 1
+                s.unreadable_images += k
             else:
                 sides.append(max(size))
-        s.image_side.add(np.array(sides, dtype=np.int64))
+                times.append(k)
+        s.image_side.add(np.repeat(np.array(sides, dtype=np.int64), times))
+        if rows is None:
+            s.bytes += table.nbytes
+        else:
+            lengths = [image_bytes] + [pc.struct_field(flat, f) for f in ("user", "assistant", "source")]
+            s.bytes += sum(int(np.dot(pc.binary_length(x).fill_null(0).to_numpy(zero_copy_only=False), k))
+                           for x, k in zip(lengths, [per_image, per_pair, per_pair, per_pair]))
         if self.tokenizer is not None:
-            s.tokens += int(sum(self.tokenizer(questions.to_pylist() + answers.to_pylist())))
+            counts = np.array(self.tokenizer(questions.to_pylist() + answers.to_pylist()), np.int64)
+            s.tokens += int(np.dot(counts, np.r_[per_pair, per_pair]))
 
     def result(self) -> Stats:
         s = self.s

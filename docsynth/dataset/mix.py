@@ -11,9 +11,10 @@ How, in bounded memory whatever the total:
 2. Scatter: the output rows are numbered source by source, and a seeded permutation of 0..N-1
    (a Feistel network: no index held in memory) gives each its place in the mixture, hence its
    shard. Sources are streamed row group by row group (units without a wanted row are not read);
-   wanted rows are copied once and appended, with their place, to their shard's spill file;
-   the card's statistics are counted there, on whole batches (cheaper than on the gathered
-   row groups, which are made of one-row slices).
+   wanted rows are appended, with their place, to their shard's spill file (small columns
+   copied once by a take, large image bytes written straight from the decoded batch); the
+   card's statistics are counted there, on whole batches (cheaper than on the gathered row
+   groups, which are made of one-row slices).
 3. Gather: shard by shard, the spill file is memory-mapped, its rows are put in order of place
    and handed to the parquet writer a row group at a time (shuffle.py), into the spill file of
    the shard before (written over); each shard is hashed as it is written (hasher threads
@@ -129,7 +130,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
     data.mkdir(parents=True, exist_ok=True)
     clear_leftovers(data)
     stats = StatsAccumulator()  # of every row spilled: the rows of the mixture
-    runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards), observe=stats.add)
+    runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards), observe=stats.add)  # on the rows spilled, repeats included
     try:
         read = _scatter(m, plans, total, n_shards, runs, reports, progress)
         shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)

@@ -1,18 +1,21 @@
 """An external shuffle in bounded memory: rows arrive with their place in the output (a position
 0..N-1) and leave shard by shard in order of place.
 
-- `Spill.add` takes rows with their places and shards, copies the wanted ones once (grouped by
-  shard) and hands them to a writer thread, which shows them to `observe` (if set: the mixer
-  counts its card's statistics there, on whole batches) and appends each shard's rows to that
-  shard's spill file (Arrow IPC, uncompressed: written once, then usually read back from the
-  page cache).
+- `Spill.add` takes rows with their places and shards and hands them, grouped by shard, to a
+  writer thread, which shows them to `observe` (if set: the mixer counts its card's statistics
+  there, on whole batches) and appends each shard's rows to that shard's spill file, one record
+  per batch: the rows' small columns and places as an Arrow IPC message (copied once, by a take),
+  then, where rows carry large images, their image bytes, written straight from the decoded
+  batch with writev (copied once, by the kernel, into the page cache; a take of them cost the
+  scatter's main thread a fifth of its time). Small images go in the message.
   At most `queued` bytes wait for the writer; nothing else is held.
-- `Spill.groups` memory-maps one shard's file and orders its rows by place, a row group at a
-  time: one-row slices of the map for large rows (no copy: the parquet writer reads them where
-  they lie), one take per spilled batch for small ones.
+- `Spill.groups` memory-maps one shard's file, puts each record's image bytes back in its
+  `images` column without copying them, and orders the rows by place, a row group at a time:
+  one-row slices of the map for large rows (no copy: the parquet writer reads them where they
+  lie), one take per spilled batch for small ones.
 - `Spill.output` gives the file a shard is written to: the spill file of a shard already
   written, written over (on a VM, new page-cache pages cost far more than reused ones).
-Memory: the rows waiting for the writer while spilling; one mapped shard (page cache) and one
+Memory: the batches waiting for the writer while spilling; one mapped shard (page cache) and one
 row group while gathering.
 """
 
@@ -28,10 +31,12 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 POS = "__pos"
 
@@ -48,63 +53,89 @@ def _open_files_budget(wanted: int) -> int:
 class Spill:
     """Rows by shard, appended to one spill file per shard in ROOT by a writer thread.
 
-    A shard's file is a sequence of IPC streams ("segments"): at most `max_open` files are open
-    at once, and a shard whose writer was closed to make room starts a new segment. With
-    `expect` (the bytes a shard's spill should come to), each file is preallocated to it when
-    created; `observe`, if given, sees every batch spilled, on the writer thread."""
+    A shard's file is a sequence of records, one per batch added that has rows of the shard: an
+    Arrow IPC record-batch message of the rows' small columns and places, then (when the rows
+    carry images, see `_Split`) their image bytes, raw, written straight from the batch that was
+    read with `os.writev` (the bytes are copied once, by the kernel, into the page cache). At most
+    `max_open` files are open at once (a closed one is reopened to append). With `expect` (the
+    bytes a shard's spill should come to), each file is preallocated to it when created;
+    `observe`, if given, sees each batch added and the rows of it spilled (repeats included), on
+    the writer thread."""
 
     def __init__(self, root: Path, n_shards: int, queued: int = 64_000_000, max_open: int | None = None,
-                 expect: int = 0, observe: Callable[[pa.RecordBatch], None] | None = None) -> None:
+                 expect: int = 0, observe: Callable[[pa.RecordBatch, np.ndarray], None] | None = None,
+                 split_min: int | None = None) -> None:
         self.root, self.queued, self.expect, self.observe = root, queued, expect, observe
+        self.split_min = SPLIT_MIN_ROW_BYTES if split_min is None else split_min
         self.max_open = max_open or min(n_shards, _open_files_budget(n_shards))
         self.writer = ThreadPoolExecutor(1)  # also removes spill files no longer needed (freeing pages costs time)
         self.pending: deque[tuple[Future, int]] = deque()
         self.pending_bytes = 0
-        self.open: OrderedDict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter, int]] = OrderedDict()
-        self.segments: dict[int, list[tuple[int, int]]] = {}  # shard: (start, end) of each stream in its file
+        self.open: OrderedDict[int, int] = OrderedDict()  # shard: its file's descriptor
+        self.opened = 0  # files opened (more than the shards: files were closed to make room)
+        self.records: dict[int, list[_Record]] = {}
+        self.size: dict[int, int] = {}  # bytes in each shard's file
         self.rows: dict[int, int] = {}
         self.read: Path | None = None  # a spill file already gathered: its pages are written over (see output)
 
     def path(self, shard: int) -> Path:
-        return self.root / f"{shard:05d}.arrow"
+        return self.root / f"{shard:05d}.spill"
 
     def add(self, rows: pa.RecordBatch, take: np.ndarray, pos: np.ndarray, shard: np.ndarray) -> None:
-        """Rows `take` of a batch, with their places and shards: one copy, grouped by shard, queued
-        for the writer (this waits while more than `queued` bytes are waiting)."""
+        """Rows `take` of a batch, with their places and shards, queued for the writer (this waits
+        while more than `queued` bytes are waiting). The rows are copied here, grouped by shard:
+        where they carry large images, all but the image bytes, and the batch is held until the
+        writer has written those from it."""
+        if not len(take):
+            return
         order = np.argsort(shard, kind="stable")
-        batch = rows.take(pa.array(take[order])).append_column(POS, pa.array(pos[order]))
-        shard = shard[order]
+        take, shard = take[order], shard[order]
+        split = _Split.of(rows, self.split_min)
+        small = (split.small if split else rows).take(pa.array(take)).append_column(POS, pa.array(pos[order]))
         cuts = np.flatnonzero(np.diff(shard)) + 1
         parts = [(int(shard[a]), int(a), int(b - a)) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(shard)])]
         for s, _, n in parts:
             self.rows[s] = self.rows.get(s, 0) + n
-        while self.pending and (self.pending_bytes + batch.nbytes > self.queued or self.pending[0][0].done()):
+        held = small.nbytes + (rows.nbytes if split else 0)
+        while self.pending and (self.pending_bytes + held > self.queued or self.pending[0][0].done()):
             f, n = self.pending.popleft()
             self.pending_bytes -= n
             f.result()
-        self.pending.append((self.writer.submit(self._write, batch, parts), batch.nbytes))
-        self.pending_bytes += batch.nbytes
+        self.pending.append((self.writer.submit(self._write, rows, take, small, split, parts), held))
+        self.pending_bytes += held
 
-    def _write(self, batch: pa.RecordBatch, parts: list[tuple[int, int, int]]) -> None:
+    def _write(self, rows: pa.RecordBatch, take: np.ndarray, small: pa.RecordBatch, split: _Split | None,
+               parts: list[tuple[int, int, int]]) -> None:
         if self.observe is not None:
-            self.observe(batch.drop_columns([POS]))
+            self.observe(rows, take)
+        spans = split.spans(take, small) if split else None
+        data = memoryview(split.data).cast("B") if split else None
         for s, a, n in parts:
-            if s in self.open:
-                self.open.move_to_end(s)
-            else:
-                if len(self.open) >= self.max_open:
-                    self._close(next(iter(self.open)))
-                f = pa.OSFile(str(self.path(s)), "ab")
-                if s not in self.segments and self.expect:
-                    _preallocate(f.fileno(), self.expect)
-                self.open[s] = (f, pa.ipc.new_stream(f, batch.schema), f.tell())
-            self.open[s][1].write_batch(batch.slice(a, n))
+            message = small.slice(a, n).serialize()
+            blob = [data[x:y] for x, y in _merged(spans[0][a:a + n], spans[1][a:a + n])] if spans else []
+            blob_bytes = sum(len(v) for v in blob)
+            pad = -blob_bytes % 8  # the next record's message starts aligned, as Arrow wants its buffers
+            _write_all(self._fd(s), [message, *blob, b"\0" * pad])
+            self.records.setdefault(s, []).append(
+                _Record(self.size.get(s, 0), message.size, blob_bytes, small.schema, split.field if split else None))
+            self.size[s] = self.size.get(s, 0) + message.size + blob_bytes + pad
 
-    def _close(self, s: int) -> None:
-        f, w, start = self.open.pop(s)
-        w.close()
-        self.segments.setdefault(s, []).append((start, f.tell()))
-        f.close()
+    def _fd(self, s: int) -> int:
+        if s in self.open:
+            self.open.move_to_end(s)
+            return self.open[s]
+        if len(self.open) >= self.max_open:
+            os.close(self.open.popitem(last=False)[1])
+        fd = os.open(self.path(s), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.opened += 1
+        if s not in self.size and self.expect:
+            _preallocate(fd, self.expect)
+        self.open[s] = fd
+        return fd
+
+    def _close_all(self) -> None:
+        while self.open:
+            os.close(self.open.popitem()[1])
 
     def finish(self) -> None:
         """Until every queued row is on disk (raises what writing raised), then close the files."""
@@ -112,7 +143,7 @@ class Spill:
             f, _ = self.pending.popleft()
             f.result()
         self.pending_bytes = 0
-        self.writer.submit(lambda: [self._close(s) for s in list(self.open)]).result()
+        self.writer.submit(self._close_all).result()
 
     def close(self, abort: bool = False) -> None:
         """Stop the writer once its queue is done (with abort, after a failure: drop the queue);
@@ -124,21 +155,14 @@ class Spill:
                 f.exception()  # waits; an error here was already raised where it mattered
         self.pending.clear()
         self.writer.shutdown(wait=True)
-        for f, w, _ in self.open.values():
-            try:
-                w.close()
-            finally:
-                f.close()
-        self.open.clear()
+        self._close_all()
 
     def groups(self, shard: int, step: int) -> Iterator[pa.Table]:
         """The shard's rows in order of place, `step` rows per table; the place column dropped.
         The spill file stays until `done(shard)`."""
-        path = self.path(shard)
-        with pa.memory_map(str(path)) as mm:
+        with pa.memory_map(str(self.path(shard))) as mm:
             whole = mm.read_buffer()  # zero-copy: the mapped file
-            batches = [b for start, end in self.segments.get(shard, [])
-                       for b in pa.ipc.open_stream(whole.slice(start, end - start))]
+            batches = [r.batch(whole) for r in self.records.get(shard, [])]
             pos = np.concatenate([b.column(POS).to_numpy() for b in batches])
             lens = np.array([b.num_rows for b in batches])
             chunk = np.repeat(np.arange(len(batches)), lens)
@@ -148,7 +172,8 @@ class Spill:
             for a in range(0, len(order), step):
                 idx = order[a:a + step]
                 yield _gather(batches, chunk[idx], row[idx])
-            del batches
+            del batches, whole
+
 
     def done(self, shard: int) -> None:
         """The shard is written: its spill file is there for `output` to write over (one kept)."""
@@ -201,6 +226,124 @@ class Spill:
                 with contextlib.suppress(BufferError):  # after a failure the writer may still hold it
                     mm.close()
             os.close(fd)
+
+
+SPLIT_MIN_ROW_BYTES = 16 << 10  # rows with fewer image bytes than this on average are copied whole (a write per row would cost more)
+IOV_MAX = 1024  # buffers per writev (Linux's limit)
+
+
+@dataclass(slots=True, frozen=True)
+class _Record:
+    """Where one batch's rows lie in a shard's spill file: an IPC message of `message` bytes at
+    `start`, then `blob` bytes of their images (`images`: the column they are put back in)."""
+    start: int
+    message: int
+    blob: int
+    schema: pa.Schema
+    images: pa.Field | None
+
+    def batch(self, whole: pa.Buffer) -> pa.RecordBatch:
+        """The rows, read from the mapped file without copying their image bytes."""
+        b = pa.ipc.read_record_batch(whole.slice(self.start, self.message), self.schema)
+        return b if self.images is None else _joined(b, self.images, whole.slice(self.start + self.message, self.blob))
+
+
+class _Split:
+    """A batch whose `images` column is a list of structs with a binary `bytes` field, split in
+    two: `small`, the batch with each image's bytes replaced by their length and validity (`len`,
+    `valid`), and the buffer `data` the bytes lie in (`spans` says where each row's are)."""
+
+    def __init__(self, rows: pa.RecordBatch, i: int, j: int) -> None:
+        col = rows.column(i)
+        values = col.values  # the structs, not cut to the column's offset (offsets index into it)
+        b = values.field(j)
+        self.data = b.buffers()[2]
+        self.lo = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
+        self.bo = np.frombuffer(b.buffers()[1], np.int32, len(b) + 1, b.offset * 4)
+        st = values.type
+        others = [k for k in range(st.num_fields) if k != j]
+        meta = pa.StructArray.from_arrays(
+            [pa.array(np.diff(self.bo)), pc.is_valid(b), *(values.field(k) for k in others)],
+            fields=[pa.field("len", pa.int32(), False), pa.field("valid", pa.bool_(), False), *(st.field(k) for k in others)],
+            mask=pc.is_null(values) if values.null_count else None)
+        meta = pa.ListArray.from_arrays(pa.array(self.lo), meta, mask=pc.is_null(col) if col.null_count else None)
+        self.field = rows.schema.field(i)
+        self.i = i
+        self.small = rows.set_column(i, pa.field(self.field.name, meta.type, self.field.nullable), meta)
+
+    @classmethod
+    def of(cls, rows: pa.RecordBatch, min_row_bytes: int) -> _Split | None:
+        """The split of a batch with at least `min_row_bytes` of images per row; None for any other."""
+        i = rows.schema.get_field_index("images")
+        if i < 0 or not rows.num_rows:
+            return None
+        t = rows.schema.field(i).type
+        if not (pa.types.is_list(t) and pa.types.is_struct(t.value_type)):
+            return None
+        j = t.value_type.get_field_index("bytes")
+        if j < 0 or t.value_type.field(j).type != pa.binary():
+            return None
+        b = rows.column(i).values.field(j)
+        if b.buffers()[2] is None or b.buffers()[2].size < min_row_bytes * rows.num_rows:
+            return None
+        return cls(rows, i, j)
+
+    def spans(self, take: np.ndarray, small: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Where in `data` the image bytes of rows `take` (taken into `small`) start and end."""
+        meta = small.column(self.i)
+        mo = np.frombuffer(meta.buffers()[1], np.int32, len(meta) + 1, meta.offset * 4)
+        first = self.lo[take]
+        starts, ends = self.bo[first].astype(np.int64), self.bo[first + np.diff(mo)].astype(np.int64)
+        lens = np.asarray(meta.values.field(0))[mo[0]:mo[-1]]
+        if int(lens.sum()) != int((ends - starts).sum()):  # the take kept other images than the rows' own
+            raise RuntimeError("spill: the rows' image bytes do not match their lengths")
+        return starts, ends
+
+
+def _joined(b: pa.RecordBatch, field: pa.Field, blob: pa.Buffer) -> pa.RecordBatch:
+    """A spilled batch with its image bytes put back: `blob` holds them, image after image."""
+    i = b.schema.get_field_index(field.name)
+    meta = b.column(i)
+    values = meta.values
+    if meta.offset or values.offset:  # (arrays read from IPC start at 0)
+        raise RuntimeError("spill: unexpected offset in a spilled images column")
+    lens = np.asarray(values.field(0))
+    offsets = np.zeros(len(lens) + 1, np.int32)
+    np.cumsum(lens, out=offsets[1:])
+    valid = np.asarray(values.field(1))
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    st = field.type.value_type
+    j = st.get_field_index("bytes")
+    data = pa.Array.from_buffers(pa.binary(), len(lens), [validity, pa.py_buffer(offsets), blob])
+    children = [values.field(k) for k in range(2, values.type.num_fields)]
+    children.insert(j, data)
+    structs = pa.Array.from_buffers(st, len(values), [values.buffers()[0]], children=children)
+    images = pa.Array.from_buffers(field.type, len(meta), meta.buffers()[:2], children=[structs])
+    return b.set_column(i, field, images)
+
+
+def _merged(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
+    """The non-empty spans, those that follow each other joined."""
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    if not len(starts):
+        return []
+    cut = np.flatnonzero(starts[1:] != ends[:-1]) + 1
+    return list(zip(starts[np.r_[0, cut]].tolist(), ends[np.r_[cut - 1, len(ends) - 1]].tolist()))
+
+
+def _write_all(fd: int, buffers: list) -> None:
+    """Write the buffers, in order, with writev (resumed after a short write)."""
+    views = [v for v in (memoryview(b).cast("B") for b in buffers) if len(v)]
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i:i + IOV_MAX])
+        while n:
+            if n >= len(views[i]):
+                n -= len(views[i])
+                i += 1
+            else:
+                views[i], n = views[i][n:], 0
 
 
 @functools.cache

@@ -44,6 +44,14 @@ def assert_card_stats_are_the_output_s(out: Path) -> None:
     assert written.strip() and written in (out / "README.md").read_text()
 
 
+@pytest.fixture(params=["images apart", "images with rows"])
+def spill_images(request, monkeypatch) -> str:
+    """Both ways rows are spilled: image bytes written apart from the rows (how large images go),
+    or copied with them (small ones); the sources here have small images."""
+    monkeypatch.setattr("docsynth.dataset.shuffle.SPLIT_MIN_ROW_BYTES", 0 if request.param == "images apart" else 1 << 40)
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def many(tmp_path_factory) -> Path:
     """56 sources of 7..612 rows, in 1-3 shards each."""
@@ -58,7 +66,7 @@ def many_mixture(root: Path, total: int, seed: int = 0, **kw) -> Mixture:
         {"name": f"src{i:02d}", "path": str(root / f"src{i:02d}"), "weight": 1 + (i % 7) * 0.5} for i in range(56)]})
 
 
-def test_56_sources_realise_their_weights_and_the_manifest_says_so(many, tmp_path):
+def test_56_sources_realise_their_weights_and_the_manifest_says_so(many, tmp_path, spill_images):
     m = many_mixture(many, total=40_000, shard_bytes=1_000_000)
     s = run_mix(m, tmp_path / "mix")
     got = Counter(u.split("/")[0] for u in mixed(tmp_path / "mix"))
@@ -89,7 +97,7 @@ def test_56_sources_realise_their_weights_and_the_manifest_says_so(many, tmp_pat
     assert len(ds) == 40_000 and ds.features["images"] == datasets.List(datasets.Image())
 
 
-def test_without_replacement_until_exhausted_then_by_repeat(tmp_path):
+def test_without_replacement_until_exhausted_then_by_repeat(tmp_path, spill_images):
     cauldron_source(tmp_path, "ten", 10)
     cauldron_source(tmp_path, "hundred", 100, shards=3)
     m = Mixture.model_validate({"sources": [
@@ -106,7 +114,7 @@ def test_without_replacement_until_exhausted_then_by_repeat(tmp_path):
 
 def test_same_seed_same_bytes_other_seed_other_order(many, tmp_path, monkeypatch):
     a = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "a")
-    b = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "b", spill_queue=20_000, spill_files=2)  # many segments
+    b = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / "b", spill_queue=20_000, spill_files=2)  # files closed and reopened
     assert [x["sha256"] for x in a.shards] == [x["sha256"] for x in b.shards] and len(a.shards) >= 2
     with monkeypatch.context() as mp:  # shards that outgrow the spill file they overwrite are written again
         mp.setattr(Spill, "output_room", lambda self, shard, groups: 1000)
@@ -119,6 +127,11 @@ def test_same_seed_same_bytes_other_seed_other_order(many, tmp_path, monkeypatch
         assert not list(shm.glob(f".docsynth-spill-{os.getpid()}*"))
     assert (tmp_path / "d" / "README.md").read_text() == (tmp_path / "a" / "README.md").read_text().replace(
         str(tmp_path / "a"), str(tmp_path / "d"))
+    for split_min in (0, 1 << 40):  # image bytes spilled apart from the rows or with them: the same bytes out
+        with monkeypatch.context() as mp:
+            mp.setattr("docsynth.dataset.shuffle.SPLIT_MIN_ROW_BYTES", split_min)
+            f = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / f"f{split_min}")
+        assert [x["sha256"] for x in f.shards] == [x["sha256"] for x in a.shards]
     c = run_mix(many_mixture(many, 3000, seed=1, shard_rows=700), tmp_path / "c")
     assert mixed(tmp_path / "c") != mixed(tmp_path / "a")
     assert Counter(u.split("/")[0] for u in mixed(tmp_path / "c")) == Counter(u.split("/")[0] for u in mixed(tmp_path / "a"))
@@ -176,7 +189,7 @@ def test_a_docsynth_dataset_is_a_source(tmp_path):
     assert sorted(len(x) for x in t.column("texts").to_pylist()) == [3, 3, 3, 3]
 
 
-def test_turn_caps_and_splits_count_the_pieces(tmp_path):
+def test_turn_caps_and_splits_count_the_pieces(tmp_path, spill_images):
     d = tmp_path / "long" / "data"
     d.mkdir(parents=True)
     table = pa.Table.from_pylist([*rows("five", 1, turns=5), *rows("one", 1, turns=1, first=1), *rows("zero", 1, turns=0, first=2)],
@@ -198,7 +211,7 @@ def test_turn_caps_and_splits_count_the_pieces(tmp_path):
     assert sorted(len(x) for x in texts) == [0, 1, 2]
 
 
-def test_adapters_qa_llava_and_messages(tmp_path):
+def test_adapters_qa_llava_and_messages(tmp_path, spill_images):
     image_struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     pq.write_table(pa.table({
         "image": pa.array([{"bytes": png(1), "path": None}, {"bytes": png(2), "path": None}], image_struct),
@@ -229,7 +242,7 @@ def test_adapters_qa_llava_and_messages(tmp_path):
     assert by_q["Describe it."]["texts"][0]["assistant"] == "A chart." and by_q["Describe it."]["images"][0]["bytes"] == png(7)
 
 
-def test_broken_images_are_skipped_and_counted_or_fail(tmp_path):
+def test_broken_images_are_skipped_and_counted_or_fail(tmp_path, spill_images):
     good = rows("b", 6)
     good[1]["images"][0]["bytes"] = b"not an image at all"
     good[3]["images"][0]["bytes"] = good[3]["images"][0]["bytes"][:-20]  # truncated PNG

@@ -1,6 +1,7 @@
 """The mixer's external shuffle on its own: rows added in batches, with places and shards, come
-back shard by shard in order of place, whatever the batching, the open-file limit (segments) and
-the gather path (one slice per row, or one take per spilled batch)."""
+back shard by shard in order of place, whatever the batching, the open-file limit (files closed
+and reopened), the way images are spilled (apart from their rows or with them) and the gather
+path (one slice per row, or one take per spilled batch)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,18 @@ import pytest
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.shuffle import OutputFull, Spill, _preallocate, interleave
-from tests.dataset.mixsources import rows
+from tests.dataset.mixsources import png, rows
 
 
 @pytest.mark.parametrize("step", [1, 3, 50, 10_000])  # small steps take slices of rows, large ones take per batch
-@pytest.mark.parametrize("max_open", [2, None])  # 2: shards' files are closed and reopened (many segments)
-def test_rows_come_back_by_shard_in_order_of_place(tmp_path, step, max_open):
+@pytest.mark.parametrize("max_open", [2, None])  # 2: shards' files are closed and reopened
+@pytest.mark.parametrize("split_min", [0, 1 << 40])  # image bytes written apart from the rows, or copied with them
+def test_rows_come_back_by_shard_in_order_of_place(tmp_path, step, max_open, split_min):
     n, n_shards = 700, 5
     table = pa.Table.from_pylist(rows("s", n, turns=2), schema=SCHEMA)
     place = Permutation(n, 7)(np.arange(n))
     shard = place * n_shards // n
-    spill = Spill(tmp_path, n_shards, queued=10_000, max_open=max_open)
+    spill = Spill(tmp_path, n_shards, queued=10_000, max_open=max_open, split_min=split_min)
     rng = np.random.default_rng(0)
     a = 0
     while a < n:  # batches of random sizes; each gives a random subset of its rows, then the rest
@@ -37,7 +39,7 @@ def test_rows_come_back_by_shard_in_order_of_place(tmp_path, step, max_open):
     spill.finish()
     assert sorted(spill.rows.items()) == [(s, int((shard == s).sum())) for s in range(n_shards)]
     if max_open == 2:
-        assert max(len(v) for v in spill.segments.values()) > 1
+        assert spill.opened > n_shards
     by_place = np.argsort(place)
     for s in range(n_shards):
         groups = list(spill.groups(s, step))
@@ -55,14 +57,14 @@ def test_rows_come_back_by_shard_in_order_of_place(tmp_path, step, max_open):
         assert dest.read_bytes() == b"x" * (s + 1)  # written over from the start, then cut
         assert not spill.read and (s % 2 or not spill.path(s).exists())  # renamed; else removed in the background
     spill.close()
-    assert not list(tmp_path.glob("*.arrow"))
+    assert not list(tmp_path.glob("*.spill"))
 
 
 def _spilled(root, expect):
     n, n_shards = 300, 3
     table = pa.Table.from_pylist(rows("s", n, turns=2), schema=SCHEMA).combine_chunks().to_batches()[0]
     place = Permutation(n, 3)(np.arange(n))
-    spill = Spill(root, n_shards, expect=expect)
+    spill = Spill(root, n_shards, expect=expect, split_min=0)
     spill.add(table, np.arange(n), place, place * n_shards // n)
     spill.finish()
     return spill, n_shards
@@ -96,7 +98,7 @@ def test_spill_files_are_preallocated_and_outputs_keep_none_of_it(tmp_path):
 
 def test_output_past_its_room_raises_output_full(tmp_path):
     spill = Spill(tmp_path, 1)
-    (tmp_path / "00000.arrow").write_bytes(b"old" * 100)
+    (tmp_path / "00000.spill").write_bytes(b"old" * 100)
     spill.done(0)
     with pytest.raises(OutputFull), spill.output(tmp_path / "out", 10) as out:
         out.file.write(b"y" * 11)
@@ -132,3 +134,40 @@ def test_interleave_reads_each_source_in_order_raises_its_errors_and_stops_early
         if i == 5:
             break
     assert threading.active_count() == before  # the readers stopped
+
+
+def _odd_images() -> pa.RecordBatch:
+    """Rows with every kind of null in `images` (the list, an image, its bytes), empty lists,
+    null lists over images, several images per row, and arrays that do not start at 0."""
+    image = SCHEMA.field("images").type.value_type
+    pngs = [png(k, 4 + k % 5) for k in range(40)]
+    values = pa.array([None if k % 11 == 5 else {"bytes": None if k % 7 == 3 else pngs[k], "path": f"p{k}" if k % 3 else None}
+                       for k in range(40)], image).slice(2)  # structs that start at 2
+    offsets = np.array([0, 2, 2, 5, 6, 6, 9, 10, 14, 14, 15, 20, 24, 25, 30, 33, 34, 36, 38], np.int32)
+    null = np.zeros(len(offsets) - 1, bool)
+    null[[3, 9, 12]] = True  # 3 and 12 are null lists over images
+    images = pa.ListArray.from_arrays(pa.array(offsets), values, type=SCHEMA.field("images").type, mask=pa.array(null))
+    texts = pa.array([[{"user": f"u{i}", "assistant": "a", "source": "s"}] for i in range(len(null))], SCHEMA.field("texts").type)
+    return pa.RecordBatch.from_arrays([images, texts], schema=SCHEMA).slice(1)  # and a batch that starts at 1
+
+
+@pytest.mark.parametrize("split_min", [0, 1 << 40])
+def test_images_come_back_whole_with_every_null_and_offset(tmp_path, split_min):
+    batch = _odd_images()
+    n = batch.num_rows
+    want = batch.to_pylist()
+    images = [r["images"] for r in want]
+    assert None in images and [] in images and any(i and None in i for i in images)
+    assert any(i and any(x and x["bytes"] is None for x in i) for i in images)
+    spill = Spill(tmp_path, 2, split_min=split_min)
+    take = np.r_[np.arange(n), np.arange(0, n, 3)]  # some rows twice
+    place = Permutation(len(take), 1)(np.arange(len(take)))
+    spill.add(batch, take, place, place * 2 // len(take))
+    spill.finish()
+    assert all((r.images is not None) == (split_min == 0) for rs in spill.records.values() for r in rs)
+    got = [r for s in range(2) for g in spill.groups(s, 4) for r in g.to_pylist()]
+    assert got == [want[take[i]] for i in np.argsort(place)]
+    for s in range(2):
+        for g in spill.groups(s, 100):
+            g.validate(full=True)
+    spill.close()
