@@ -31,12 +31,13 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from docsynth.dataset import spillfile
+from docsynth.dataset.spillfile import Record, Split, write_record
 
 POS = "__pos"
 
@@ -53,10 +54,9 @@ def _open_files_budget(wanted: int) -> int:
 class Spill:
     """Rows by shard, appended to one spill file per shard in ROOT by a writer thread.
 
-    A shard's file is a sequence of records, one per batch added that has rows of the shard: an
-    Arrow IPC record-batch message of the rows' small columns and places, then (when the rows
-    carry images, see `_Split`) their image bytes, raw, written straight from the batch that was
-    read with `os.writev` (the bytes are copied once, by the kernel, into the page cache). At most
+    A shard's file is a sequence of records (spillfile.py), one per batch added that has rows of
+    the shard: the rows' small columns and places, then, for large images, their bytes written
+    straight from the batch that was read (copied once, by the kernel, into the page cache). At most
     `max_open` files are open at once (a closed one is reopened to append). With `expect` (the
     bytes a shard's spill should come to), each file is preallocated to it when created;
     `observe`, if given, sees each batch added and the rows of it spilled (repeats included), on
@@ -66,15 +66,14 @@ class Spill:
                  expect: int = 0, observe: Callable[[pa.RecordBatch, np.ndarray], None] | None = None,
                  split_min: int | None = None) -> None:
         self.root, self.queued, self.expect, self.observe = root, queued, expect, observe
-        self.split_min = SPLIT_MIN_ROW_BYTES if split_min is None else split_min
+        self.split_min = spillfile.SPLIT_MIN_ROW_BYTES if split_min is None else split_min
         self.max_open = max_open or min(n_shards, _open_files_budget(n_shards))
         self.writer = ThreadPoolExecutor(1)  # also removes spill files no longer needed (freeing pages costs time)
         self.pending: deque[tuple[Future, int]] = deque()
         self.pending_bytes = 0
         self.open: OrderedDict[int, int] = OrderedDict()  # shard: its file's descriptor
         self.opened = 0  # files opened (more than the shards: files were closed to make room)
-        self.records: dict[int, list[_Record]] = {}
-        self.size: dict[int, int] = {}  # bytes in each shard's file
+        self.records: dict[int, list[Record]] = {}
         self.rows: dict[int, int] = {}
         self.read: Path | None = None  # a spill file already gathered: its pages are written over (see output)
 
@@ -90,7 +89,7 @@ class Spill:
             return
         order = np.argsort(shard, kind="stable")
         take, shard = take[order], shard[order]
-        split = _Split.of(rows, self.split_min)
+        split = Split.of(rows, self.split_min)
         small = (split.small if split else rows).take(pa.array(take)).append_column(POS, pa.array(pos[order]))
         cuts = np.flatnonzero(np.diff(shard)) + 1
         parts = [(int(shard[a]), int(a), int(b - a)) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(shard)])]
@@ -104,23 +103,19 @@ class Spill:
         self.pending.append((self.writer.submit(self._write, rows, take, small, split, parts), held))
         self.pending_bytes += held
 
-    def _write(self, rows: pa.RecordBatch, take: np.ndarray, small: pa.RecordBatch, split: _Split | None,
+    def _write(self, rows: pa.RecordBatch, take: np.ndarray, small: pa.RecordBatch, split: Split | None,
                parts: list[tuple[int, int, int]]) -> None:
         if self.observe is not None:
             self.observe(rows, take)
-        spans = split.spans(take, small) if split else None
-        data = memoryview(split.data).cast("B") if split else None
+        blobs = split.blobs(take, small) if split else None
         for s, a, n in parts:
-            message = small.slice(a, n).serialize()
-            blob = [data[x:y] for x, y in _merged(spans[0][a:a + n], spans[1][a:a + n])] if spans else []
-            blob_bytes = sum(len(v) for v in blob)
-            pad = -blob_bytes % 8  # the next record's message starts aligned, as Arrow wants its buffers
-            _write_all(self._fd(s), [message, *blob, b"\0" * pad])
-            self.records.setdefault(s, []).append(
-                _Record(self.size.get(s, 0), message.size, blob_bytes, small.schema, split.field if split else None))
-            self.size[s] = self.size.get(s, 0) + message.size + blob_bytes + pad
+            records = self.records.setdefault(s, [])
+            fd = self._fd(s, new=not records)
+            records.append(write_record(fd, records[-1].end if records else 0, small.slice(a, n),
+                                        blobs(a, n) if blobs else [], split.field if split else None))
 
-    def _fd(self, s: int) -> int:
+    def _fd(self, s: int, new: bool) -> int:
+        """The shard's file, open to append (NEW: created now, preallocated)."""
         if s in self.open:
             self.open.move_to_end(s)
             return self.open[s]
@@ -128,7 +123,7 @@ class Spill:
             os.close(self.open.popitem(last=False)[1])
         fd = os.open(self.path(s), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self.opened += 1
-        if s not in self.size and self.expect:
+        if new and self.expect:
             _preallocate(fd, self.expect)
         self.open[s] = fd
         return fd
@@ -173,7 +168,6 @@ class Spill:
                 idx = order[a:a + step]
                 yield _gather(batches, chunk[idx], row[idx])
             del batches, whole
-
 
     def done(self, shard: int) -> None:
         """The shard is written: its spill file is there for `output` to write over (one kept)."""
@@ -226,127 +220,6 @@ class Spill:
                 with contextlib.suppress(BufferError):  # after a failure the writer may still hold it
                     mm.close()
             os.close(fd)
-
-
-# Rows with fewer image bytes than this on average are copied whole. Spilling 64 MB of rows 4
-# times (CPU, medians of 5): apart 0.67-0.72x whole at 64-256 KB per row, about even at 6-16 KB,
-# and from 0.85x to 1.29x at 2-4 KB (a buffer per row for writev costs more than the copy).
-SPLIT_MIN_ROW_BYTES = 16 << 10
-IOV_MAX = 1024  # buffers per writev (Linux's limit)
-
-
-@dataclass(slots=True, frozen=True)
-class _Record:
-    """Where one batch's rows lie in a shard's spill file: an IPC message of `message` bytes at
-    `start`, then `blob` bytes of their images (`images`: the column they are put back in)."""
-    start: int
-    message: int
-    blob: int
-    schema: pa.Schema
-    images: pa.Field | None
-
-    def batch(self, whole: pa.Buffer) -> pa.RecordBatch:
-        """The rows, read from the mapped file without copying their image bytes."""
-        b = pa.ipc.read_record_batch(whole.slice(self.start, self.message), self.schema)
-        return b if self.images is None else _joined(b, self.images, whole.slice(self.start + self.message, self.blob))
-
-
-class _Split:
-    """A batch whose `images` column is a list of structs with a binary `bytes` field, split in
-    two: `small`, the batch with each image's bytes replaced by their length and validity (`len`,
-    `valid`), and the buffer `data` the bytes lie in (`spans` says where each row's are)."""
-
-    def __init__(self, rows: pa.RecordBatch, i: int, j: int) -> None:
-        col = rows.column(i)
-        values = col.values  # the structs, not cut to the column's offset (offsets index into it)
-        b = values.field(j)
-        self.data = b.buffers()[2]
-        self.lo = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
-        self.bo = np.frombuffer(b.buffers()[1], np.int32, len(b) + 1, b.offset * 4)
-        st = values.type
-        others = [k for k in range(st.num_fields) if k != j]
-        meta = pa.StructArray.from_arrays(
-            [pa.array(np.diff(self.bo)), pc.is_valid(b), *(values.field(k) for k in others)],
-            fields=[pa.field("len", pa.int32(), False), pa.field("valid", pa.bool_(), False), *(st.field(k) for k in others)],
-            mask=pc.is_null(values) if values.null_count else None)
-        meta = pa.ListArray.from_arrays(pa.array(self.lo), meta, mask=pc.is_null(col) if col.null_count else None)
-        self.field = rows.schema.field(i)
-        self.i = i
-        self.small = rows.set_column(i, pa.field(self.field.name, meta.type, self.field.nullable), meta)
-
-    @classmethod
-    def of(cls, rows: pa.RecordBatch, min_row_bytes: int) -> _Split | None:
-        """The split of a batch with at least `min_row_bytes` of images per row; None for any other."""
-        i = rows.schema.get_field_index("images")
-        if i < 0 or not rows.num_rows:
-            return None
-        t = rows.schema.field(i).type
-        if not (pa.types.is_list(t) and pa.types.is_struct(t.value_type)):
-            return None
-        j = t.value_type.get_field_index("bytes")
-        if j < 0 or t.value_type.field(j).type != pa.binary():
-            return None
-        b = rows.column(i).values.field(j)
-        if b.buffers()[2] is None or b.buffers()[2].size < min_row_bytes * rows.num_rows:
-            return None
-        return cls(rows, i, j)
-
-    def spans(self, take: np.ndarray, small: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
-        """Where in `data` the image bytes of rows `take` (taken into `small`) start and end."""
-        meta = small.column(self.i)
-        mo = np.frombuffer(meta.buffers()[1], np.int32, len(meta) + 1, meta.offset * 4)
-        first = self.lo[take]
-        starts, ends = self.bo[first].astype(np.int64), self.bo[first + np.diff(mo)].astype(np.int64)
-        lens = np.asarray(meta.values.field(0))[mo[0]:mo[-1]]
-        if int(lens.sum()) != int((ends - starts).sum()):  # the take kept other images than the rows' own
-            raise RuntimeError("spill: the rows' image bytes do not match their lengths")
-        return starts, ends
-
-
-def _joined(b: pa.RecordBatch, field: pa.Field, blob: pa.Buffer) -> pa.RecordBatch:
-    """A spilled batch with its image bytes put back: `blob` holds them, image after image."""
-    i = b.schema.get_field_index(field.name)
-    meta = b.column(i)
-    values = meta.values
-    if meta.offset or values.offset:  # (arrays read from IPC start at 0)
-        raise RuntimeError("spill: unexpected offset in a spilled images column")
-    lens = np.asarray(values.field(0))
-    offsets = np.zeros(len(lens) + 1, np.int32)
-    np.cumsum(lens, out=offsets[1:])
-    valid = np.asarray(values.field(1))
-    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    st = field.type.value_type
-    j = st.get_field_index("bytes")
-    data = pa.Array.from_buffers(pa.binary(), len(lens), [validity, pa.py_buffer(offsets), blob])
-    children = [values.field(k) for k in range(2, values.type.num_fields)]
-    children.insert(j, data)
-    structs = pa.Array.from_buffers(st, len(values), [values.buffers()[0]], children=children)
-    images = pa.Array.from_buffers(field.type, len(meta), meta.buffers()[:2], children=[structs])
-    return b.set_column(i, field, images)
-
-
-def _merged(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
-    """The non-empty spans, those that follow each other joined."""
-    keep = ends > starts
-    starts, ends = starts[keep], ends[keep]
-    if not len(starts):
-        return []
-    cut = np.flatnonzero(starts[1:] != ends[:-1]) + 1
-    return list(zip(starts[np.r_[0, cut]].tolist(), ends[np.r_[cut - 1, len(ends) - 1]].tolist()))
-
-
-def _write_all(fd: int, buffers: list) -> None:
-    """Write the buffers, in order, with writev (resumed after a short write)."""
-    views = [v for v in (memoryview(b).cast("B") for b in buffers) if len(v)]
-    i = 0
-    while i < len(views):
-        n = os.writev(fd, views[i:i + IOV_MAX])
-        while n:
-            if n >= len(views[i]):
-                n -= len(views[i])
-                i += 1
-            else:
-                views[i], n = views[i][n:], 0
 
 
 @functools.cache
