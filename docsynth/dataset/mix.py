@@ -47,7 +47,8 @@ from docsynth.dataset.adapters import broken_rows, cap_and_split, to_cauldron
 from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_front, card_header, clear_leftovers, publish_parts
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
-from docsynth.dataset.shuffle import OutputFull, Spill, interleave, prefetch
+from docsynth.dataset.readahead import interleave, prefetch
+from docsynth.dataset.shuffle import OutputFull, Spill
 from docsynth.dataset.sources import SourceError
 from docsynth.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.mixture import Mixture

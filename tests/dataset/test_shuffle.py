@@ -13,7 +13,8 @@ import pytest
 
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.permute import Permutation
-from docsynth.dataset.shuffle import OutputFull, Spill, _preallocate, interleave
+from docsynth.dataset.readahead import interleave
+from docsynth.dataset.shuffle import OutputFull, Spill, _preallocate
 from tests.dataset.mixsources import png, rows
 
 
