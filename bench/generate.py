@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from docsynth.generate.backends import ChatRequest  # noqa: E402
 from docsynth.generate.prompts import format_document, load_templates  # noqa: E402
-from docsynth.ingest.stage import file_page_texts  # noqa: E402
-from docsynth.recipe import IngestConfig, OpenAIConfig, Sampling  # noqa: E402
+from docsynth.ingest.pages import file_page_texts  # noqa: E402
+from docsynth.core.recipe import IngestConfig, OpenAIConfig, Sampling  # noqa: E402
 
 ENGINE = {"dtype": "float32", "enforce_eager": True, "max_model_len": 4096, "seed": 0}
 

@@ -35,8 +35,8 @@ import pymupdf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from docsynth.ingest.stage import run_ingest  # noqa: E402
-from docsynth.recipe import Recipe  # noqa: E402
+from docsynth.executors.local import run_ingest  # noqa: E402
+from docsynth.core.recipe import Recipe  # noqa: E402
 
 SAMPLES = ["two_column_article.pdf", "invoice.pdf", "table_report.pdf", "annual_report.pdf",
            "lettre_fr.pdf", "bericht_de.pdf"]
@@ -113,7 +113,7 @@ def render_for_ocr(files: list[Path], d: Path, same_as_docsynth: bool) -> list[P
     """Grey page images for tesseract: at 300 dpi, or at the resolution docsynth gives
     tesseract (a scan's own, if lower than ocr.dpi)."""
     from docsynth.ingest.ocr import ocr_dpi
-    from docsynth.recipe import OcrConfig
+    from docsynth.core.recipe import OcrConfig
 
     d.mkdir()
     out = []

@@ -38,8 +38,9 @@ def main() -> None:
 
         import bench.mix as bm
         from docsynth.dataset.mix import run_mix
+        from docsynth.core.publish import PushOptions
         from docsynth.hub import push
-        from docsynth.mixture import Mixture
+        from docsynth.core.mixture import Mixture
         work = Path(tempfile.mkdtemp(prefix="docsynth-bench-push-"))
         try:
             bm.SOURCES = 1
@@ -59,10 +60,10 @@ def main() -> None:
                 times["upload_folder"].append(time.perf_counter() - t0)
                 hub.lfs.clear()  # the next variant uploads every object again, as a first push would
                 t0 = time.perf_counter()
-                push(mix, f"bench/ours{i}", commit_files=4)
+                push(mix, f"bench/ours{i}", PushOptions(commit_files=4))
                 times["docsynth push"].append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                s = push(mix, f"bench/ours{i}", commit_files=4)
+                s = push(mix, f"bench/ours{i}", PushOptions(commit_files=4))
                 again.append(time.perf_counter() - t0)
                 assert not s.uploads and not s.commits
                 hub.lfs.clear()

@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import make_corpus  # noqa: E402
-from docsynth.dataset.write import run_write  # noqa: E402
-from docsynth.generate.stage import run_generate  # noqa: E402
-from docsynth.ingest.stage import run_ingest  # noqa: E402
-from docsynth.recipe import Recipe  # noqa: E402
-from docsynth.run.pipeline import run_recipe  # noqa: E402
+from docsynth.executors.local import run_write  # noqa: E402
+from docsynth.executors.local import run_generate  # noqa: E402
+from docsynth.executors.local import run_ingest  # noqa: E402
+from docsynth.core.recipe import Recipe  # noqa: E402
+from docsynth.executors.local import run_recipe  # noqa: E402
 
 ENGINE = {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048, "seed": 0}
 

@@ -47,7 +47,7 @@ def plain(path: Path) -> tuple:
 
 
 def ours(path: Path) -> tuple:
-    from docsynth.stats import dataset_stats
+    from docsynth.dataset.stats import dataset_stats
     s = dataset_stats(path)
     return (s.samples, s.pairs, s.images, int(s.question_chars.total), int(s.answer_chars.total), int(s.image_side.total))
 

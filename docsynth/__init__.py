@@ -1,3 +1,24 @@
-"""docsynth: synthetic vision-language training data from document collections."""
+"""docsynth: synthetic vision-language training data from document collections.
+
+The Python API (docsynth.api) is importable from here: load_recipe, run, run_ingest,
+run_generate, run_write, mix, push, open_dataset; with Recipe, Mixture, DocsynthError and the
+training loader, MixtureDataset. They are imported on first use, so `import docsynth` stays cheap.
+(Names of subpackages, such as docsynth.ingest, are not API names: an import would shadow them.)
+"""
 
 __version__ = "0.1.0"
+
+_API = {"load_recipe", "run", "run_ingest", "run_generate", "run_write", "mix", "push", "open_dataset", "Dataset"}
+_ELSEWHERE = {"Recipe": "docsynth.core.recipe", "Mixture": "docsynth.core.mixture", "DocsynthError": "docsynth.core.errors",
+              "RecipeError": "docsynth.core.errors", "MixtureDataset": "docsynth.loader"}
+__all__ = sorted(_API | set(_ELSEWHERE) | {"__version__"})
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _API:
+        return getattr(importlib.import_module("docsynth.api"), name)
+    if name in _ELSEWHERE:
+        return getattr(importlib.import_module(_ELSEWHERE[name]), name)
+    raise AttributeError(f"module 'docsynth' has no attribute '{name}'")

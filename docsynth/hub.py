@@ -23,12 +23,14 @@ from pathlib import Path
 import yaml
 
 from docsynth.dataset.cauldron import card_front
-from docsynth.errors import DocsynthError, MissingDependencyError
-from docsynth.run.tasks import file_sha256
+from docsynth.core.errors import DocsynthError, MissingDependencyError
+from docsynth.core.publish import PushOptions
+from docsynth.core.files import file_sha256
 
 log = logging.getLogger(__name__)
 
 REPO_TYPE = "dataset"
+HUB_MAIN = "main"  # the branch a new Hub repo has
 
 
 @dataclass(slots=True)
@@ -129,10 +131,11 @@ def merge_card(remote: str | None, local: str, config: str) -> str:
     return card_front(header) + "\n" + body
 
 
-def push(root: Path, repo_id: str, *, private: bool = False, revision: str = "main", config: str | None = None,
-         dry_run: bool = False, commit_files: int = 50, commit_bytes: int = 4_000_000_000,
+def push(root: Path, repo_id: str, options: PushOptions | None = None, *, dry_run: bool = False,
          progress: Callable[[int, int], None] | None = None) -> PushSummary:
     """Publish DIR to the Hub (see the module docstring); progress(bytes_sent, bytes_total)."""
+    o = options or PushOptions()
+    private, revision, config = o.private, o.revision, o.config
     hf = _hub()
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
@@ -158,9 +161,9 @@ def push(root: Path, repo_id: str, *, private: bool = False, revision: str = "ma
             s.created = True
             if not dry_run:
                 api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
-                if revision != "main":
+                if revision != HUB_MAIN:
                     api.create_branch(repo_id, branch=revision, repo_type=REPO_TYPE, exist_ok=True)
-        s.url = f"{api.endpoint}/datasets/{repo_id}" + (f"/tree/{revision}" if revision != "main" else "")
+        s.url = f"{api.endpoint}/datasets/{repo_id}" + (f"/tree/{revision}" if revision != HUB_MAIN else "")
         shas = _sha256s(root, shards)
         for p in shards:
             dest = f"{prefix}/{p.name}"
@@ -178,7 +181,7 @@ def push(root: Path, repo_id: str, *, private: bool = False, revision: str = "ma
             card = merge_card(old_card, card, config)
         card_changed = old_card != card
         total = sum(u.size for u in s.uploads)
-        batches = _batches(s.uploads, commit_files, commit_bytes)
+        batches = _batches(s.uploads, o.commit_files, int(o.commit_bytes))
         if dry_run:
             s.commits = [{"message": f"shards {i + 1}/{len(batches)}", "files": len(b), "bytes": sum(u.size for u in b)}
                          for i, b in enumerate(batches)]

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from docsynth.dataset.cauldron import dataset_shards
 from docsynth.dataset.permute import Permutation, _mix
-from docsynth.errors import DocsynthError, MissingDependencyError
+from docsynth.core.errors import DocsynthError, MissingDependencyError
 
 try:
     import torch

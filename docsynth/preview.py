@@ -21,9 +21,10 @@ from PIL import Image
 
 from docsynth.dataset.cauldron import dataset_shards
 from docsynth.dataset.permute import Permutation
-from docsynth.errors import DocsynthError
-from docsynth.records import REJECT_FILES, read_rejects
-from docsynth.stats import image_size
+from docsynth.core.errors import DocsynthError
+from docsynth.core.records import REJECT_FILES, read_rejects
+from docsynth.core.tasks import TaskStore
+from docsynth.dataset.stats import image_size
 
 
 @dataclass(slots=True)
@@ -112,7 +113,7 @@ def rejects(run: Path, index: int = 0, source: str | None = None) -> Iterator[It
 
 def _candidate_images(run: Path, ids: set[str]) -> dict[str, list[bytes]]:
     out: dict[str, list[bytes]] = {}
-    for shard in sorted((run / "candidates").glob("task-*.parquet")) if ids else []:
+    for shard in TaskStore.of(run, "generate").finished_shards() if ids else []:
         t = pq.read_table(shard, columns=["sample_id"])
         hits = [i for i, s in enumerate(t.column("sample_id").to_pylist()) if s in ids]
         if hits:

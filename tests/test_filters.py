@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from docsynth.filters import Pair, apply_filters, build_filters, reason_kind
-from docsynth.recipe import (CodeFilter, GroundedFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
+from docsynth.core.records import reason_kind
+from docsynth.dataset.filters import Pair, apply_filters, build_filters
+from docsynth.core.recipe import (CodeFilter, GroundedFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
                              UnanswerableFilter, parse_recipe)
 
 TEXT = ("Riverside Water Authority - Annual Report 2023. The Authority supplies drinking water to 412,000 "
@@ -180,7 +181,7 @@ def test_filters_apply_in_order_and_say_which_dropped_each_pair():
 
 
 def test_recipe_filters_are_validated_with_their_own_keys():
-    from docsynth.errors import RecipeError
+    from docsynth.core.errors import RecipeError
 
     with pytest.raises(RecipeError, match="does not match any of the expected tags: 'code'"):
         parse_recipe({"filters": ["cod"]})

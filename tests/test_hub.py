@@ -15,7 +15,7 @@ import yaml
 
 from docsynth.dataset.mix import run_mix
 from docsynth.hub import merge_card
-from docsynth.mixture import Mixture
+from docsynth.core.mixture import Mixture
 from tests.dataset.mixsources import cauldron_source
 from tests.hubserver import Hub
 

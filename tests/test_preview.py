@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from docsynth.dataset.write import run_write
+from docsynth.executors.local import run_write
 from docsynth.preview import halfblock, kitty, sixel
 from tests.dataset.test_write import make_recipe, run_dir  # noqa: F401  (the run fixture)
 from tests.dataset.mixsources import picture

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pytest
 
 from docsynth.dataset.mix import run_mix
-from docsynth.mixture import Mixture
-from docsynth.stats import dataset_stats, image_size, load_tokenizer
+from docsynth.core.mixture import Mixture
+from docsynth.dataset.stats import dataset_stats, image_size, load_tokenizer
 from tests.dataset.mixsources import picture
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth import __version__
-from docsynth.cli import common, generate, ingest, mix, preview, prompts, push, run, stats, validate, write
+from docsynth.cli import common, generate, ingest, mix, preview, prompts, push, recipes, run, stats, validate, write
 
 app = typer.Typer(
     name="docsynth",
@@ -52,6 +52,7 @@ app.command("push")(push.push)
 app.command("stats")(stats.stats)
 app.command("preview")(preview.preview)
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(recipes.app, name="recipes")
 
 
 def main() -> None:

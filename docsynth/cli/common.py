@@ -17,8 +17,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
-from docsynth.errors import DocsynthError, RecipeError
-from docsynth.recipe import Recipe, load_recipe, parse_recipe
+from docsynth.core.errors import DocsynthError, RecipeError
+from docsynth.core.recipe import Recipe, load_recipe, parse_recipe
 
 out = Console()  # results for people
 err = Console(stderr=True)  # progress, logs, errors

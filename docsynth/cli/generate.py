@@ -9,30 +9,10 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.generate.stage import Progress, run_generate
+from docsynth.cli.bars import StageBars
+from docsynth.executors.local import run_generate
+from docsynth.generate.stage import GROUNDED_AT
 from docsynth.generate.view import sample_candidates
-
-
-class _Bar(Progress):
-    def __init__(self, bar) -> None:
-        self.bar, self.task, self.samples = bar, None, 0
-
-    def status(self, message: str) -> None:
-        common.err.print(f"[dim]{message}[/dim]")
-
-    def planned(self, pages: int, pages_done: int) -> None:
-        self.task = self.bar.add_task("generate", total=pages, completed=pages_done, tokens=0, unit="pages",
-                                      rate="tokens", rate_unit="tok")
-
-    def grew(self, pages: int) -> None:
-        t = common.task_of(self.bar, self.task)
-        self.bar.update(self.task, total=(t.total or 0) + pages)
-
-    def advanced(self, pages: int, samples: int, output_tokens: int) -> None:
-        t = common.task_of(self.bar, self.task)
-        self.samples += samples
-        self.bar.update(self.task, advance=pages, tokens=t.fields["tokens"] + output_tokens,
-                        description=f"generate ({self.samples:,} samples)")
 
 
 def generate(
@@ -58,17 +38,17 @@ def generate(
         overrides = {"generate.model": model, "generate.backend": backend, "generate.openai.base_url": base_url}
         r, base = common.recipe_with(recipe, overrides)
         with common.progress_bar(not json_out) as bar:
-            summary = run_generate(r, base, pages_dir, out or pages_dir, _Bar(bar))
-    common.report(summary, json_out, lambda: _print_summary(summary, show))
+            summary = run_generate(r, base, pages_dir, out or pages_dir, StageBars(bar))
+    common.report(summary, json_out, lambda: print_summary(summary, show))
 
 
-def _print_summary(s, show: int) -> None:
+def print_summary(s, show: int) -> None:
     t = Table(title=f"generate -> {s.out_dir}", show_header=False, title_justify="left")
     t.add_row("model", s.model)
     t.add_row("samples", f"{s.samples:,} with pairs: {s.samples_ok:,}  ({s.tasks} tasks, "
                          f"{s.tasks_skipped} reused from an earlier run)")
     t.add_row("pairs", f"{s.pairs:,}  {s.pairs_per_page:.2f} per page over {s.pages:,} pages")
-    t.add_row("grounded", f"{s.grounded_share:.0%} of answers found in their page text (exact, or fuzzy >= 0.8)")
+    t.add_row("grounded", f"{s.grounded_share:.0%} of answers found in their page text (exact, or fuzzy >= {GROUNDED_AT})")
     t.add_row("templates", ", ".join(f"{k}: {v}" for k, v in s.templates.items()))
     t.add_row("rejected", f"{s.rejects:,}  " + ", ".join(f"{k}: {v}" for k, v in s.reject_reasons.items()))
     t.add_row("tokens", f"{s.prompt_tokens:,} in, {s.output_tokens:,} out; {s.output_tokens_per_s:,.1f} tokens/s "

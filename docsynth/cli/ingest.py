@@ -9,23 +9,10 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.ingest.stage import Progress, run_ingest
+from docsynth.cli.bars import StageBars
+from docsynth.executors.local import run_ingest
 from docsynth.ingest.view import sample_pages
-from docsynth.recipe import OcrMode
-
-
-class _Bar(Progress):
-    def __init__(self, bar) -> None:
-        self.bar, self.task = bar, None
-
-    def planned(self, docs: int, docs_done: int) -> None:
-        self.task = self.bar.add_task("ingest", total=docs, completed=docs_done, pages=0, unit="docs",
-                                      rate="pages", rate_unit="pages")
-
-    def advanced(self, docs: int, pages: int) -> None:
-        t = common.task_of(self.bar, self.task)
-        self.bar.update(self.task, advance=docs, pages=t.fields["pages"] + pages)
-        common.stop_when_done(self.bar, self.task)
+from docsynth.core.recipe import OcrMode
 
 
 def ingest(
@@ -56,11 +43,11 @@ def ingest(
         if not r.inputs.paths:
             raise common.DocsynthError("no inputs: give INPUT paths or set inputs.paths in the recipe")
         with common.progress_bar(not json_out) as bar:
-            summary = run_ingest(r, base, out, _Bar(bar))
-    common.report(summary, json_out, lambda: _print_summary(summary, show))
+            summary = run_ingest(r, base, out, StageBars(bar))
+    common.report(summary, json_out, lambda: print_summary(summary, show))
 
 
-def _print_summary(s, show: int) -> None:
+def print_summary(s, show: int) -> None:
     t = Table(title=f"ingest -> {s.out_dir}", show_header=False, title_justify="left")
     t.add_row("documents", f"{s.docs:,}  ({s.tasks} tasks, {s.tasks_skipped} reused from an earlier run)")
     t.add_row("pages", f"{s.pages:,}  " + ", ".join(f"{k}: {v:,}" for k, v in s.pages_by_source.items()))

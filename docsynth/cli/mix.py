@@ -10,7 +10,8 @@ from rich.table import Table
 
 from docsynth.cli import common
 from docsynth.dataset.mix import plan_summary, run_mix
-from docsynth.mixture import load_mixture
+from docsynth.core.config import parse_config
+from docsynth.core.mixture import Mixture, load_mixture
 
 
 class _Bar:
@@ -55,10 +56,9 @@ def mix(
     """
     with common.failures():
         m, _ = load_mixture(mixture)
-        if seed is not None:
-            m.seed = seed
-        if total is not None:
-            m.total = total
+        given = {k: v for k, v in {"seed": seed, "total": total}.items() if v is not None}
+        if given:  # validated like the file: --total 0 is a usage error
+            m = parse_config(Mixture, {**m.model_dump(), **given}, f"{mixture} with the command-line options", "mixture")
         if dry_run:
             s = plan_summary(m, out)
         else:

@@ -9,20 +9,14 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.generate.prompts import KNOWN_VARIABLES, format_document, load_templates
-from docsynth.ingest.stage import file_page_texts
-from docsynth.recipe import IngestConfig
+from docsynth.generate.prompts import KNOWN_VARIABLES, find_template, load_templates
+from docsynth.generate.render import render as render_prompt
+from docsynth.ingest.pages import file_page_texts
 
-app = typer.Typer(help="The prompt templates in prompts/: list them, show one, render one for a document.",
+app = typer.Typer(help="The prompt templates: list them, show one, render one for a document as the model receives it.",
                   no_args_is_help=True)
-DirOption = Annotated[Path | None, typer.Option("--dir", help="Template folder (default: DOCSYNTH_PROMPTS or prompts/).")]
-
-
-def _template(name: str, directory: Path | None):
-    templates = load_templates(directory)
-    if name not in templates:
-        raise common.DocsynthError(f"no prompt named '{name}' (have: {', '.join(templates)})")
-    return templates[name]
+DirOption = Annotated[Path | None, typer.Option("--dir", help=(
+    "Template folder (default: the recipe's generate.prompts_dir, else DOCSYNTH_PROMPTS, else the shipped templates)."))]
 
 
 @app.command("list")
@@ -46,27 +40,35 @@ def list_(directory: DirOption = None,
 def show(name: Annotated[str, typer.Argument(help="Template name.")], directory: DirOption = None) -> None:
     """The template file as written."""
     with common.failures():
-        t = _template(name, directory)
+        t = find_template(name, directory)
     typer.echo(t.path.read_text(), nl=False)  # verbatim, never re-wrapped
 
 
 @app.command("render")
 def render(
     name: Annotated[str, typer.Argument(help="Template name.")],
-    doc: Annotated[Path, typer.Option("--doc", help="A PDF (read as ingest reads it) or a .txt file.")],
-    pairs: Annotated[int, typer.Option(help="num_pairs to ask for.")] = 4,
+    doc: Annotated[Path, typer.Option("--doc", help="A PDF (read as the recipe's ingest reads it) or a .txt file.")],
+    recipe: Annotated[Path | None, typer.Option("--recipe", "-r", help=(
+        "The recipe whose ingest, generate and seed settings apply (default: every default).")) ] = None,
+    pairs: Annotated[int | None, typer.Option(min=1, help=(
+        "Ask for this many pairs (default: as the stage asks, generate.pairs_per_page per page)."))] = None,
     directory: DirOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the chat messages as JSON.")] = False,
 ) -> None:
-    """Exactly the chat messages the model receives for this document."""
+    """Exactly what the model receives for this document: the first sample the generate stage
+    would make of it (up to generate.max_pages_per_sample pages), its text fitted to the context
+    budget with the model's tokenizer where it is on this machine."""
     with common.failures():
-        t = _template(name, directory)
-        pages = file_page_texts(doc, IngestConfig())
-        values = {"document": format_document(pages), "num_pairs": pairs, "num_pages": len(pages)}
-        messages = t.render(**{k: v for k, v in values.items() if k in t.variables})
+        r, base = common.recipe_with(recipe, {})
+        out = render_prompt(r, base, name, doc, file_page_texts(doc, r.ingest), directory, pairs)
+    req = out.request
+    messages = [{"role": "prompt", "content": req.prompt}] if req.prompt is not None else req.messages
     if json_out:
         common.print_json(messages)
         return
     for m in messages:  # verbatim: no wrapping, no markup, exactly the message text
         typer.echo(f"----- {m['role']} -----")
         typer.echo(m["content"])
+    s = out.sample
+    common.err.print(f"[dim]pages 1-{len(s.pages)} of {out.pages}; context {out.context} tokens ({out.context_from})"
+                     + ("; the text was cut to fit" if s.truncated else "") + "[/dim]", highlight=False)

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ByteSize, TypeAdapter, ValidationError
 from rich.table import Table
 
 from docsynth.cli import common
+from docsynth.core.config import parse_config
+from docsynth.core.publish import PushOptions
 from docsynth.hub import push as run_push
 
 
@@ -27,13 +28,12 @@ class _Bar:
 def push(
     directory: Annotated[Path, typer.Argument(help="A dataset or mixture directory (data/train-*.parquet and README.md).")],
     repo_id: Annotated[str, typer.Option("--repo-id", help="The dataset repo, ORG/NAME (created if missing).")] = ...,
-    private: Annotated[bool, typer.Option(help="Create the repo private (an existing repo keeps its visibility).")] = False,
-    revision: Annotated[str, typer.Option(help="The branch to push to (created from main if missing).")] = "main",
-    config_name: Annotated[str | None, typer.Option(help=(
-        "Push as this config of the repo (files under NAME/), the way The Cauldron holds one config per source; "
-        "the repo's card then lists every config."))] = None,
-    commit_files: Annotated[int, typer.Option(help="Files per commit at most.")] = 50,
-    commit_bytes: Annotated[str, typer.Option(help="Bytes per commit at most, e.g. 4GB.")] = "4GB",
+    private: Annotated[bool | None, typer.Option("--private", help=_help("private"), show_default=False)] = None,
+    revision: Annotated[str | None, typer.Option(help=_help("revision"), show_default=False)] = None,
+    config_name: Annotated[str | None, typer.Option(help=_help("config") + "; the repo's card then lists every config.",
+                                                    show_default=False)] = None,
+    commit_files: Annotated[int | None, typer.Option(help=_help("commit_files"), show_default=False)] = None,
+    commit_bytes: Annotated[str | None, typer.Option(help=_help("commit_bytes"), show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent, in which commits; send nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,
 ) -> None:
@@ -45,14 +45,20 @@ def push(
     from HF_TOKEN or `hf auth login` and is never printed. HF_ENDPOINT points at another Hub.
     """
     with common.failures():
-        try:
-            limit = int(TypeAdapter(ByteSize).validate_python(commit_bytes))
-        except ValidationError:
-            raise common.DocsynthError(f"--commit-bytes: '{commit_bytes}' is not a size (e.g. 500MB, 4GB)") from None
+        given = {"private": private, "revision": revision, "config": config_name, "commit_files": commit_files,
+                 "commit_bytes": commit_bytes}
+        options = parse_config(PushOptions, {k: v for k, v in given.items() if v is not None}, "command-line options",
+                               "set of push options")
         with common.progress_bar(not json_out and not dry_run) as bar:
-            s = run_push(directory, repo_id, private=private, revision=revision, config=config_name, dry_run=dry_run,
-                         commit_files=commit_files, commit_bytes=limit, progress=_Bar(bar))
+            s = run_push(directory, repo_id, options, dry_run=dry_run, progress=_Bar(bar))
     common.report(s, json_out, lambda: _print(s))
+
+
+def _help(field: str) -> str:
+    """A push option's help: its description and default, from PushOptions."""
+    f = PushOptions.model_fields[field]
+    default = f.default.human_readable(decimal=True) if hasattr(f.default, "human_readable") else f.default
+    return f"{f.description[0].upper()}{f.description[1:]}" + ("" if default is None else f" (default: {default})")
 
 
 def _print(s) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
+from itertools import islice
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +13,9 @@ from docsynth.cli import common
 from docsynth.cli import generate as generate_cli
 from docsynth.cli import ingest as ingest_cli
 from docsynth.cli import write as write_cli
-from docsynth.records import REJECT_FILES, read_rejects
-from docsynth.run.pipeline import STAGES, run_recipe
+from docsynth.cli.bars import StageBars
+from docsynth.core.records import REJECT_FILES, read_rejects, reject_counts
+from docsynth.executors.local import STAGES, run_recipe
 
 
 def run(
@@ -45,27 +46,16 @@ def run(
 
 
 def _print_summary(s, show: int) -> None:
-    ingest_cli._print_summary(s.ingest, 0)
-    generate_cli._print_summary(s.generate, show)
+    ingest_cli.print_summary(s.ingest, 0)
+    generate_cli.print_summary(s.generate, show)
     write_cli.print_summary(s.write)
 
 
 def _run_with_bars(r, base: Path, out: Path, force: list[str], quiet: bool, executor: str = "local",
                    address: str | None = None):
-    """The run under one display: the ingest and generate bars move together (on Ray, one bar of
-    tasks through both stages)."""
+    """The run under one display: the ingest and generate bars move together, on either executor."""
     with common.progress_bar(not quiet) as bar:
-        task = None
-
-        def on_ray(done: int, total: int, pages: int, tokens: int) -> None:
-            nonlocal task
-            if task is None:
-                task = bar.add_task("ray: ingest+generate", total=total, unit="tasks", pages=0, tokens=0,
-                                    rate="tokens", rate_unit="tok")
-            bar.update(task, completed=done, pages=pages, tokens=tokens)
-
-        return run_recipe(r, base, out, force, ingest_cli._Bar(bar), generate_cli._Bar(bar), executor=executor,
-                          address=address, ray_progress=on_ray)
+        return run_recipe(r, base, out, force, StageBars(bar), executor=executor, address=address)
 
 
 def rejects(
@@ -83,15 +73,14 @@ def rejects(
         found = [x for x in stages if (run_dir / REJECT_FILES[x]).exists()]
         if not found:
             raise common.DocsynthError(f"{run_dir} holds no rejects files ({', '.join(REJECT_FILES.values())})")
+    counts = reject_counts(run_dir, found)  # the figures docsynth stats shows
     for name in found:
-        rows = [row for _, row in read_rejects(run_dir, [name])]
         if json_out:
-            for row in rows:
+            for _, row in read_rejects(run_dir, [name]):
                 typer.echo(json.dumps({"stage": name, **row}, ensure_ascii=False))
             continue
-        counts = Counter(row["reason"].split(":")[0] for row in rows)
-        common.out.print(f"[bold]{name}[/bold]: {len(rows):,} rejected  "
-                         + ", ".join(f"{k}: {v:,}" for k, v in counts.most_common()), highlight=False)
-        for row in rows[:limit]:
+        common.out.print(f"[bold]{name}[/bold]: {sum(counts[name].values()):,} rejected  "
+                         + ", ".join(f"{k}: {v:,}" for k, v in counts[name].items()), highlight=False)
+        for _, row in islice(read_rejects(run_dir, [name]), limit):
             where = Path(row["source"]).name + ("" if row.get("page") is None else f" page {row['page']}")
             common.out.print(f"  {where}: {row['reason']}", highlight=False, markup=False)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.stats import dataset_stats, load_tokenizer
+from docsynth.dataset.stats import dataset_stats, load_tokenizer
 
 
 def stats(

@@ -9,7 +9,7 @@ import typer
 
 from docsynth.cli import common
 from docsynth.generate.prompts import recipe_templates
-from docsynth.recipe import dump_recipe, load_recipe
+from docsynth.core.recipe import dump_recipe, load_recipe
 
 
 def validate(

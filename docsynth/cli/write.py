@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.dataset.write import run_write
+from docsynth.executors.local import run_write
 
 
 def write(

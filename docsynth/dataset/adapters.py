@@ -18,7 +18,7 @@ from PIL import Image
 
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.sources import Source, SourceError, as_cauldron, cauldron_problem
-from docsynth.mixture import LlavaAdapter, MessagesAdapter, QAAdapter, TurnsConfig
+from docsynth.core.mixture import LlavaAdapter, MessagesAdapter, QAAdapter, TurnsConfig
 
 Image.MAX_IMAGE_PIXELS = None  # pages and charts are big; a bomb is caught by the memory it would take, not here
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from docsynth.errors import DocsynthError
+from docsynth.core.errors import DocsynthError
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # how datasets stores an Image
 TEXT = pa.struct([("user", pa.string()), ("assistant", pa.string()), ("source", pa.string())])
@@ -59,7 +59,7 @@ def row_group_rows(table: pa.Table | pa.RecordBatch, target_bytes: int) -> int:
     return max(1, min(table.num_rows, int(target_bytes * table.num_rows / max(table.nbytes, 1)))) if table.num_rows else 1
 
 
-def write_shard(table: pa.Table, path, target_row_group_bytes: int = 32_000_000) -> None:
+def write_shard(table: pa.Table, path, target_row_group_bytes: int) -> None:
     """One Cauldron shard, in row groups of about target_row_group_bytes."""
     pq.write_table(table.cast(SCHEMA) if not table.schema.equals(SCHEMA) else table, path,
                    row_group_size=row_group_rows(table, target_row_group_bytes), **WRITE_OPTIONS)

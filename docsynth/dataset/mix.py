@@ -34,7 +34,6 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,63 +43,20 @@ import yaml
 
 import docsynth
 from docsynth.dataset.adapters import broken_rows, cap_and_split, to_cauldron
-from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, card_front, card_header, clear_leftovers, publish_parts
+from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, clear_leftovers, publish_parts
+from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
 from docsynth.dataset.readahead import interleave, prefetch
-from docsynth.dataset.shuffle import OutputFull, Spill
+from docsynth.dataset.shuffle import SPILL_QUEUE_BYTES, OutputFull, Spill
 from docsynth.dataset.sources import SourceError
-from docsynth.stats import Stats, StatsAccumulator, stats_markdown
-from docsynth.mixture import Mixture
-from docsynth.run.tasks import FollowingSha256, atomic_write, atomic_write_text
+from docsynth.dataset.stats import StatsAccumulator
+from docsynth.core.mixture import Mixture
+from docsynth.core.files import FollowingSha256, atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-SPILL_QUEUE_BYTES = 64_000_000  # rows waiting for the spill's writer thread, at most
-
-
-@dataclass(slots=True)
-class SourceReport:
-    name: str
-    path: str
-    kind: str
-    rows_available: int
-    requested: int
-    realised: int = 0
-    requested_share: float = 0.0
-    realised_share: float = 0.0
-    epochs: float = 0.0
-    broken_images: int = 0  # rows left out for a broken image
-    broken_examples: list[dict] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class MixSummary:
-    out_dir: str
-    name: str
-    seed: int
-    rows: int = 0
-    requested: int = 0
-    bytes: int = 0
-    bytes_read: int = 0
-    seconds: float = 0.0
-    sources: list[SourceReport] = field(default_factory=list)
-    shards: list[dict] = field(default_factory=list)
-
-    @property
-    def rejects(self) -> int:
-        return sum(s.broken_images for s in self.sources)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
-
-
-def _reports(plans: list[SourcePlan], total: int) -> dict[str, SourceReport]:
-    return {p.src.name: SourceReport(p.src.name, str(p.src.cfg.path), p.src.kind, p.rows, p.count,
-                                     requested_share=p.count / total, epochs=p.count / p.rows) for p in plans}
 
 
 def plan_summary(m: Mixture, out: Path) -> MixSummary:
@@ -108,7 +64,7 @@ def plan_summary(m: Mixture, out: Path) -> MixSummary:
     plans = plan_mixture(m)
     total = sum(p.count for p in plans)
     return MixSummary(str(out), m.name, m.seed, requested=total, bytes=int(sum(p.count * p.row_bytes for p in plans)),
-                      sources=list(_reports(plans, total).values()))
+                      sources=list(source_reports(plans, total).values()))
 
 
 def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue: int = SPILL_QUEUE_BYTES,
@@ -123,7 +79,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
     if m.shard_rows:
         n_shards = max(n_shards, -(-total // m.shard_rows))
     n_shards = min(n_shards, total)
-    reports = _reports(plans, total)
+    reports = source_reports(plans, total)
     data = out / "data"
     spill = (spill_dir / f".docsynth-spill-{os.getpid()}") if spill_dir else out / ".spill"
     shutil.rmtree(spill, ignore_errors=True)
@@ -298,19 +254,3 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
         digest.abandon()
         raise
     return digest
-
-
-def mixture_card(m: Mixture, s: MixSummary, stats: Stats) -> str:
-    """README.md: the Hub's YAML header, and the sources with requested and realised shares."""
-    header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture"])
-    lines = [card_front(header), f"# {m.name}", "",
-             f"A training mixture of {len(s.sources)} sources in the schema of The Cauldron (`images`; `texts` of "
-             f"user/assistant/source), shuffled with seed {m.seed} into {len(s.shards)} shards. Made with docsynth "
-             f"{docsynth.__version__}; `mixture.json` has the shards' sha256 and `mixture.yaml` the mixture file.", "",
-             "| source | rows available | requested | realised | share | epochs | broken images left out |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in s.sources:
-        lines.append(f"| {r.name} | {r.rows_available:,} | {r.requested:,} | {r.realised:,} | "
-                     f"{100 * r.realised_share:.2f}% | {r.epochs:.2f} | {r.broken_images:,} |")
-    lines += ["", f"{s.rows:,} rows, {s.bytes / 1e6:,.1f} MB.", "", stats_markdown(stats)]
-    return "\n".join(lines)

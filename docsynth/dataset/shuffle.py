@@ -38,6 +38,7 @@ from docsynth.dataset import spillfile
 from docsynth.dataset.spillfile import Record, Split, write_record
 
 POS = "__pos"
+SPILL_QUEUE_BYTES = 64_000_000  # rows waiting for the spill's writer thread, at most
 
 
 def _open_files_budget(wanted: int) -> int:
@@ -60,7 +61,7 @@ class Spill:
     `observe`, if given, sees each batch added and the rows of it spilled (repeats included), on
     the writer thread."""
 
-    def __init__(self, root: Path, n_shards: int, queued: int = 64_000_000, max_open: int | None = None,
+    def __init__(self, root: Path, n_shards: int, queued: int = SPILL_QUEUE_BYTES, max_open: int | None = None,
                  expect: int = 0, observe: Callable[[pa.RecordBatch, np.ndarray], None] | None = None,
                  split_min: int | None = None) -> None:
         self.root, self.queued, self.expect, self.observe = root, queued, expect, observe

@@ -2,7 +2,7 @@
 
     OUT/data/train-XXXXX-of-NNNNN.parquet   shards of about write.shard_rows rows / shard_bytes
     OUT/README.md                           dataset card (the Hub's YAML header + how it was made)
-    OUT/.docsynth-write.json                what made it (key, counts); written last
+    OUT/.docsynth-write.json                what made it (key, counts); written last (DatasetMarker)
     RUN/filter-rejects.jsonl                every dropped pair or sample with its reason
 
 Shards are written under temporary names and renamed only when all are complete, so a crash
@@ -20,15 +20,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 import docsynth
-from docsynth.errors import DocsynthError
+from docsynth.core.errors import DocsynthError
 from docsynth.dataset.cauldron import (card_front, card_header, cauldron_row, clear_leftovers, publish_parts, rows_to_table,
                                        write_shard)
-from docsynth.filters import Pair, apply_filters, build_filters, reason_kind
-from docsynth.generate.view import candidate_shards
-from docsynth.config import config_hash
-from docsynth.recipe import Recipe, dump_recipe
-from docsynth.stats import Stats, StatsAccumulator, stats_markdown
-from docsynth.run.tasks import atomic_write, atomic_write_text
+from docsynth.core.records import reason_kind
+from docsynth.dataset.filters import Pair, apply_filters, build_filters
+from docsynth.core.config import config_hash
+from docsynth.core.recipe import Recipe, dump_recipe
+from docsynth.dataset.stats import Stats, StatsAccumulator, stats_markdown
+from docsynth.core.files import atomic_write, atomic_write_text
+from docsynth.core.tasks import Task, TaskStore
 
 MARKER = ".docsynth-write.json"
 _COLUMNS = ["sample_id", "doc_id", "source", "pages", "images", "text", "questions", "answers", "template", "model"]
@@ -52,29 +53,83 @@ class WriteSummary:
         return asdict(self)
 
 
-def write_key(recipe: Recipe, run_dir: Path) -> str:
-    """What the dataset depends on: every candidate shard (its marker key, and its size and mtime,
-    so a shard regenerated under the same key still counts as new), the filters and the writer."""
-    keys = []
-    for p in candidate_shards(run_dir):
-        st = p.stat()
-        keys.append([json.loads(p.with_name(p.name.replace(".parquet", ".done.json")).read_text())["key"],
-                     p.name, st.st_size, st.st_mtime_ns])
-    return config_hash({"filters": [f.model_dump(mode="json") for f in recipe.filters],
-                        "write": recipe.write.model_dump(mode="json"), "name": recipe.name}, keys, docsynth.__version__)
+@dataclass(slots=True)
+class WriteTask(Task):
+    """The whole dataset: one task, keyed by every candidate shard and the filter and write config."""
 
 
-def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSummary:
-    """Filter every candidate's pairs and write the survivors as Cauldron shards with a card."""
-    t0 = time.perf_counter()
-    out = out or run_dir / "dataset"
-    key = write_key(recipe, run_dir)
-    try:
-        done = json.loads((out / MARKER).read_text())
-        if done["key"] == key and all((out / s).exists() for s in done["summary"]["shards"]):
-            return WriteSummary(**{**done["summary"], "reused": True, "seconds": round(time.perf_counter() - t0, 3)})
-    except (OSError, ValueError, KeyError):
+class DatasetMarker:
+    """The write stage's store: OUT/.docsynth-write.json, written last, says which key the
+    dataset in OUT was made from and what it holds."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / MARKER
+
+    def done(self, task: WriteTask) -> dict | None:
+        try:
+            done = json.loads(self.path.read_text())
+            if done["key"] == task.key and all((self.path.parent / s).exists() for s in done["summary"]["shards"]):
+                return done["summary"]
+        except (OSError, ValueError, KeyError):
+            pass
+        return None
+
+    def commit(self, task: WriteTask, info: dict) -> None:
+        atomic_write_text(self.path, json.dumps({"key": task.key, "summary": info}, sort_keys=True))
+
+    def prune(self, tasks: list) -> None:
+        pass  # one task, always in the plan
+
+    def forget(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class WriteStage:
+    """Filter every candidate's pairs and write the survivors as Cauldron shards with a card
+    (see docsynth.core.stage)."""
+
+    name = "write"
+    workers = 0
+    opening = ""
+
+    def __init__(self, recipe: Recipe, run_dir: Path, out: Path | None = None) -> None:
+        self.recipe, self.run_dir, self.out = recipe, run_dir, out or run_dir / "dataset"
+        self.upstream = TaskStore.of(run_dir, "generate")
+        self.store = DatasetMarker(self.out)
+
+    def begin(self) -> None:
+        if not self.upstream.root.is_dir():
+            raise DocsynthError(f"{self.run_dir} is not a generate output (no {self.upstream.root.name}/ folder)")
+
+    def plan(self) -> list[WriteTask]:
+        """What the dataset depends on: every candidate shard (its marker key, and its size and
+        mtime, so a shard regenerated under the same key still counts as new), the filters and
+        the writer."""
+        keys = []
+        for f in self.upstream.finished():
+            st = f.shard.stat()
+            keys.append([f.info["key"], f.shard.name, st.st_size, st.st_mtime_ns])
+        r = self.recipe
+        return [WriteTask(0, config_hash({"filters": [f.model_dump(mode="json") for f in r.filters],
+                                          "write": r.write.model_dump(mode="json"), "name": r.name},
+                                         keys, docsynth.__version__))]
+
+    def open(self) -> None:
         pass
+
+    def run(self, tasks: list[WriteTask]):
+        for task in tasks:
+            yield task, _write(self.recipe, self.run_dir, self.out, self.upstream.finished_shards()).to_dict()
+
+    def crashed(self, task: WriteTask) -> dict | None:
+        return None
+
+    def finish(self, tasks: list[WriteTask], markers: dict[int, dict], reused: set[int], t0: float) -> WriteSummary:
+        return WriteSummary(**{**markers[0], "reused": 0 in reused, "seconds": round(time.perf_counter() - t0, 3)})
+
+
+def _write(recipe: Recipe, run_dir: Path, out: Path, shards: list[Path]) -> WriteSummary:
+    t0 = time.perf_counter()
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
     clear_leftovers(data)
@@ -96,12 +151,12 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
         part = data / f".part-{len(parts):05d}.parquet"
         table = rows_to_table(buf)
         stats.add(table)
-        atomic_write(part, lambda tmp: write_shard(table, tmp))
+        atomic_write(part, lambda tmp: write_shard(table, tmp, cfg.row_group_bytes))
         parts.append(part)
         buf.clear()
         buf_bytes = 0
 
-    for shard in candidate_shards(run_dir):
+    for shard in shards:
         for batch in pq.ParquetFile(shard).iter_batches(batch_size=64, columns=_COLUMNS):
             for c in batch.to_pylist():
                 s.samples_in += 1
@@ -145,7 +200,6 @@ def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSu
     atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
     atomic_write_text(out / "README.md", dataset_card(recipe, s, templates, sorted(models), examples, stats.result()))
     s.seconds = round(time.perf_counter() - t0, 3)
-    atomic_write_text(out / MARKER, json.dumps({"key": key, "summary": s.to_dict()}, sort_keys=True))
     return s
 
 

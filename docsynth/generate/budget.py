@@ -37,7 +37,7 @@ class CharTokens:
     """An estimate for when no tokenizer is at hand (a remote server's model): a fixed number
     of characters per token, on the safe side for most tokenizers on prose."""
 
-    def __init__(self, chars_per_token: float = 3.0) -> None:
+    def __init__(self, chars_per_token: float) -> None:
         self.cpt = chars_per_token
 
     def count(self, text: str) -> int:
@@ -47,7 +47,7 @@ class CharTokens:
         return text[:int(n * self.cpt)]
 
 
-def local_tokens(model: str) -> Tokens:
+def local_tokens(model: str, chars_per_token: float) -> Tokens:
     """The model's tokenizer if it is on this machine (a local folder or the HF cache), else
     the character estimate."""
     try:
@@ -55,9 +55,9 @@ def local_tokens(model: str) -> Tokens:
 
         return HFTokens(AutoTokenizer.from_pretrained(model, local_files_only=True))
     except Exception as e:  # not installed, not cached, not a tokenizer
-        log.warning("no local tokenizer for %s (%s); estimating 3 characters per token for the context budget",
-                    model, type(e).__name__)
-        return CharTokens()
+        log.warning("no local tokenizer for %s (%s); estimating %g characters per token for the context budget",
+                    model, type(e).__name__, chars_per_token)
+        return CharTokens(chars_per_token)
 
 
 def fit(texts: list[str], budget: int, tokens: Tokens) -> tuple[list[str], bool]:

@@ -16,8 +16,8 @@ import shutil
 import time
 from pathlib import Path
 
-from docsynth.errors import DocsynthError, MissingDependencyError
-from docsynth.run.tasks import atomic_write_text
+from docsynth.core.errors import DocsynthError, MissingDependencyError
+from docsynth.core.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 PREFIX = "pypi:"

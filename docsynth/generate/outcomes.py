@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from docsynth.generate.backends import Completion
-from docsynth.generate.grounding import normalise
+from docsynth.core.text import normalise
 from docsynth.generate.parse import ParseError, QAPair, parse_qa
 from docsynth.generate.samples import Prompter, Sample, derive_seed
 from docsynth.generate.session import Session
-from docsynth.recipe import Recipe
+from docsynth.core.recipe import Recipe
 
 
 @dataclass(slots=True)

@@ -43,7 +43,7 @@ _QA_LINE = re.compile(r"^\s*(?:\d+[.)]\s*)?(Q|Question|A|Answer)\s*[:.-]\s*(.*)$
 _WRAPPER_KEYS = ("pairs", "qa_pairs", "questions", "qa", "items", "data", "results")
 
 
-def qa_json_schema(max_pairs: int = 8, max_chars: int = 400) -> dict:
+def qa_json_schema(max_pairs: int, max_chars: int) -> dict:
     """JSON schema of the expected output, for guided decoding. Bounds on items and string
     lengths keep a weak model from running to the token limit."""
     text = {"type": "string", "minLength": 1, "maxLength": max_chars}

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from docsynth.errors import DocsynthError
+from docsynth.core.errors import DocsynthError
+from docsynth.core.resources import BUILTIN, builtin_prompts, shipped
 
 # The variables the generate stage provides; a template may use any of them.
 KNOWN_VARIABLES = {
@@ -31,9 +32,19 @@ _ROLE = re.compile(r"^\[(system|user|assistant|prompt)\]\s*$", re.M)
 
 
 def default_prompts_dir() -> Path:
-    """DOCSYNTH_PROMPTS, else the repository's prompts/ folder."""
+    """DOCSYNTH_PROMPTS, else the templates that ship with docsynth."""
     env = os.environ.get("DOCSYNTH_PROMPTS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "prompts"
+    return Path(env) if env else shipped("prompts")
+
+
+def prompts_dir(value: str | None, base: Path) -> Path | None:
+    """A recipe's prompts_dir: builtin:NAME for a shipped folder, else a folder relative to the
+    recipe's own (None: the default)."""
+    if value is None:
+        return None
+    if value.startswith(BUILTIN):
+        return builtin_prompts(value[len(BUILTIN):])
+    return (base / value).resolve()
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,6 +116,14 @@ def load_templates(directory: Path | None = None) -> dict[str, Template]:
     return {t.name: t for t in (load_template(f) for f in files)}
 
 
+def find_template(name: str, directory: Path | None = None) -> Template:
+    """One template of the folder by name; DocsynthError lists the others if there is none."""
+    templates = load_templates(directory)
+    if name not in templates:
+        raise DocsynthError(f"no prompt named '{name}' (have: {', '.join(templates)})")
+    return templates[name]
+
+
 def choose(names: list[str], weights: list[float] | None, seed: int, key: str) -> str:
     """The template for one sample: a deterministic draw from (seed, key), uniform or weighted."""
     if weights is not None and (len(weights) != len(names) or sum(weights) <= 0 or min(weights) < 0):
@@ -137,6 +156,5 @@ def check_templates(names: list[str], directory: Path | None = None) -> dict[str
 
 
 def recipe_templates(cfg, base: Path) -> dict[str, Template]:
-    """The templates a recipe's generate section names, from its prompts_dir (relative to the
-    recipe's folder) or the default folder."""
-    return check_templates(cfg.templates, (base / cfg.prompts_dir).resolve() if cfg.prompts_dir else None)
+    """The templates a recipe's generate section names, from its prompts_dir or the default folder."""
+    return check_templates(cfg.templates, prompts_dir(cfg.prompts_dir, base))

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from docsynth.errors import DocsynthError
+from docsynth.core.errors import DocsynthError
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.budget import Tokens, fit
-from docsynth.generate.grounding import normalise
+from docsynth.core.text import normalise
 from docsynth.generate.parse import qa_json_schema
 from docsynth.generate.prompts import Template, choose, format_document
-from docsynth.records import Reject
-from docsynth.recipe import GenerateConfig
+from docsynth.core.records import Reject
+from docsynth.core.recipe import GenerateConfig
 
 TEXT_COLUMNS = ["doc_id", "source", "page", "num_pages", "text"]
 MIN_DOCUMENT_TOKENS = 32
@@ -82,13 +82,16 @@ def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reje
 class Prompter:
     """Renders a sample's prompt with its text fitted to the context budget."""
 
-    def __init__(self, cfg: GenerateConfig, templates: dict[str, Template], tokens: Tokens, context: int) -> None:
+    def __init__(self, cfg: GenerateConfig, templates: dict[str, Template], tokens: Tokens, context: int,
+                 num_pairs: int | None = None) -> None:
+        """num_pairs: ask this many pairs of every sample, instead of pairs_per_page per page."""
         self.cfg, self.templates, self.tokens, self.context = cfg, templates, tokens, context
+        self._num_pairs = num_pairs
         self._overhead: dict[tuple[str, int], int] = {}
         self._shells: dict[tuple[str, int], str] = {}
 
     def num_pairs(self, sample: Sample) -> int:
-        return self.cfg.pairs_per_page * len(sample.pages)
+        return self._num_pairs or self.cfg.pairs_per_page * len(sample.pages)
 
     def _values(self, t: Template, sample: Sample, document: str) -> dict:
         values = {"document": document, "num_pairs": self.num_pairs(sample), "num_pages": len(sample.pages)}

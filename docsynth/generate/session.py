@@ -9,10 +9,9 @@ from pathlib import Path
 from docsynth.generate.backends import Backend
 from docsynth.generate.budget import HFTokens, Tokens, local_tokens
 from docsynth.generate.models import resolve_model
-from docsynth.recipe import GenerateConfig
+from docsynth.core.recipe import GenerateConfig
 
 log = logging.getLogger(__name__)
-DEFAULT_CONTEXT = 4096  # for a server that does not say, and a recipe that does not either
 
 
 @dataclass(slots=True)
@@ -29,7 +28,7 @@ def open_session(cfg: GenerateConfig, base: Path) -> Session:
         from docsynth.generate.backends.vllm import VLLMBackend
 
         model = resolve_model(cfg.model, base)
-        backend = VLLMBackend(model, cfg.engine)
+        backend = VLLMBackend(model, cfg.engine, cfg.cpu)
         context = cfg.context_tokens or backend.llm.model_config.max_model_len
         return Session(backend, HFTokens(backend.llm.get_tokenizer()), context, model)
     from docsynth.generate.backends.openai import OpenAIBackend
@@ -38,6 +37,6 @@ def open_session(cfg: GenerateConfig, base: Path) -> Session:
     context = cfg.context_tokens or backend.context_length()
     if context is None:
         log.warning("the server does not report the model's context and generate.context_tokens is not set; "
-                    "assuming %d tokens", DEFAULT_CONTEXT)
-        context = DEFAULT_CONTEXT
-    return Session(backend, local_tokens(cfg.model), context, cfg.model)
+                    "assuming generate.openai.default_context, %d tokens", cfg.openai.default_context)
+        context = cfg.openai.default_context
+    return Session(backend, local_tokens(cfg.model, cfg.openai.chars_per_token), context, cfg.model)

@@ -1,12 +1,12 @@
 """The generate stage: ingested pages in, per-task parquet shards of QA candidates out.
 
-    OUT/candidates/task-NNNNN.parquet + .done.json   one per ingest shard, same number
+    OUT/candidates/               one shard and marker per ingest shard, same index
     OUT/generate-rejects.jsonl    samples without usable pairs (with the model's raw text)
     OUT/generate-manifest.json    config key, model, counts, tokens
 
 Tasks are the ingest shards. Samples of several tasks go to the backend together (up to
 generate.batch_samples), so the engine batches across documents; each task's shard is
-written and committed as soon as its samples are done, with ingest's resume mechanism.
+written as soon as its samples are done (docsynth.core.stage has the contract).
 """
 
 from __future__ import annotations
@@ -15,27 +15,27 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 import docsynth
-from docsynth.errors import DocsynthError
-from docsynth.generate.grounding import is_grounded
+from docsynth.core.errors import DocsynthError
+from docsynth.core.text import is_grounded
 from docsynth.generate.prompts import recipe_templates
 from docsynth.generate.outcomes import Outcome, generate_outcomes
 from docsynth.generate.samples import Prompter, Sample, plan_samples
 from docsynth.generate.session import Session, open_session
-from docsynth.records import CANDIDATE_SCHEMA, Candidate, Reject, write_in_groups
-from docsynth.config import config_hash
-from docsynth.recipe import Recipe, dump_recipe
-from docsynth.run.tasks import Task, TaskStore, atomic_write, atomic_write_text
+from docsynth.core.records import CANDIDATE_SCHEMA, Candidate, Reject, reason_kind, write_in_groups
+from docsynth.core.config import config_hash
+from docsynth.core.recipe import GroundedFilter, Recipe, dump_recipe
+from docsynth.core.files import atomic_write, atomic_write_text
+from docsynth.core.tasks import Finished, Task, TaskStore
 
 log = logging.getLogger(__name__)
 ROW_GROUP_SAMPLES = 32
-POLL_S = 0.2  # how often to look for shards that a running ingest has finished
+GROUNDED_AT = GroundedFilter().min_score  # the grounded filter's default: the summary's grounded_share
 
 
 @dataclass(slots=True)
@@ -51,7 +51,7 @@ class GenerateSummary:
     pages: int = 0  # pages in the samples asked about
     pairs: int = 0
     pairs_per_page: float = 0.0
-    grounded_share: float = 0.0  # answers found in their page text (exactly or fuzzy >= 0.8)
+    grounded_share: float = 0.0  # answers found in their page text (exactly, or fuzzy >= GROUNDED_AT)
     pairs_dropped: dict[str, int] = field(default_factory=dict)  # parsed but left out, by reason
     templates: dict[str, int] = field(default_factory=dict)
     rejects: int = 0
@@ -67,131 +67,99 @@ class GenerateSummary:
         return asdict(self)
 
 
-class Progress:
-    """Hooks the caller may override to show progress."""
+@dataclass(slots=True)
+class GenerateTask(Task):
+    """One finished ingest shard: its samples are generated together, into a shard of the same index."""
 
-    def status(self, message: str) -> None: ...
-
-    def planned(self, pages: int, pages_done: int) -> None: ...
-
-    def grew(self, pages: int) -> None:
-        """More pages to do: ingest finished another shard."""
-
-    def advanced(self, pages: int, samples: int, output_tokens: int) -> None: ...
+    shard: str = ""  # the ingest shard
+    pages: int = 0  # pages in it
 
 
 def key_config(recipe: Recipe, templates) -> str:
     g = recipe.generate.model_dump(mode="json")
-    del g["openai"]  # where the server is, and how hard to retry, does not change the output
+    del g["openai"], g["cpu"]  # where the server is, retries, memory and cores do not change the output
     prompts = {name: t.path.read_text() for name, t in templates.items()}
     return config_hash(g, prompts, recipe.seed, docsynth.__version__)
 
 
-def plan(pages_dir: Path, key: str, cache: dict | None = None) -> list[Task]:
-    """One task per finished ingest shard (so far), keyed by the shard's own key and the generate
-    config's key. cache (marker name -> (mtime, task)) spares re-reading unchanged markers when
-    called again and again beside a running ingest."""
-    store = pages_dir / "pages"
-    if not store.is_dir():
-        raise DocsynthError(f"{pages_dir} is not an ingest output (no pages/ folder); run docsynth ingest first")
-    cache = {} if cache is None else cache
-    tasks = []
-    for marker in sorted(store.glob("task-*.done.json")):
-        try:
-            mtime = marker.stat().st_mtime_ns
-            if marker.name not in cache or cache[marker.name][0] != mtime:
-                cache[marker.name] = (mtime, task_of_marker(marker, key))
-        except (OSError, ValueError):  # replaced under us by a running ingest: seen on the next look
-            continue
-        tasks.append(cache[marker.name][1])
-    return tasks
+class GenerateStage:
+    """QA candidates for every ingested page (see docsynth.core.stage). Its plan follows the
+    ingest store: called again while ingest runs, it gives the shards finished since."""
 
+    name = "generate"
+    workers = 0  # in the driver: one engine per process, which batches across tasks itself
 
-def task_of_marker(marker: Path, key: str) -> Task:
-    """The generate task of one finished ingest shard (from its marker)."""
-    info = json.loads(marker.read_text())
-    shard = marker.with_name(marker.name.replace(".done.json", ".parquet"))
-    index = int(marker.name.split(".")[0].split("-")[1])
-    return Task(index, [str(shard), info["pages"]], config_hash({"pages": info["key"]}, key))
+    def __init__(self, recipe: Recipe, base: Path, pages_dir: Path, out: Path, session: Session | None = None) -> None:
+        self.recipe, self.base, self.out = recipe, base, out
+        self.templates = recipe_templates(recipe.generate, base)  # a missing template fails here, on the driver
+        self.key = key_config(recipe, self.templates)
+        self.pages_dir = pages_dir
+        self.upstream = TaskStore.of(pages_dir, "ingest")
+        self.store = TaskStore.of(out, "generate")
+        self.session = session
+        self.prompter: Prompter | None = None
+        self._markers_read: dict = {}
+        self._generated = [0.0, 0]  # seconds and output tokens of the generation run here
+        self.opening = f"starting the {recipe.generate.backend} backend for {recipe.generate.model}"
 
+    def begin(self) -> None:
+        if not self.upstream.root.is_dir():
+            raise DocsynthError(f"{self.pages_dir} is not an ingest output (no {self.upstream.root.name}/ folder); "
+                                "run docsynth ingest first")
+        self.store.prepare()
+        atomic_write_text(self.out / "generate-recipe.yaml", dump_recipe(self.recipe))
 
-def generate_wave(session: Session, prompter: Prompter, wave: list, recipe: Recipe, store: TaskStore) -> list[tuple[Task, dict]]:
-    """One batch of tasks (from waves()): their samples go to the backend together, then each
-    task's candidates are written and committed. Returns (task, marker info) per task."""
-    samples = [s for _, ss, _ in wave for s in ss]
-    outcomes = generate_outcomes(session, prompter, samples, recipe)
-    return [(task, _write_task(store, task, ss, outcomes, rejects, recipe)) for task, ss, rejects in wave]
+    def plan(self) -> list[GenerateTask]:
+        """One task per finished ingest shard so far, keyed by that shard's own key and this
+        stage's config."""
+        return [self.task_of(f) for f in self.upstream.finished(self._markers_read)]
 
+    def task_of(self, ingested: Finished) -> GenerateTask:
+        """The task of one finished ingest task."""
+        return GenerateTask(ingested.index, config_hash({"pages": ingested.info["key"]}, self.key),
+                            str(ingested.shard), ingested.info["pages"])
 
-def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progress: Progress | None = None,
-                 session: Session | None = None, upstream_done: Callable[[], bool] | None = None) -> GenerateSummary:
-    """Generate QA candidates for every ingested page; tasks finished by an earlier run are kept.
+    def open(self) -> None:
+        """Start the backend (an in-process engine starts here, once per process)."""
+        if self.prompter is None:
+            self.session = self.session or open_session(self.recipe.generate, self.base)
+            self.prompter = Prompter(self.recipe.generate, self.templates, self.session.tokens, self.session.context)
+            self.prompter.check()
 
-    With upstream_done, ingest is still running beside this: shards are taken as ingest finishes
-    them (the engine starts and generates while later documents are rendered and OCRed), until
-    upstream_done() says ingest has finished and every shard has been seen."""
-    t0 = time.perf_counter()
-    progress = progress or Progress()
-    cfg = recipe.generate
-    templates = recipe_templates(cfg, base)
-    key = key_config(recipe, templates)  # once: the loop below looks for new shards many times
-    store = TaskStore(out / "candidates")
-    atomic_write_text(out / "generate-recipe.yaml", dump_recipe(recipe))
-    progress.planned(0, 0)
-    seen: dict[int, Task] = {}
-    markers_read: dict = {}
-    markers: dict[int, dict] = {}
-    reused = 0
-    gen_s, gen_tokens = 0.0, 0
-    prompter = None
-    while True:
-        finished = upstream_done is None or upstream_done()  # read first: a shard done before it is seen below
-        new = [t for t in plan(pages_dir, key, markers_read) if t.index not in seen or seen[t.index].key != t.key]
-        todo = []
-        for t in new:
-            progress.grew(t.items[1] - (seen[t.index].items[1] if t.index in seen else 0))
-            seen[t.index] = t
-            info = store.done(t)
-            if info is None:
-                markers.pop(t.index, None)
-                todo.append(t)
-            else:
-                markers[t.index] = info
-                reused += 1
-                progress.advanced(t.items[1], info["samples"], 0)
-        if todo and prompter is None:
-            progress.status(f"starting the {cfg.backend} backend for {cfg.model}")
-            session = session or open_session(cfg, base)
-            prompter = Prompter(cfg, templates, session.tokens, session.context)
-            prompter.check()
-        for wave in waves(todo, cfg, recipe.seed):
+    def run(self, tasks: list[GenerateTask]):
+        """Consecutive tasks' samples go to the backend together, about generate.batch_samples at
+        a time (the engine batches across documents); each task's shard is written as soon as
+        its samples are done."""
+        for wave in _waves(tasks, self.recipe.generate, self.recipe.seed):
             g0 = time.perf_counter()
-            done = generate_wave(session, prompter, wave, recipe, store)
-            gen_s += time.perf_counter() - g0
-            for task, info in done:
-                markers[task.index] = info
-                gen_tokens += info["output_tokens"]
-                progress.advanced(task.items[1], info["samples"], info["output_tokens"])
-        if finished and not todo:
-            break
-        if not todo:
-            time.sleep(POLL_S)
-    tasks = sorted(seen.values(), key=lambda t: t.index)
-    if not tasks:
-        raise DocsynthError(f"{pages_dir}/pages holds no finished ingest shards")
-    store.prune(tasks)
-    summary = finish(recipe, out, tasks, store, markers, cfg.model, t0)
-    summary.tasks_skipped = reused
-    summary.output_tokens_per_s = round(gen_tokens / gen_s, 1) if gen_s else 0.0
-    return summary
+            samples = [s for _, ss, _ in wave for s in ss]
+            outcomes = generate_outcomes(self.session, self.prompter, samples, self.recipe)
+            for task, ss, rejects in wave:
+                info = _write_task(self.store, task, ss, outcomes, rejects, self.recipe)
+                self._generated[1] += info["output_tokens"]
+                yield task, info  # committed by the executor as soon as its shard is written
+            self._generated[0] += time.perf_counter() - g0
+
+    def crashed(self, task: GenerateTask) -> dict | None:
+        return None
+
+    def finish(self, tasks: list[GenerateTask], markers: dict[int, dict], reused: set[int], t0: float) -> GenerateSummary:
+        if not tasks:
+            raise DocsynthError(f"{self.upstream.root} holds no finished ingest shards")
+        s = finish(self.recipe, self.out, sorted(tasks, key=lambda t: t.index), self.store, markers,
+                   self.recipe.generate.model, t0)
+        s.tasks_skipped = len(reused)
+        seconds, tokens = self._generated
+        s.output_tokens_per_s = round(tokens / seconds, 1) if seconds else 0.0  # this process's generation only
+        return s
 
 
-def waves(todo: list[Task], cfg, seed: int):
+def _waves(todo: list[GenerateTask], cfg, seed: int):
     """Consecutive tasks with their planned samples, about batch_samples samples at a time."""
     wave, size = [], 0
     for task in todo:
         rejects: list[Reject] = []
-        samples = plan_samples(Path(task.items[0]), cfg, seed, rejects)
+        samples = plan_samples(Path(task.shard), cfg, seed, rejects)
         wave.append((task, samples, rejects))
         size += len(samples)
         if size >= cfg.batch_samples:
@@ -229,7 +197,7 @@ def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: d
         cs = o.completions
         stats["ok"] += 1
         stats["pairs"] += len(o.pairs)
-        stats["grounded"] += sum(is_grounded(p.answer, s.text) for p in o.pairs)
+        stats["grounded"] += sum(is_grounded(p.answer, s.text, GROUNDED_AT) for p in o.pairs)
         return Candidate(s.sample_id, s.doc_id, s.source, s.pages, imgs, fmt, s.text, s.truncated,
                          [p.question for p in o.pairs], [p.answer for p in o.pairs], s.template, cfg.model,
                          cfg.backend, sampling, o.seeds, o.attempts, [c.finish_reason for c in cs],
@@ -239,7 +207,7 @@ def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: d
     def candidates():
         """Candidates in shard order, as each sample's last page image streams past."""
         cols = ["doc_id", "page", "image", "image_format"]
-        for batch in pq.ParquetFile(task.items[0]).iter_batches(batch_size=32, columns=cols):
+        for batch in pq.ParquetFile(task.shard).iter_batches(batch_size=32, columns=cols):
             for row in batch.to_pylist():
                 s = wanted.get((row["doc_id"], row["page"]))
                 if s is None:
@@ -256,12 +224,10 @@ def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: d
             write_in_groups(w, candidates(), CANDIDATE_SCHEMA, ROW_GROUP_SAMPLES)
 
     atomic_write(store.shard(task), write)
-    info = {"samples": len(samples), "samples_ok": stats["ok"], "pages": stats["pages"], "pairs": stats["pairs"],
+    return {"samples": len(samples), "samples_ok": stats["ok"], "pages": stats["pages"], "pairs": stats["pairs"],
             "grounded": stats["grounded"], "prompt_tokens": stats["prompt_tokens"],
             "output_tokens": stats["output_tokens"], "templates": dict(templates), "dropped": dict(dropped),
             "rejects": [r.to_dict() for r in rejects]}
-    store.commit(task, info)
-    return info
 
 
 def finish(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary:
@@ -282,7 +248,7 @@ def finish(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary:
         pairs_dropped=dict(sorted(dropped.items())),
         pairs_per_page=round(total["pairs"] / total["pages"], 2) if total["pages"] else 0.0,
         grounded_share=round(total["grounded"] / total["pairs"], 3) if total["pairs"] else 0.0,
-        rejects=len(rejects), reject_reasons=dict(Counter(r["reason"].split(":")[0] for r in rejects)),
+        rejects=len(rejects), reject_reasons=dict(Counter(reason_kind(r["reason"]) for r in rejects)),
         rejects_file=str(out / "generate-rejects.jsonl"), prompt_tokens=total["prompt_tokens"],
         output_tokens=total["output_tokens"], shards=[str(p) for p in store.shards(tasks)])
     s.seconds = round(time.perf_counter() - t0, 3)

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from docsynth.errors import DocsynthError
+from docsynth.core.errors import DocsynthError
+from docsynth.core.tasks import TaskStore
 
 TEXT_COLUMNS = ["sample_id", "source", "pages", "template", "questions", "answers", "text", "raw_outputs"]
 
 
 def candidate_shards(out_dir: Path) -> list[Path]:
     """The finished shards of a generate directory, in task order."""
-    d = out_dir / "candidates"
-    if not d.is_dir():
-        raise DocsynthError(f"{out_dir} is not a generate output (no candidates/ folder)")
-    return sorted(p.with_name(p.name.replace(".done.json", ".parquet")) for p in d.glob("task-*.done.json"))
+    store = TaskStore.of(out_dir, "generate")
+    if not store.root.is_dir():
+        raise DocsynthError(f"{out_dir} is not a generate output (no {store.root.name}/ folder)")
+    return store.finished_shards()
 
 
 def sample_candidates(out_dir: Path, n: int, columns: list[str] | None = None) -> list[dict]:

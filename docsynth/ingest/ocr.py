@@ -9,9 +9,9 @@ import tempfile
 
 import pymupdf
 
-from docsynth.errors import MissingDependencyError
+from docsynth.core.errors import MissingDependencyError
 from docsynth.ingest.pdf import BadPage, zoom_for
-from docsynth.recipe import OcrConfig
+from docsynth.core.recipe import OcrConfig
 
 
 def apt_package(lang: str) -> str:

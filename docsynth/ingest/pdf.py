@@ -12,7 +12,7 @@ import simplejpeg
 from PIL import Image
 
 from docsynth.ingest.layout import lines_from_words, reading_order_text
-from docsynth.recipe import IngestConfig, OcrConfig
+from docsynth.core.recipe import IngestConfig, OcrConfig
 
 _MAGIC = [(b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"PK\x03\x04", "a ZIP archive"),
           (b"GIF8", "a GIF image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),

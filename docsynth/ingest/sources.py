@@ -21,9 +21,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from docsynth.errors import DocsynthError
-from docsynth.records import Reject
-from docsynth.recipe import InputsConfig
+from docsynth.core.errors import DocsynthError
+from docsynth.core.records import Reject
+from docsynth.core.recipe import InputsConfig
 
 log = logging.getLogger(__name__)
 _GLOB_CHARS = set("*?[")

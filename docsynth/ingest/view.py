@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from docsynth.errors import DocsynthError
+from docsynth.core.errors import DocsynthError
+from docsynth.core.tasks import TaskStore
 
 
 def page_shards(out_dir: Path) -> list[Path]:
     """The finished shards of an ingest directory, in task order."""
-    pages = out_dir / "pages"
-    if not pages.is_dir():
-        raise DocsynthError(f"{out_dir} is not an ingest output (no pages/ folder)")
-    return sorted(p.with_name(p.name.replace(".done.json", ".parquet")) for p in pages.glob("task-*.done.json"))
+    store = TaskStore.of(out_dir, "ingest")
+    if not store.root.is_dir():
+        raise DocsynthError(f"{out_dir} is not an ingest output (no {store.root.name}/ folder)")
+    return store.finished_shards()
 
 
 def iter_pages(out_dir: Path, columns: list[str] | None = None) -> Iterator[dict]:

@@ -8,7 +8,7 @@ import signal
 import time
 
 from docsynth.ingest.sources import DocRef
-from docsynth.run.tasks import Task, TaskStore
+from docsynth.core.tasks import Task, TaskStore
 
 MAX_POISONED = 50  # pages skipped in one task before the whole task is given up
 
@@ -25,8 +25,8 @@ class PageWatch:
     """
 
     def __init__(self, store: TaskStore, task: Task, deadline_s: float | None = None) -> None:
-        self.crumb = store.root / f"{task.name}.current.json"
-        self.poison = store.root / f"{task.name}.poison.jsonl"
+        self.crumb = store.sidecar(task, "current.json")
+        self.poison = store.sidecar(task, "poison.jsonl")
         self.deadline_s = deadline_s
         self._fd: int | None = None
         if deadline_s is not None:

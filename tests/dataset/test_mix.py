@@ -24,9 +24,9 @@ from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.mix import run_mix
 from docsynth.dataset.shuffle import Spill
 from docsynth.dataset.sources import SourceError, open_source
-from docsynth.errors import DocsynthError
-from docsynth.mixture import Mixture, SourceConfig, load_mixture
-from docsynth.stats import dataset_stats, stats_markdown
+from docsynth.core.errors import DocsynthError
+from docsynth.core.mixture import Mixture, SourceConfig, load_mixture
+from docsynth.dataset.stats import dataset_stats, stats_markdown
 from tests.dataset.mixsources import cauldron_source, png, rows, users
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from docsynth.dataset.write import run_write
-from docsynth.generate.stage import run_generate
-from docsynth.ingest.stage import run_ingest
-from docsynth.recipe import Recipe
+from docsynth.executors.local import run_write
+from docsynth.executors.local import run_generate
+from docsynth.executors.local import run_ingest
+from docsynth.core.recipe import Recipe
 from tests.conftest import ROOT, text_pdf
 from tests.generate.conftest import scripted_session
 
@@ -113,7 +113,7 @@ def test_shards_are_cut_by_rows_and_renamed_when_their_count_changes(run_dir, tm
 
 
 def test_nothing_left_after_filtering_is_a_clear_error_with_the_reasons_kept(run_dir, tmp_path):
-    from docsynth.errors import DocsynthError
+    from docsynth.core.errors import DocsynthError
 
     with pytest.raises(DocsynthError, match=r"no sample is left after filtering \(4 in; .*'length': 16"):
         run_write(make_recipe(filters=[{"name": "length", "max_answer_chars": 2}]), run_dir, tmp_path / "ds")

@@ -66,4 +66,4 @@ def good_pairs(req: ChatRequest) -> str:
 
 
 def scripted_session(answer=good_pairs, context: int = 4096) -> Session:
-    return Session(Scripted(answer), CharTokens(), context, "scripted")
+    return Session(Scripted(answer), CharTokens(3.0), context, "scripted")

@@ -12,11 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from docsynth.errors import DocsynthError
+from docsynth.core.errors import DocsynthError
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.backends import openai as backend_mod
 from docsynth.generate.backends.openai import OpenAIBackend
-from docsynth.recipe import OpenAIConfig, Sampling
+from docsynth.core.recipe import OpenAIConfig, Sampling
 
 
 class StandIn:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from docsynth.errors import DocsynthError
+from docsynth.core.errors import DocsynthError
 from docsynth.generate.prompts import choose, format_document, load_template, load_templates
 
 ROOT = Path(__file__).resolve().parents[2]

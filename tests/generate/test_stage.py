@@ -12,9 +12,9 @@ import pytest
 
 from docsynth.generate.backends import Completion
 from docsynth.generate.budget import MARK
-from docsynth.generate.stage import run_generate
-from docsynth.ingest.stage import run_ingest
-from docsynth.recipe import Recipe
+from docsynth.executors.local import run_generate
+from docsynth.executors.local import run_ingest
+from docsynth.core.recipe import Recipe
 from tests.conftest import ROOT, text_pdf
 from tests.generate.conftest import good_pairs, scripted_session
 
@@ -222,14 +222,14 @@ def test_a_changed_prompt_redoes_generation_but_not_ingest(corpus, tmp_path):
 
 
 def test_not_an_ingest_output_is_a_clear_error(tmp_path):
-    from docsynth.errors import DocsynthError
+    from docsynth.core.errors import DocsynthError
 
     with pytest.raises(DocsynthError, match="not an ingest output"):
         run_generate(gen_recipe([]), ROOT, tmp_path, tmp_path / "out", session=scripted_session())
 
 
 def test_a_context_too_small_for_the_prompt_is_one_clear_error(corpus, tmp_path):
-    from docsynth.errors import DocsynthError
+    from docsynth.core.errors import DocsynthError
 
     _, pages = corpus
     r = gen_recipe([], templates=["specific_facts"], sampling={"max_tokens": 512})

@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from docsynth.cli import app
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.parse import parse_qa, qa_json_schema
-from docsynth.generate.stage import run_generate
-from docsynth.ingest.stage import run_ingest
-from docsynth.recipe import OpenAIConfig, Recipe, Sampling
+from docsynth.executors.local import run_generate
+from docsynth.executors.local import run_ingest
+from docsynth.core.recipe import OpenAIConfig, Recipe, Sampling
 from tests.conftest import ROOT, SAMPLES
 from tests.generate.conftest import TINY_ENGINE
 

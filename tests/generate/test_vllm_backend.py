@@ -9,7 +9,7 @@ import pytest
 
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.parse import parse_qa, qa_json_schema
-from docsynth.recipe import Sampling
+from docsynth.core.recipe import Sampling
 from tests.generate.conftest import TINY_ENGINE
 
 pytestmark = pytest.mark.slow

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from docsynth.errors import MissingDependencyError
-from docsynth.ingest import stage
+from docsynth.core.errors import MissingDependencyError
+from docsynth.core.tasks import Task, TaskStore
+from docsynth.ingest import pages as ingest_pages
 from docsynth.ingest.ocr import check_tesseract
-from docsynth.ingest.stage import run_ingest
+from docsynth.executors.local import run_ingest
 from docsynth.ingest.view import iter_pages
 from tests.conftest import hanging_page_pdf, recipe
 
@@ -100,7 +101,7 @@ def test_page_that_hangs_mupdf_is_rejected_and_the_rest_kept(tmp_path):
 def test_exception_inside_rendering_rejects_only_that_page(tmp_path, samples, monkeypatch):
     """mupdf 1.28 recovers from every malformed construct we tried (the real failure is the
     hang above), so a raise inside render is simulated here, in-process."""
-    real = stage.render
+    real = ingest_pages.render
     calls = {"n": 0}
 
     def flaky(page, cfg):
@@ -109,14 +110,16 @@ def test_exception_inside_rendering_rejects_only_that_page(tmp_path, samples, mo
             raise RuntimeError("code=2: cannot render page")
         return real(page, cfg)
 
-    monkeypatch.setattr(stage, "render", flaky)
+    monkeypatch.setattr(ingest_pages, "render", flaky)
     rejects, pages = [], []
-    watch = stage.PageWatch(stage.TaskStore(tmp_path / "s"), stage.Task(0, [], "k"))
+    store = TaskStore(tmp_path / "s")
+    store.prepare()
+    watch = ingest_pages.PageWatch(store, Task(0, "k"))
     data = (samples / "annual_report.pdf").read_bytes()
     from docsynth.ingest.sources import DocRef, content_id
     ref = DocRef(content_id(data), "annual_report.pdf")
     cfg = recipe([], ocr={"mode": "never"}).ingest
-    pages = list(stage.document_pages(ref, data, cfg, lambda r, p, why: rejects.append((p, why)), watch))
+    pages = list(ingest_pages.document_pages(ref, data, cfg, lambda r, p, why: rejects.append((p, why)), watch))
     assert [p.page for p in pages] == [0, 2, 3]
     assert rejects == [(1, "page failed: RuntimeError: code=2: cannot render page")]
 

@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from docsynth.errors import DocsynthError
+from docsynth.core.errors import DocsynthError
 from docsynth.ingest.sources import content_id
-from docsynth.ingest.stage import run_ingest
+from docsynth.executors.local import run_ingest
 from docsynth.ingest.view import iter_pages
 from tests.conftest import recipe, text_pdf
 

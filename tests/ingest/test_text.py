@@ -11,9 +11,10 @@ import pymupdf
 import pytest
 
 from docsynth.ingest.pdf import layer_is_usable, layer_text
-from docsynth.ingest.stage import page_text, run_ingest
+from docsynth.executors.local import run_ingest
+from docsynth.ingest.pages import page_text
 from docsynth.ingest.view import iter_pages
-from docsynth.recipe import IngestConfig, OcrConfig
+from docsynth.core.recipe import IngestConfig, OcrConfig
 from tests.conftest import recipe
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from docsynth.recipe import Recipe
-from docsynth.run.pipeline import run_recipe
+from docsynth.core.recipe import Recipe
+from docsynth.executors.local import run_recipe
 from tests.conftest import ROOT, text_pdf
 from tests.generate.conftest import scripted_session
 
@@ -63,7 +63,7 @@ def test_each_stage_is_redone_only_when_its_own_config_or_inputs_change(docs, tm
 
 
 def test_force_names_a_stage(docs, tmp_path):
-    from docsynth.errors import DocsynthError
+    from docsynth.core.errors import DocsynthError
 
     with pytest.raises(DocsynthError, match="--force: no stage 'filters'"):
         run_recipe(recipe(docs), ROOT, tmp_path / "run", force=["filters"], session=scripted_session(answer))
@@ -106,7 +106,7 @@ def test_generation_runs_beside_ingest_and_takes_shards_as_they_finish(tmp_path)
 
 
 def test_an_ingest_failure_is_the_error_reported(tmp_path):
-    from docsynth.errors import DocsynthError
+    from docsynth.core.errors import DocsynthError
 
     r = recipe(tmp_path / "missing")
     with pytest.raises(DocsynthError, match="input not found"):

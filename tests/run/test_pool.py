@@ -12,18 +12,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from docsynth.run.pool import run_tasks
-from docsynth.run.tasks import FollowingSha256, Task, TaskStore, atomic_write, file_sha256
+from docsynth.core.pool import run_tasks
+from docsynth.core.files import FollowingSha256, atomic_write, file_sha256
+from docsynth.core.tasks import Task, TaskStore
 
 
 def square_or_segfault(task: Task, marker_dir: str) -> int:
-    if task.items[0] == 3 and not (Path(marker_dir) / "healed").exists():
+    if task.index == 3 and not (Path(marker_dir) / "healed").exists():
         os.kill(os.getpid(), signal.SIGSEGV)  # a real native crash of the worker
-    return task.items[0] ** 2
+    return task.index ** 2
 
 
 def test_a_segfaulting_task_is_isolated_and_the_others_finish(tmp_path):
-    tasks = [Task(i, [i], str(i)) for i in range(8)]
+    tasks = [Task(i, str(i)) for i in range(8)]
     results, crashes = {}, []
 
     def on_crash(task: Task) -> bool:
@@ -54,13 +55,13 @@ def test_a_pool_found_broken_at_submit_loses_no_task(tmp_path, monkeypatch):
     monkeypatch.setattr(ProcessPoolExecutor, "submit", submit)
     (tmp_path / "healed").touch()
     results = {}
-    run_tasks(square_or_segfault, [Task(i, [i], str(i)) for i in range(8)], (str(tmp_path),), 2,
+    run_tasks(square_or_segfault, [Task(i, str(i)) for i in range(8)], (str(tmp_path),), 2,
               lambda t, r: results.__setitem__(t.index, r), lambda t: False)
     assert results == {i: i * i for i in range(8)}
 
 
 def test_a_task_that_always_crashes_is_given_up_and_the_run_goes_on(tmp_path):
-    tasks = [Task(i, [i], str(i)) for i in range(6)]
+    tasks = [Task(i, str(i)) for i in range(6)]
     results, crashes = {}, []
     run_tasks(square_or_segfault, tasks, (str(tmp_path),), 2, lambda t, r: results.__setitem__(t.index, r),
               lambda t: crashes.append(t.index) or False)
@@ -70,12 +71,12 @@ def test_a_task_that_always_crashes_is_given_up_and_the_run_goes_on(tmp_path):
 
 def test_task_store_trusts_only_a_marker_with_the_same_key(tmp_path):
     store = TaskStore(tmp_path)
-    task = Task(0, [], "key-a")
+    task = Task(0, "key-a")
     atomic_write(store.shard(task), lambda p: pq.write_table(pa.table({"x": [1, 2]}), p))
     assert store.done(task) is None  # a shard without a marker is redone
     store.commit(task, {"pages": 2})
     assert store.done(task) == {"key": "key-a", "pages": 2, "rows": 2}
-    assert store.done(Task(0, [], "key-b")) is None  # other inputs or config
+    assert store.done(Task(0, "key-b")) is None  # other inputs or config
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -94,7 +95,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 
 def test_a_torn_or_truncated_shard_is_not_trusted(tmp_path):
     store = TaskStore(tmp_path)
-    task = Task(0, [], "k")
+    task = Task(0, "k")
     atomic_write(store.shard(task), lambda p: pq.write_table(pa.table({"x": list(range(100))}), p))
     store.commit(task, {})
     assert store.done(task)["rows"] == 100
@@ -114,7 +115,7 @@ def test_workers_see_the_environment_of_each_run(monkeypatch):
     got = {}
     for value in ("first", "second"):
         monkeypatch.setenv("DOCSYNTH_TEST_VALUE", value)
-        run_tasks(env_value, [Task(0, [], "k")], ("DOCSYNTH_TEST_VALUE",), 1,
+        run_tasks(env_value, [Task(0, "k")], ("DOCSYNTH_TEST_VALUE",), 1,
                   lambda t, r, v=value: got.__setitem__(v, r), lambda t: False)
     assert got == {"first": "first", "second": "second"}
 
@@ -165,3 +166,26 @@ def test_an_abandoned_following_hash_stops_and_closes_its_file(tmp_path):
         assert never.result() is None
     with pytest.raises(OSError):
         os.fstat(fd)  # closed
+
+
+def test_the_store_alone_names_shards_and_markers_and_lists_finished_tasks(tmp_path):
+    store = TaskStore.of(tmp_path, "ingest")
+    assert store.finished() == [] and not store.root.exists()  # reading creates nothing
+    store.prepare()
+    (store.root / ".task-00003.parquet.abcd.tmp").write_bytes(b"torn")  # a killed writer's temp file
+    store.prepare()
+    assert not list(store.root.glob(".*.tmp"))
+    for i in (2, 0):
+        task = Task(i, f"k{i}")
+        atomic_write(store.shard(task), lambda p, n=i: pq.write_table(pa.table({"x": [n] * (n + 1)}), p))
+        store.commit(task, {"pages": i + 1})
+    atomic_write(store.shard(Task(1, "k1")), lambda p: pq.write_table(pa.table({"x": [1]}), p))  # no marker yet
+    cache: dict = {}
+    done = store.finished(cache)
+    assert [(f.index, f.shard.name, f.info["pages"], f.info["key"]) for f in done] == \
+        [(0, "task-00000.parquet", 1, "k0"), (2, "task-00002.parquet", 3, "k2")]
+    assert store.finished(cache) == done and store.finished_shards() == [f.shard for f in done]
+    assert store.info(2) == done[1]
+    assert store.sidecar(Task(2, "k2"), "poison.jsonl") == store.root / "task-00002.poison.jsonl"
+    store.forget()
+    assert store.finished() == [] and store.done(Task(0, "k0")) is None and store.shard(Task(0, "k0")).exists()

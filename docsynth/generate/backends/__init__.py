@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from docsynth.recipe import Sampling
+from docsynth.core.recipe import Sampling
 
 
 @dataclass(slots=True)

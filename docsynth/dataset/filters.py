@@ -14,8 +14,8 @@ from difflib import SequenceMatcher
 
 import regex
 
-from docsynth.generate.grounding import normalise, support_score
-from docsynth.recipe import (CodeFilter, FilterConfig, GroundedFilter, LanguageFilter, LengthFilter,
+from docsynth.core.text import normalise, support_score
+from docsynth.core.recipe import (CodeFilter, FilterConfig, GroundedFilter, LanguageFilter, LengthFilter,
                              NearDuplicatesFilter, UnanswerableFilter)
 
 Verdict = bool | tuple[bool, str]
@@ -136,7 +136,7 @@ class Language:
     """Drops pairs whose language (detected on question and answer together) is not allowed."""
 
     def __init__(self, cfg: LanguageFilter) -> None:
-        from docsynth.errors import MissingDependencyError
+        from docsynth.core.errors import MissingDependencyError
 
         try:
             from langdetect import DetectorFactory, detect_langs
@@ -205,6 +205,3 @@ def apply_filters(pairs: Sequence[Pair], filters) -> tuple[list[Pair], list[tupl
     return kept, dropped
 
 
-def reason_kind(reason: str) -> str:
-    """The filter's name at the head of a drop reason."""
-    return reason.split(":")[0]

@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from docsynth.dataset.cauldron import dataset_shards
-from docsynth.errors import DocsynthError
-from docsynth.records import REJECT_FILES, read_rejects
+from docsynth.core.errors import DocsynthError
+from docsynth.core.records import reject_counts
 
 LENGTH_EDGES = [0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]  # characters; the last bin is open
 SIDE_EDGES = [0, 256, 512, 768, 1024, 1536, 2048, 3072, 4096]  # pixels, the image's longer side
@@ -192,16 +192,6 @@ def _array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return (col.chunk(0) if col.num_chunks == 1 else pa.concat_arrays(col.chunks)) if isinstance(col, pa.ChunkedArray) else col
 
 
-def run_rejects(path: Path) -> dict[str, dict[str, int]]:
-    """A run directory's drops by stage and reason (its rejects files), or {} elsewhere."""
-    from docsynth.filters import reason_kind
-    counts: dict[str, Counter[str]] = {s: Counter() for s in REJECT_FILES if (path / REJECT_FILES[s]).exists()}
-    for stage, r in read_rejects(path):
-        reason = r.get("reason", "?")
-        counts[stage][reason_kind(reason) if stage == "filter" else reason.split(":")[0]] += 1
-    return {stage: dict(c.most_common()) for stage, c in counts.items()}
-
-
 def dataset_stats(path: Path, tokenizer: Callable[[list[str]], list[int]] | None = None) -> Stats:
     """Statistics of a dataset, mixture or run directory, streamed a row group at a time."""
     acc = StatsAccumulator(tokenizer)
@@ -210,7 +200,7 @@ def dataset_stats(path: Path, tokenizer: Callable[[list[str]], list[int]] | None
         for g in range(pf.num_row_groups):
             acc.add(pf.read_row_group(g, columns=["images", "texts"]))
     s = acc.result()
-    s.rejects = run_rejects(path)
+    s.rejects = reject_counts(path)
     return s
 
 

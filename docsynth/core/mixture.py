@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
-from docsynth.config import Section, parse_config, read_yaml
+from docsynth.core.config import Section, parse_config, read_yaml
 
 
 class QAAdapter(Section):

@@ -9,7 +9,6 @@ from difflib import SequenceMatcher
 import regex
 
 _NON_WORD = regex.compile(r"[^\p{L}\p{N}]+")
-GROUNDED_AT = 0.8  # fuzzy score from which an answer counts as grounded
 
 
 def normalise(text: str) -> str:
@@ -39,7 +38,7 @@ def grounding_score(answer: str, text: str) -> float:
     return best
 
 
-def is_grounded(answer: str, text: str, threshold: float = GROUNDED_AT) -> bool:
+def is_grounded(answer: str, text: str, threshold: float) -> bool:
     return grounding_score(answer, text) >= threshold
 
 

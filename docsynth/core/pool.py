@@ -18,24 +18,24 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from docsynth.run.tasks import Task
+from docsynth.core.tasks import Task
 
 log = logging.getLogger(__name__)
 
 
-def prestart(fn: Callable[..., Any]) -> None:
-    """Start the forkserver and its import of fn's module now, so it overlaps the caller's
+def prestart(preload: list[str]) -> None:
+    """Start the forkserver and its import of these modules now, so it overlaps the caller's
     planning instead of delaying the first task."""
-    _context(fn)
+    _context(preload)
     forkserver.ensure_running()
 
 
-def _context(fn: Callable[..., Any]):
+def _context(preload: list[str]):
     # A forkserver is safe beside threads and engines in the parent (unlike fork), and it
-    # imports fn's module once: each worker, and each retry pool, is then a cheap fork of it
-    # instead of a fresh interpreter importing pymupdf, pyarrow and pydantic (~0.4 s each).
+    # imports the workers' modules once: each worker, and each retry pool, is then a cheap fork
+    # of it instead of a fresh interpreter importing pymupdf, pyarrow and pydantic (~0.4 s each).
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload([fn.__module__])
+    ctx.set_forkserver_preload(preload)
     return ctx
 
 
@@ -47,9 +47,11 @@ def run_tasks(
     on_result: Callable[[Task, Any], None],
     on_crash: Callable[[Task], bool],
     initializer: Callable[[], None] | None = None,
+    preload: list[str] | None = None,
 ) -> None:
-    """Call fn(task, *args) for every task in worker processes; on_result runs in this process."""
-    ctx = _context(fn)
+    """Call fn(task, *args) for every task in worker processes; on_result runs in this process.
+    preload: the modules the forkserver imports for its workers (default: fn's)."""
+    ctx = _context(preload or [fn.__module__])
     pending = list(tasks)
     suspects: list[Task] = []
     while pending:

@@ -1,0 +1,119 @@
+"""The Python API: what a notebook or a pipeline calls instead of the command line. Each entry
+point is what a command runs (run_ingest: `docsynth ingest`, ...), and returns its summary
+(`.to_dict()` is the command's --json).
+
+    import docsynth
+
+    run = docsynth.run("recipes/quickstart.yaml", "runs/quickstart")   # ingest -> generate -> write
+    print(run.write.samples_out, run.generate.grounded_share)
+    ds = docsynth.open_dataset("runs/quickstart/dataset")
+    for sample in ds.samples(n=3): print(sample.pairs)
+    print(ds.stats().samples)
+    docsynth.mix("recipes/mixtures/docs.yaml", "runs/mix")
+    docsynth.push("runs/mix", "org/docs-mix", private=True)
+
+A recipe is a path (its relative paths resolve against its folder) or a Recipe object (they
+resolve against `base`, by default the current directory). Failures raise DocsynthError, and an
+invalid recipe RecipeError, each with a message for people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from docsynth.core.config import parse_config
+from docsynth.core.mixture import Mixture, load_mixture
+from docsynth.core.publish import PushOptions
+from docsynth.core.recipe import Recipe, parse_recipe
+from docsynth.core.recipe import load_recipe as _load
+from docsynth.core.stage import Progress
+from docsynth.dataset import stats as _stats
+from docsynth.dataset.mix import run_mix
+from docsynth.executors import local
+from docsynth import hub, preview
+
+RecipeLike = str | Path | Recipe | dict
+
+
+def load_recipe(recipe: RecipeLike) -> Recipe:
+    """A validated recipe from a YAML file or a mapping (RecipeError names every bad key)."""
+    return _recipe(recipe, None)[0]
+
+
+def _recipe(recipe: RecipeLike, base: str | Path | None) -> tuple[Recipe, Path]:
+    if isinstance(recipe, Recipe):
+        return recipe, Path(base or Path.cwd())
+    if isinstance(recipe, dict):
+        return parse_recipe(recipe, "<dict>"), Path(base or Path.cwd())
+    r, folder = _load(recipe)
+    return r, Path(base) if base else folder
+
+
+def run(recipe: RecipeLike, out: str | Path, *, base: str | Path | None = None, force: list[str] = (),
+        executor: str = "local", address: str | None = None, progress: Progress | None = None) -> local.RunSummary:
+    """`docsynth run`: every stage into the run directory `out`, reusing what is still valid."""
+    r, b = _recipe(recipe, base)
+    return local.run_recipe(r, b, Path(out), list(force), progress, executor=executor, address=address)
+
+
+def run_ingest(recipe: RecipeLike, out: str | Path, *, base: str | Path | None = None, progress: Progress | None = None):
+    """`docsynth ingest`: render and read every page of the recipe's inputs into `out`."""
+    r, b = _recipe(recipe, base)
+    return local.run_ingest(r, b, Path(out), progress)
+
+
+def run_generate(recipe: RecipeLike, pages_dir: str | Path, out: str | Path | None = None, *,
+             base: str | Path | None = None, progress: Progress | None = None):
+    """`docsynth generate`: QA candidates for the pages ingested in `pages_dir`."""
+    r, b = _recipe(recipe, base)
+    return local.run_generate(r, b, Path(pages_dir), Path(out or pages_dir), progress)
+
+
+def run_write(recipe: RecipeLike, run_dir: str | Path, out: str | Path | None = None):
+    """`docsynth write`: filter the candidates of `run_dir` and write the Cauldron dataset."""
+    r, _ = _recipe(recipe, None)
+    return local.run_write(r, Path(run_dir), Path(out) if out else None)
+
+
+def mix(mixture: str | Path | Mixture, out: str | Path, *, spill_dir: str | Path | None = None, **overrides: Any):
+    """`docsynth mix`: the mixture file's sources into one shuffled, sharded mixture in `out`;
+    overrides (seed=, total=) are validated like the file."""
+    m = mixture if isinstance(mixture, Mixture) else load_mixture(mixture)[0]
+    if overrides:
+        m = parse_config(Mixture, {**m.model_dump(), **overrides}, "mix() arguments", "mixture")
+    return run_mix(m, Path(out), spill_dir=Path(spill_dir) if spill_dir else None)
+
+
+def push(directory: str | Path, repo_id: str, *, dry_run: bool = False, **options: Any):
+    """`docsynth push`: publish a dataset or mixture to the Hub; options are PushOptions'
+    (private, revision, config, commit_files, commit_bytes)."""
+    o = parse_config(PushOptions, options, "push() arguments", "set of push options")
+    return hub.push(Path(directory), repo_id, o, dry_run=dry_run)
+
+
+@dataclass(slots=True, frozen=True)
+class Dataset:
+    """A dataset, mixture or run directory, as `docsynth preview` and `docsynth stats` read it."""
+
+    path: Path
+
+    def samples(self, n: int | None = None, *, start: int = 0, source: str | None = None,
+                seed: int | None = None) -> Iterator[preview.Item]:
+        """Samples (images, QA pairs, source) from `start`, in a seeded order with seed."""
+        return islice(preview.samples(self.path, start, source, seed), n)
+
+    def rejects(self, source: str | None = None) -> Iterator[preview.Item]:
+        """A run directory's rejects, each with its stage's reason."""
+        return preview.rejects(self.path, 0, source)
+
+    def stats(self, tokenizer: str | None = None) -> _stats.Stats:
+        """Counts, per-source shares and distributions (tokens with a local tokenizer)."""
+        return _stats.dataset_stats(self.path, _stats.load_tokenizer(tokenizer) if tokenizer else None)
+
+
+def open_dataset(path: str | Path) -> Dataset:
+    return Dataset(Path(path))

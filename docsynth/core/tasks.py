@@ -1,0 +1,142 @@
+"""Tasks, atomic shard files and completion markers: the resume mechanism of every stage.
+
+A stage directory holds, per task, `task-NNNNN.parquet` and then
+`task-NNNNN.done.json`. A shard is written to a temp file and renamed; the
+marker is written (also atomically) only after the rename, and records the
+task's key (a hash of its inputs and config) and the shard's row count. A task
+counts as done only when its marker holds the same key and the shard's parquet
+footer reads back with that row count, so a crash at any point leaves either a
+trusted shard or one that is redone, never a half-written file that a later
+run trusts. Files are not fsynced (that costs workers ~8% here): a kill -9
+cannot tear a renamed file, and a file torn by power loss fails the footer check.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from docsynth.core.files import atomic_write_text
+
+
+@dataclass(slots=True)
+class Task:
+    """A deterministic unit of work of one stage: its index (which names its shard) and a key that
+    identifies its content (inputs and config). Each stage's task type adds what it works on."""
+
+    index: int
+    key: str
+
+    @property
+    def name(self) -> str:
+        return f"task-{self.index:05d}"
+
+
+@dataclass(slots=True, frozen=True)
+class Finished:
+    """A task that has a marker in a store: its index, its shard and the marker's content."""
+
+    index: int
+    shard: Path
+    info: dict
+
+
+_MARKER = ".done.json"
+# The folder of each stage's store in a run directory.
+FOLDERS = {"ingest": "pages", "generate": "candidates"}
+
+
+@dataclass(slots=True)
+class TaskStore:
+    """The per-task shards and markers of one stage directory. This is the only code that knows
+    how they are named; stages, executors and readers ask it."""
+
+    root: Path
+    suffix: str = ".parquet"
+
+    @classmethod
+    def of(cls, run_dir: Path, stage: str) -> TaskStore:
+        """The store of a stage ("ingest", "generate") in a run directory."""
+        return cls(run_dir / FOLDERS[stage])
+
+    def prepare(self) -> None:
+        """Make the folder, and remove temporary files a killed run left (never trusted); for the
+        stage that writes here, not for readers."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for tmp in self.root.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def shard(self, task: Task) -> Path:
+        return self.root / f"{task.name}{self.suffix}"
+
+    def marker(self, task: Task) -> Path:
+        return self.root / f"{task.name}{_MARKER}"
+
+    def sidecar(self, task: Task, suffix: str) -> Path:
+        """A file of the task's own beside its shard (a worker's breadcrumb, a poison list)."""
+        return self.root / f"{task.name}.{suffix}"
+
+    def done(self, task: Task) -> dict | None:
+        """The marker of a finished task with this key and an intact shard, else None."""
+        try:
+            info = json.loads(self.marker(task).read_text())
+        except (OSError, ValueError):
+            return None
+        if info.get("key") != task.key:
+            return None
+        try:
+            rows = pq.read_metadata(self.shard(task)).num_rows
+        except Exception:  # missing, empty or torn shard
+            return None
+        return info if rows == info.get("rows") else None
+
+    def commit(self, task: Task, info: dict) -> None:
+        """Record a task as finished; call only after its shard is in place."""
+        rows = pq.read_metadata(self.shard(task)).num_rows
+        atomic_write_text(self.marker(task), json.dumps({"key": task.key, "rows": rows, **info}, sort_keys=True))
+
+    def prune(self, tasks: list[Task]) -> None:
+        """Remove shards and markers of tasks that are not in this plan (inputs changed)."""
+        keep = {t.name for t in tasks}
+        for f in self.root.glob("task-*"):
+            if f.name.split(".")[0] not in keep:
+                f.unlink(missing_ok=True)
+
+    def forget(self) -> None:
+        """Make every finished task untrusted, so the next run redoes it (its shard is replaced
+        atomically when it is redone)."""
+        for marker in self.root.glob(f"task-*{_MARKER}"):
+            marker.unlink()
+
+    def shards(self, tasks: list[Task]) -> list[Path]:
+        return [self.shard(t) for t in tasks]
+
+    def finished(self, cache: dict | None = None) -> list[Finished]:
+        """Every task with a marker so far, in index order. A marker being replaced under us (a
+        running stage) is left for the next look. cache (marker name -> (mtime, Finished)) spares
+        re-reading unchanged markers when called again and again beside a running stage."""
+        cache = {} if cache is None else cache
+        out = []
+        for marker in sorted(self.root.glob(f"task-*{_MARKER}")):
+            try:
+                mtime = marker.stat().st_mtime_ns
+                if marker.name not in cache or cache[marker.name][0] != mtime:
+                    name = marker.name[:-len(_MARKER)]
+                    cache[marker.name] = (mtime, Finished(int(name.split("-")[1]), self.root / f"{name}{self.suffix}",
+                                                          json.loads(marker.read_text())))
+            except (OSError, ValueError):
+                continue
+            out.append(cache[marker.name][1])
+        return out
+
+    def finished_shards(self) -> list[Path]:
+        """The shards of every finished task, in index order."""
+        return [f.shard for f in self.finished()]
+
+    def info(self, index: int) -> Finished:
+        """The marker of task `index`, which must be finished (an upstream task handed on)."""
+        name = Task(index, "").name
+        return Finished(index, self.root / f"{name}{self.suffix}", json.loads((self.root / f"{name}{_MARKER}").read_text()))

@@ -1,0 +1,69 @@
+"""What a mixture run reports: per source, the rows requested and realised; in all, the summary
+the CLI prints (and --json gives) and the dataset card."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import docsynth
+from docsynth.core.mixture import Mixture
+from docsynth.dataset.cauldron import card_front, card_header
+from docsynth.dataset.plan import SourcePlan
+from docsynth.dataset.stats import Stats, stats_markdown
+
+
+@dataclass(slots=True)
+class SourceReport:
+    name: str
+    path: str
+    kind: str
+    rows_available: int
+    requested: int
+    realised: int = 0
+    requested_share: float = 0.0
+    realised_share: float = 0.0
+    epochs: float = 0.0
+    broken_images: int = 0  # rows left out for a broken image
+    broken_examples: list[dict] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class MixSummary:
+    out_dir: str
+    name: str
+    seed: int
+    rows: int = 0
+    requested: int = 0
+    bytes: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    sources: list[SourceReport] = field(default_factory=list)
+    shards: list[dict] = field(default_factory=list)
+
+    @property
+    def rejects(self) -> int:
+        return sum(s.broken_images for s in self.sources)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def source_reports(plans: list[SourcePlan], total: int) -> dict[str, SourceReport]:
+    return {p.src.name: SourceReport(p.src.name, str(p.src.cfg.path), p.src.kind, p.rows, p.count,
+                                     requested_share=p.count / total, epochs=p.count / p.rows) for p in plans}
+
+
+def mixture_card(m: Mixture, s: MixSummary, stats: Stats) -> str:
+    """README.md: the Hub's YAML header, and the sources with requested and realised shares."""
+    header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture"])
+    lines = [card_front(header), f"# {m.name}", "",
+             f"A training mixture of {len(s.sources)} sources in the schema of The Cauldron (`images`; `texts` of "
+             f"user/assistant/source), shuffled with seed {m.seed} into {len(s.shards)} shards. Made with docsynth "
+             f"{docsynth.__version__}; `mixture.json` has the shards' sha256 and `mixture.yaml` the mixture file.", "",
+             "| source | rows available | requested | realised | share | epochs | broken images left out |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in s.sources:
+        lines.append(f"| {r.name} | {r.rows_available:,} | {r.requested:,} | {r.realised:,} | "
+                     f"{100 * r.realised_share:.2f}% | {r.epochs:.2f} | {r.broken_images:,} |")
+    lines += ["", f"{s.rows:,} rows, {s.bytes / 1e6:,.1f} MB.", "", stats_markdown(stats)]
+    return "\n".join(lines)

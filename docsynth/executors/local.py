@@ -1,0 +1,203 @@
+"""The local executor: every stage on this machine, one recipe in one run directory.
+
+    RUN/recipe.yaml, manifest.json, rejects.jsonl, pages/        ingest
+    RUN/generate-*.json|jsonl, candidates/                        generate
+    RUN/filter-rejects.jsonl, dataset/                            filter + write
+    RUN/run.json                                                  what each stage did or reused
+
+`drive` runs any stage (docsynth.core.stage): tasks an earlier run finished are kept, the rest
+run in the stage's `workers` processes (a process pool that survives crashing workers) or in
+this process, and each is committed as it finishes. In `run_recipe`, ingest runs in its pool
+beside generation: the engine starts while the first documents are rendered and generates for
+each ingest shard as soon as it is finished, so on a GPU the LLM does not wait for rendering or
+OCR. Changing only the filters redoes only the writing; changing a prompt reuses the ingest.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docsynth.core.errors import DocsynthError
+from docsynth.core.files import atomic_write_text
+from docsynth.core.pool import prestart, run_tasks
+from docsynth.core.recipe import Recipe
+from docsynth.core.stage import Progress, Stage, run_one
+from docsynth.dataset.write import WriteStage, WriteSummary
+from docsynth.generate.session import Session
+from docsynth.generate.stage import GenerateStage, GenerateSummary
+from docsynth.ingest.stage import IngestStage, IngestSummary
+
+STAGES = ("ingest", "generate", "write")
+POLL_S = 0.2  # how often a stage that follows a running one looks for newly finished tasks
+
+
+def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callable[[], bool] | None = None):
+    """Run a stage's tasks here and return its summary. With upstream_done, the stage follows one
+    running beside it: its plan is taken again and again, until upstream_done() says the
+    upstream stage has finished and every task it made has been seen."""
+    t0 = time.perf_counter()
+    progress = progress or Progress()
+    stage.begin()
+    if stage.workers > 0:
+        prestart([type(stage).__module__])  # worker imports overlap the planning below
+    seen: dict[int, object] = {}
+    markers: dict[int, dict] = {}
+    reused: set[int] = set()
+    opened = False
+    while True:
+        finished = upstream_done is None or upstream_done()  # read first: a task done before it is seen below
+        plan = stage.plan()
+        if upstream_done is None:
+            stage.store.prune(plan)
+        new = [t for t in plan if t.index not in seen or seen[t.index].key != t.key]
+        todo = []
+        for t in new:
+            seen[t.index] = t
+            info = stage.store.done(t)
+            if info is None:
+                markers.pop(t.index, None)
+                reused.discard(t.index)
+                todo.append(t)
+            else:
+                markers[t.index] = info
+                reused.add(t.index)
+        progress.planned(stage.name, new)
+        for t in new:
+            if t.index in reused:
+                progress.advanced(stage.name, t, markers[t.index], True)
+
+        def committed(task, info: dict) -> None:
+            stage.store.commit(task, info)
+            markers[task.index] = info
+            progress.advanced(stage.name, task, info, False)
+
+        if todo and stage.workers > 0:
+            def on_crash(task) -> bool:
+                info = stage.crashed(task)
+                if info is not None:
+                    committed(task, info)
+                return info is None
+
+            run_tasks(run_one, todo, (stage,), min(stage.workers, len(todo)), committed, on_crash,
+                      initializer=stage.open, preload=[type(stage).__module__])
+        elif todo:
+            if not opened:
+                if stage.opening:
+                    progress.status(stage.name, stage.opening)
+                stage.open()
+                opened = True
+            for task, info in stage.run(todo):
+                committed(task, info)
+        if finished and not todo:
+            break
+        if not todo:
+            time.sleep(POLL_S)
+    tasks = sorted(seen.values(), key=lambda t: t.index)
+    stage.store.prune(tasks)
+    return stage.finish(tasks, markers, reused, t0)
+
+
+def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None = None) -> IngestSummary:
+    """Ingest the recipe's inputs into out; tasks an earlier run finished are kept."""
+    return drive(IngestStage(recipe, base, out), progress)
+
+
+def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progress: Progress | None = None,
+                 session: Session | None = None, upstream_done: Callable[[], bool] | None = None) -> GenerateSummary:
+    """QA candidates for every page ingested in pages_dir; tasks an earlier run finished are kept."""
+    return drive(GenerateStage(recipe, base, pages_dir, out, session), progress, upstream_done)
+
+
+def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSummary:
+    """Filter the run's candidates and write the dataset; nothing is rewritten when unchanged."""
+    return drive(WriteStage(recipe, run_dir, out))
+
+
+@dataclass(slots=True)
+class RunSummary:
+    out_dir: str
+    ingest: IngestSummary | None = None
+    generate: GenerateSummary | None = None
+    write: WriteSummary | None = None
+    forced: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rejects(self) -> int:
+        return (self.ingest.rejects if self.ingest else 0) + (self.generate.rejects if self.generate else 0)
+
+    def to_dict(self) -> dict:
+        return {"out_dir": self.out_dir, "forced": self.forced, "seconds": self.seconds,
+                **{s: getattr(self, s).to_dict() for s in STAGES if getattr(self, s) is not None}}
+
+
+def stages(recipe: Recipe, base: Path, out: Path, session: Session | None = None) -> dict[str, Stage]:
+    """The recipe's stages over one run directory, by name."""
+    return {"ingest": IngestStage(recipe, base, out), "generate": GenerateStage(recipe, base, out, out, session),
+            "write": WriteStage(recipe, out)}
+
+
+def forget(stages_: dict[str, Stage], names: list[str]) -> None:
+    """Make these stages' finished work untrusted, so the next run redoes it (outputs are replaced
+    atomically as they are redone)."""
+    for name in names:
+        if name not in stages_:
+            raise DocsynthError(f"--force: no stage '{name}' (stages: {', '.join(STAGES)})")
+    for name in names:
+        stages_[name].store.forget()
+
+
+def run_recipe(recipe: Recipe, base: Path, out: Path, force: list[str] = (), progress: Progress | None = None,
+               session: Session | None = None, executor: str = "local", address: str | None = None) -> RunSummary:
+    """Run every stage of the recipe into out, reusing what is still valid; executor "ray" runs
+    ingest and generation on a Ray cluster (docsynth.executors.ray), the rest as here."""
+    t0 = time.perf_counter()
+    if not recipe.inputs.paths:
+        raise DocsynthError("the recipe has no inputs.paths")
+    if executor not in ("local", "ray"):
+        raise DocsynthError(f"--executor: no executor '{executor}' (executors: local, ray)")
+    st = stages(recipe, base, out, session)
+    forget(st, list(force))
+    s = RunSummary(out_dir=str(out), forced=list(force))
+    if executor == "ray":
+        from docsynth.executors.ray import run_on_ray
+        s.ingest, s.generate = run_on_ray(st["ingest"], st["generate"], recipe.ray, address, progress)
+    else:
+        s.ingest, s.generate = _ingest_beside_generate(st["ingest"], st["generate"], progress)
+    s.write = drive(st["write"], progress)
+    s.seconds = round(time.perf_counter() - t0, 3)
+    atomic_write_text(out / "run.json", json.dumps(s.to_dict(), indent=1, sort_keys=True) + "\n")
+    return s
+
+
+def _ingest_beside_generate(ingest: IngestStage, generate: GenerateStage, progress: Progress | None):
+    """Ingest in a thread (its tasks in its process pool) while generate follows its store here."""
+    done = threading.Event()
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["summary"] = drive(ingest, progress)
+        except BaseException as e:  # handed to the main thread below
+            result["error"] = e
+        finally:
+            done.set()
+
+    ingest.store.prepare()  # generate's begin() looks for it before ingest's thread has made it
+    worker = threading.Thread(target=run, name="docsynth-ingest", daemon=True)
+    worker.start()
+    try:
+        gen = drive(generate, progress, upstream_done=done.is_set)
+    except BaseException:
+        if done.is_set() and "error" in result:
+            raise result["error"] from None  # the ingest failure is why generation had nothing
+        raise
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    return result["summary"], gen

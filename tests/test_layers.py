@@ -1,0 +1,39 @@
+"""The layers read top-down (cli -> api -> executors -> readers -> stages -> core), as the import
+contracts in pyproject.toml state; and no module grows past what one reader takes in."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 300
+
+
+def test_the_import_contracts_hold():
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert lint, "import-linter is part of the dev extra (pip install -e '.[dev]')"
+    res = subprocess.run([lint, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert "0 broken" in res.stdout
+
+
+def test_a_stage_importing_an_executor_breaks_the_contract(tmp_path):
+    """The contract is live: the same check fails on a tree where the ingest stage imports an executor."""
+    tree = tmp_path / "src"
+    shutil.copytree(ROOT / "docsynth", tree / "docsynth", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
+    stage = tree / "docsynth" / "ingest" / "stage.py"
+    stage.write_text(stage.read_text() + "\nfrom docsynth.executors import local  # noqa: E402,F401\n")
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    res = subprocess.run([lint, "--no-cache"], cwd=tree, capture_output=True, text=True, timeout=300,
+                         env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"})
+    assert res.returncode != 0 and "docsynth.ingest.stage -> docsynth.executors.local" in res.stdout
+
+
+def test_no_module_is_over_300_lines():
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "docsynth").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
