@@ -3,7 +3,8 @@
     stage.begin()       on the driver, before any task: its folder ready, the resolved recipe
     stage.plan()        the tasks: ingest's from the inputs; generate's from ingest's finished
                         tasks so far (called again while ingest runs beside it); write's one
-    stage.open()        once in each process that runs tasks: a worker's set-up, an engine
+    stage.open()        in each process that runs tasks, before them: a worker's set-up, an
+                        engine (idempotent: what is open stays open)
     stage.run(tasks)    runs tasks into their shards and yields (task, marker info) as each is
                         written; a stage may batch (generate sends several tasks' samples to
                         the engine together)
@@ -41,7 +42,7 @@ class Stage(Protocol):
     name: str
     store: Store
     workers: int  # worker processes its tasks run in, at most (0: in the driver's process itself)
-    opening: str  # what open() starts, said before it (an engine takes a while); "" for nothing
+    opening: str  # what open() is about to start, said before it (an engine takes a while); "" for nothing
 
     def begin(self) -> None: ...
 

@@ -48,13 +48,19 @@ def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callabl
     seen: dict[int, object] = {}
     markers: dict[int, dict] = {}
     reused: set[int] = set()
-    opened = False
+
+    def committed(task, info: dict) -> None:
+        stage.store.commit(task, info)
+        markers[task.index] = info
+        progress.advanced(stage.name, task, info, False)
+
     while True:
         finished = upstream_done is None or upstream_done()  # read first: a task done before it is seen below
         plan = stage.plan()
         if upstream_done is None:
             stage.store.prune(plan)
         new = [t for t in plan if t.index not in seen or seen[t.index].key != t.key]
+        progress.planned(stage.name, new)
         todo = []
         for t in new:
             seen[t.index] = t
@@ -66,40 +72,35 @@ def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callabl
             else:
                 markers[t.index] = info
                 reused.add(t.index)
-        progress.planned(stage.name, new)
-        for t in new:
-            if t.index in reused:
-                progress.advanced(stage.name, t, markers[t.index], True)
-
-        def committed(task, info: dict) -> None:
-            stage.store.commit(task, info)
-            markers[task.index] = info
-            progress.advanced(stage.name, task, info, False)
-
-        if todo and stage.workers > 0:
-            def on_crash(task) -> bool:
-                info = stage.crashed(task)
-                if info is not None:
-                    committed(task, info)
-                return info is None
-
-            run_tasks(run_one, todo, (stage,), min(stage.workers, len(todo)), committed, on_crash,
-                      initializer=stage.open, preload=[type(stage).__module__])
-        elif todo:
-            if not opened:
-                if stage.opening:
-                    progress.status(stage.name, stage.opening)
-                stage.open()
-                opened = True
-            for task, info in stage.run(todo):
-                committed(task, info)
-        if finished and not todo:
+                progress.advanced(stage.name, t, info, True)
+        if todo:
+            _run(stage, todo, committed, progress)
+        elif finished:
             break
-        if not todo:
+        else:
             time.sleep(POLL_S)
     tasks = sorted(seen.values(), key=lambda t: t.index)
     stage.store.prune(tasks)
     return stage.finish(tasks, markers, reused, t0)
+
+
+def _run(stage: Stage, todo: list, committed: Callable[[object, dict], None], progress: Progress) -> None:
+    """The tasks in the stage's worker processes, or in this one (opened once, on first use)."""
+    if stage.workers > 0:
+        def on_crash(task) -> bool:
+            info = stage.crashed(task)
+            if info is not None:
+                committed(task, info)
+            return info is None
+
+        run_tasks(run_one, todo, (stage,), min(stage.workers, len(todo)), committed, on_crash,
+                  initializer=stage.open, preload=[type(stage).__module__])
+        return
+    if stage.opening:
+        progress.status(stage.name, stage.opening)
+    stage.open()
+    for task, info in stage.run(todo):
+        committed(task, info)
 
 
 def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None = None) -> IngestSummary:

@@ -100,7 +100,6 @@ class GenerateStage:
         self.prompter: Prompter | None = None
         self._markers_read: dict = {}
         self._generated = [0.0, 0]  # seconds and output tokens of the generation run here
-        self.opening = f"starting the {recipe.generate.backend} backend for {recipe.generate.model}"
 
     def begin(self) -> None:
         if not self.upstream.root.is_dir():
@@ -118,6 +117,11 @@ class GenerateStage:
         """The task of one finished ingest task."""
         return GenerateTask(ingested.index, config_hash({"pages": ingested.info["key"]}, self.key),
                             str(ingested.shard), ingested.info["pages"])
+
+    @property
+    def opening(self) -> str:
+        g = self.recipe.generate
+        return "" if self.prompter is not None else f"starting the {g.backend} backend for {g.model}"
 
     def open(self) -> None:
         """Start the backend (an in-process engine starts here, once per process)."""
@@ -146,7 +150,7 @@ class GenerateStage:
     def finish(self, tasks: list[GenerateTask], markers: dict[int, dict], reused: set[int], t0: float) -> GenerateSummary:
         if not tasks:
             raise DocsynthError(f"{self.upstream.root} holds no finished ingest shards")
-        s = finish(self.recipe, self.out, sorted(tasks, key=lambda t: t.index), self.store, markers,
+        s = _summarize(self.recipe, self.out, sorted(tasks, key=lambda t: t.index), self.store, markers,
                    self.recipe.generate.model, t0)
         s.tasks_skipped = len(reused)
         seconds, tokens = self._generated
@@ -230,7 +234,7 @@ def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: d
             "rejects": [r.to_dict() for r in rejects]}
 
 
-def finish(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary:
+def _summarize(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary:
     rejects = [r for t in tasks for r in markers[t.index]["rejects"]]
     atomic_write_text(out / "generate-rejects.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
     total = Counter()

@@ -80,6 +80,10 @@ class IngestStage:
         self.plan_rejects: list[Reject] = []
         self.tesseract: str | None = None
 
+    def __getstate__(self) -> dict:
+        # Pickled into every worker task: the plan's rejects stay on the driver, which finishes.
+        return {**self.__dict__, "plan_rejects": []}
+
     def begin(self) -> None:
         cfg = self.recipe.ingest
         self.tesseract = check_tesseract(cfg.ocr.languages) if cfg.ocr.mode != "never" else None
