@@ -42,9 +42,9 @@ def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callabl
     upstream stage has finished and every task it made has been seen."""
     t0 = time.perf_counter()
     progress = progress or Progress()
-    stage.begin()
     if stage.workers > 0:
-        prestart([type(stage).__module__])  # worker imports overlap the planning below
+        prestart([type(stage).__module__])  # worker imports overlap the checks and planning below
+    stage.begin()
     seen: dict[int, object] = {}
     markers: dict[int, dict] = {}
     reused: set[int] = set()
