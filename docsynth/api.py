@@ -5,10 +5,10 @@ point is what a command runs (run_ingest: `docsynth ingest`, ...), and returns i
     import docsynth
 
     run = docsynth.run("recipes/quickstart.yaml", "runs/quickstart")   # ingest -> generate -> write
-    print(run.write.samples_out, run.generate.grounded_share)
+    kept, grounded = run.write.samples_out, run.generate.grounded_share
     ds = docsynth.open_dataset("runs/quickstart/dataset")
-    for sample in ds.samples(n=3): print(sample.pairs)
-    print(ds.stats().samples)
+    pairs = [sample.pairs for sample in ds.samples(n=3)]
+    samples = ds.stats().samples
     docsynth.mix("recipes/mixtures/docs.yaml", "runs/mix")
     docsynth.push("runs/mix", "org/docs-mix", private=True)
 
