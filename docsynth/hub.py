@@ -26,6 +26,7 @@ from docsynth.dataset.cauldron import card_front
 from docsynth.core.errors import DocsynthError, MissingDependencyError
 from docsynth.core.publish import PushOptions
 from docsynth.core.files import file_sha256
+from docsynth.core.lock import locked
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,13 @@ def merge_card(remote: str | None, local: str, config: str) -> str:
 
 def push(root: Path, repo_id: str, options: PushOptions | None = None, *, dry_run: bool = False,
          progress: Callable[[int, int], None] | None = None) -> PushSummary:
-    """Publish DIR to the Hub (see the module docstring); progress(bytes_sent, bytes_total)."""
-    o = options or PushOptions()
+    """Publish DIR to the Hub (see the module docstring); progress(bytes_sent, bytes_total). No
+    other docsynth command writes DIR meanwhile (its lock)."""
+    with locked(root, create=False):
+        return _push(root, repo_id, options or PushOptions(), dry_run, progress)
+
+
+def _push(root: Path, repo_id: str, o: PushOptions, dry_run: bool, progress) -> PushSummary:
     private, revision, config = o.private, o.revision, o.config
     hf = _hub()
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi

@@ -53,6 +53,7 @@ from docsynth.dataset.sources import SourceError
 from docsynth.dataset.stats import StatsAccumulator
 from docsynth.core.mixture import Mixture
 from docsynth.core.files import FollowingSha256, atomic_write, atomic_write_text
+from docsynth.core.lock import locked
 
 log = logging.getLogger(__name__)
 
@@ -80,41 +81,42 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
         n_shards = max(n_shards, -(-total // m.shard_rows))
     n_shards = min(n_shards, total)
     reports = source_reports(plans, total)
-    data = out / "data"
-    spill = (spill_dir / f".docsynth-spill-{os.getpid()}") if spill_dir else out / ".spill"
-    shutil.rmtree(spill, ignore_errors=True)
-    spill.mkdir(parents=True)
-    data.mkdir(parents=True, exist_ok=True)
-    clear_leftovers(data)
-    stats = StatsAccumulator()  # of every row spilled: the rows of the mixture
-    runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards), observe=stats.add)  # on the rows spilled, repeats included
-    try:
-        read = _scatter(m, plans, total, n_shards, runs, reports, progress)
-        shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)
-    except BaseException:
-        runs.close(abort=True)
+    with locked(out):  # the sources are checked: from here on the output is this process's
+        data = out / "data"
+        spill = (spill_dir / f".docsynth-spill-{os.getpid()}") if spill_dir else out / ".spill"
         shutil.rmtree(spill, ignore_errors=True)
+        spill.mkdir(parents=True)
+        data.mkdir(parents=True, exist_ok=True)
         clear_leftovers(data)
-        raise
-    runs.close()
-    shutil.rmtree(spill, ignore_errors=True)
-    final = publish_parts(data, parts)
-    for s, path in zip(shards, final):
-        s["path"] = str(path.relative_to(out))
-    s = MixSummary(str(out), m.name, m.seed, rows=sum(x["rows"] for x in shards), requested=total,
-                   bytes=sum(x["bytes"] for x in shards), bytes_read=read, shards=shards)
-    for r in reports.values():
-        r.realised_share = r.realised / max(s.rows, 1)
-        s.sources.append(r)
-    manifest = {"docsynth_version": docsynth.__version__, **s.to_dict(), "mixture": m.model_dump(mode="json")}
-    manifest.pop("seconds")
-    manifest.pop("out_dir")
-    manifest.pop("bytes_read")
-    atomic_write_text(out / "mixture.json", json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False))
-    atomic_write_text(out / "mixture.yaml", yaml.safe_dump(m.model_dump(mode="json"), sort_keys=False))
-    atomic_write_text(out / "README.md", mixture_card(m, s, stats.result()))
-    s.seconds = round(time.perf_counter() - t0, 3)
-    return s
+        stats = StatsAccumulator()  # of every row spilled: the rows of the mixture
+        runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards), observe=stats.add)  # on the rows spilled, repeats included
+        try:
+            read = _scatter(m, plans, total, n_shards, runs, reports, progress)
+            shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)
+        except BaseException:
+            runs.close(abort=True)
+            shutil.rmtree(spill, ignore_errors=True)
+            clear_leftovers(data)
+            raise
+        runs.close()
+        shutil.rmtree(spill, ignore_errors=True)
+        final = publish_parts(data, parts)
+        for s, path in zip(shards, final):
+            s["path"] = str(path.relative_to(out))
+        s = MixSummary(str(out), m.name, m.seed, rows=sum(x["rows"] for x in shards), requested=total,
+                       bytes=sum(x["bytes"] for x in shards), bytes_read=read, shards=shards)
+        for r in reports.values():
+            r.realised_share = r.realised / max(s.rows, 1)
+            s.sources.append(r)
+        manifest = {"docsynth_version": docsynth.__version__, **s.to_dict(), "mixture": m.model_dump(mode="json")}
+        manifest.pop("seconds")
+        manifest.pop("out_dir")
+        manifest.pop("bytes_read")
+        atomic_write_text(out / "mixture.json", json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False))
+        atomic_write_text(out / "mixture.yaml", yaml.safe_dump(m.model_dump(mode="json"), sort_keys=False))
+        atomic_write_text(out / "README.md", mixture_card(m, s, stats.result()))
+        s.seconds = round(time.perf_counter() - t0, 3)
+        return s
 
 
 READERS = 2  # sources read (decoded) side by side; each source by one thread, in order

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write_text
+from docsynth.core.lock import locked
 from docsynth.core.pool import prestart, run_tasks
 from docsynth.core.recipe import Recipe
 from docsynth.core.stage import Progress, Stage, run_one
@@ -105,18 +106,22 @@ def _run(stage: Stage, todo: list, committed: Callable[[object, dict], None], pr
 
 def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None = None) -> IngestSummary:
     """Ingest the recipe's inputs into out; tasks an earlier run finished are kept."""
-    return drive(IngestStage(recipe, base, out), progress)
+    with locked(out):
+        return drive(IngestStage(recipe, base, out), progress)
 
 
 def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progress: Progress | None = None,
                  session: Session | None = None, upstream_done: Callable[[], bool] | None = None) -> GenerateSummary:
     """QA candidates for every page ingested in pages_dir; tasks an earlier run finished are kept."""
-    return drive(GenerateStage(recipe, base, pages_dir, out, session), progress, upstream_done)
+    with locked(out):
+        return drive(GenerateStage(recipe, base, pages_dir, out, session), progress, upstream_done)
 
 
 def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSummary:
     """Filter the run's candidates and write the dataset; nothing is rewritten when unchanged."""
-    return drive(WriteStage(recipe, run_dir, out))
+    stage = WriteStage(recipe, run_dir, out)
+    with locked(run_dir, stage.out):  # it writes RUN/filter-rejects.jsonl too
+        return drive(stage)
 
 
 @dataclass(slots=True)
@@ -162,6 +167,11 @@ def run_recipe(recipe: Recipe, base: Path, out: Path, force: list[str] = (), pro
         raise DocsynthError("the recipe has no inputs.paths")
     if executor not in ("local", "ray"):
         raise DocsynthError(f"--executor: no executor '{executor}' (executors: local, ray)")
+    with locked(out):
+        return _run_recipe(recipe, base, out, force, progress, session, executor, address, t0)
+
+
+def _run_recipe(recipe, base, out, force, progress, session, executor, address, t0) -> RunSummary:
     st = stages(recipe, base, out, session)
     forget(st, list(force))
     s = RunSummary(out_dir=str(out), forced=list(force))
