@@ -55,6 +55,18 @@ def failures() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+@contextmanager
+def engines_stopped() -> Iterator[None]:
+    """Stop the engines this command started when it ends, while logging still works; left to
+    vLLM's exit hooks, each is reported as an engine process that "exited unexpectedly"."""
+    try:
+        yield
+    finally:
+        from docsynth.generate.backends.vllm import shutdown_engines
+
+        shutdown_engines()
+
+
 def recipe_with(path: Path | None, overrides: dict[str, Any]) -> tuple[Recipe, Path]:
     """Load a recipe and apply command-line overrides ("section.key": value), validated."""
     recipe, base = load_recipe(path)

@@ -34,7 +34,7 @@ def generate(
     each sample that gave no usable pairs) and OUT/generate-manifest.json. Completed tasks are
     kept when the command runs again. Exit code 3 if any sample was rejected.
     """
-    with common.failures():
+    with common.failures(), common.engines_stopped():
         overrides = {"generate.model": model, "generate.backend": backend, "generate.openai.base_url": base_url}
         r, base = common.recipe_with(recipe, overrides)
         with common.progress_bar(not json_out) as bar:

@@ -38,7 +38,7 @@ def run(
     changing a prompt reuses the ingest. An interrupted run resumes where it stopped. Exit code 3
     if any document, page or sample was rejected (see docsynth rejects OUT).
     """
-    with common.failures():
+    with common.failures(), common.engines_stopped():
         r, base = common.recipe_with(recipe, {})
         out = out or Path("runs") / r.name
         s = _run_with_bars(r, base, out, force or [], json_out, executor, address)
