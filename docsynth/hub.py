@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from docsynth.dataset.cauldron import card_front
-from docsynth.core.errors import DocsynthError, MissingDependencyError
+from docsynth.core.errors import DocsynthError, MissingDependencyError, UsageError
 from docsynth.core.publish import PushOptions
 from docsynth.core.files import file_sha256
 from docsynth.core.lock import locked
@@ -143,6 +143,7 @@ def push(root: Path, repo_id: str, options: PushOptions | None = None, *, dry_ru
 def _push(root: Path, repo_id: str, o: PushOptions, dry_run: bool, progress) -> PushSummary:
     private, revision, config = o.private, o.revision, o.config
     hf = _hub()
+    _check_repo_id(repo_id)
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -237,6 +238,17 @@ def _add(op_class, u: Upload):
 def _server_message(e) -> str:
     msg = getattr(e, "server_message", None) or str(e).splitlines()[0]
     return msg[:300]
+
+
+def _check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if repo_id.count("/") != 1:
+        raise UsageError(f"--repo-id '{repo_id}': a dataset repo is ORG/NAME")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise UsageError(f"--repo-id '{repo_id}' is not a Hub repo id: {str(e).splitlines()[0]}") from None
 
 
 def _batches(uploads: list[Upload], files: int, nbytes: int) -> list[list[Upload]]:

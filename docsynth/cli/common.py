@@ -17,7 +17,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
-from docsynth.core.errors import DocsynthError, RecipeError
+from docsynth.core.errors import DocsynthError, RecipeError, UsageError
 from docsynth.core.recipe import Recipe, load_recipe, parse_recipe
 
 out = Console()  # results for people
@@ -40,7 +40,7 @@ def failures() -> Iterator[None]:
     """Turn library errors into a message and an exit code, never a traceback."""
     try:
         yield
-    except RecipeError as e:
+    except (RecipeError, UsageError) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     except DocsynthError as e:

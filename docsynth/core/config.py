@@ -20,7 +20,8 @@ from docsynth.core.errors import RecipeError
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+    # inf and nan are no setting: `page_timeout_s: .inf` would pass and then overflow a timer
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, allow_inf_nan=False)
 
 
 def config_hash(section: BaseModel | dict, *extra: Any) -> str:

@@ -275,9 +275,10 @@ class Recipe(Section):
 
     @field_validator("name")
     @classmethod
-    def _name_not_empty(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be empty")
+    def _plain_name(cls, v: str) -> str:
+        # it names runs/NAME: a path in it (../../x) would write outside runs/
+        if not v.strip() or "/" in v or "\\" in v or v.startswith(".") or "\x00" in v:
+            raise ValueError(f"'{v}' is not a plain name (no '/', no leading '.'): it names the folder runs/NAME")
         return v
 
 

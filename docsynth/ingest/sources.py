@@ -79,6 +79,27 @@ def _row_group_column(path: str, size: int, mtime_ns: int, rg: int, column: str)
     return pq.ParquetFile(path).read_row_group(rg, columns=[column]).column(0)
 
 
+def input_holding(paths: list[str], base: Path, out: Path) -> str | None:
+    """The input that would take in the folder `out` (which may not exist yet): a folder above
+    it, a recursive glob whose fixed part is above it, or a glob matching it or a folder above it
+    (a matched folder is searched whole)."""
+    out = out.resolve()
+    for raw in paths:
+        p = Path(raw).expanduser()
+        p = p if p.is_absolute() else base / p
+        if not _GLOB_CHARS & set(raw):
+            if p.is_dir() and (out == p.resolve() or p.resolve() in out.parents):
+                return raw
+            continue
+        fixed = next(i for i, part in enumerate(p.parts) if _GLOB_CHARS & set(part))
+        root = Path(*p.parts[:fixed]).resolve()
+        pattern = str(root.joinpath(*p.parts[fixed:]))
+        inside = [a for a in (out, *out.parents) if root in a.parents]
+        if root in (out, *out.parents) and ("**" in raw or any(a.match(pattern) for a in inside)):
+            return raw
+    return None
+
+
 def expand_inputs(paths: list[str], base: Path) -> list[Path]:
     """Input files in a stable order; DocsynthError names any input that matches nothing."""
     files: list[Path] = []

@@ -31,7 +31,7 @@ from docsynth.core.records import PAGE_SCHEMA, Reject, pages_to_table, reason_ki
 from docsynth.core.tasks import Task, TaskStore
 from docsynth.ingest.ocr import check_tesseract
 from docsynth.ingest.pages import document_pages
-from docsynth.ingest.sources import DocRef, iter_documents, read_document
+from docsynth.ingest.sources import DocRef, input_holding, iter_documents, read_document
 from docsynth.ingest.watch import PageWatch
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,10 @@ class IngestStage:
         return {**self.__dict__, "plan_rejects": []}
 
     def begin(self) -> None:
+        holding = input_holding(self.recipe.inputs.paths, self.base, self.out)
+        if holding is not None:
+            raise DocsynthError(f"the output {self.out} is inside the input {holding}: the next run would read its "
+                                "own shards as documents; write it elsewhere")
         cfg = self.recipe.ingest
         self.tesseract = check_tesseract(cfg.ocr.languages) if cfg.ocr.mode != "never" else None
         self.store.prepare()

@@ -1,0 +1,56 @@
+"""Issue 17's smaller holes that are closed: each bad value is refused before any work, with a
+message naming it, through the real CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from docsynth.core.errors import RecipeError
+from docsynth.core.recipe import parse_recipe
+from tests.conftest import SAMPLES
+
+
+def cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "docsynth.cli", *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd)
+
+
+@pytest.mark.parametrize("data, says", [
+    ({"ingest": {"page_timeout_s": float("inf")}}, "ingest.page_timeout_s: Input should be a finite number"),
+    ({"ingest": {"ocr": {"timeout_s": float("nan")}}}, "ingest.ocr.timeout_s: Input should be a finite number"),
+    ({"generate": {"template_weights": [1, float("inf"), 1, 1, 1]}}, "generate.template_weights.1: Input should be a finite"),
+    ({"name": "../../x"}, "not a plain name"),
+    ({"name": ".hidden"}, "not a plain name"),
+])
+def test_values_that_cannot_be_right_are_refused(data, says):
+    with pytest.raises(RecipeError, match=says.replace(".", r"\.")):
+        parse_recipe(data, "r.yaml")
+
+
+def test_an_inf_timeout_in_a_yaml_recipe_exits_2_before_any_work(tmp_path):
+    (tmp_path / "r.yaml").write_text(f"ingest: {{page_timeout_s: .inf}}\ninputs: {{paths: ['{SAMPLES}']}}\n")
+    res = cli("ingest", "--recipe", "r.yaml", "--out", "o", cwd=tmp_path)
+    assert res.returncode == 2 and "finite number" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_output_inside_an_input_is_refused(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "invoice.pdf").write_bytes((SAMPLES / "invoice.pdf").read_bytes())
+    for inputs in (["docs"], ["docs/**/*.pdf"], ["docs/*"]):
+        res = cli("ingest", *inputs, "--out", "docs/out", cwd=tmp_path)
+        assert res.returncode == 1 and "is inside the input" in res.stderr, res.stderr
+    assert not (docs / "out" / "pages").exists()
+    assert cli("ingest", "docs", "--out", "out", "--ocr", "never", cwd=tmp_path).returncode == 0  # beside it: fine
+    # a glob that takes in only the folder's own PDFs cannot read a subfolder's shards
+    assert cli("ingest", "docs/*.pdf", "--out", "docs/out", "--ocr", "never", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("repo_id", ["not a valid id!!", "no-org", "a/b/c"])
+def test_a_bad_repo_id_is_a_usage_error(tmp_path, repo_id):
+    res = cli("push", str(tmp_path), "--repo-id", repo_id, "--dry-run", cwd=tmp_path)
+    assert res.returncode == 2 and f"--repo-id '{repo_id}'" in res.stderr and "Traceback" not in res.stderr, res.stderr
