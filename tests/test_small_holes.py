@@ -54,3 +54,20 @@ def test_an_output_inside_an_input_is_refused(tmp_path):
 def test_a_bad_repo_id_is_a_usage_error(tmp_path, repo_id):
     res = cli("push", str(tmp_path), "--repo-id", repo_id, "--dry-run", cwd=tmp_path)
     assert res.returncode == 2 and f"--repo-id '{repo_id}'" in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("command", ["stats", "preview"])
+def test_a_corrupt_or_foreign_shard_is_named_not_a_traceback(tmp_path, command):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shard = tmp_path / "ds" / "data" / "train-00000-of-00001.parquet"
+    shard.parent.mkdir(parents=True)
+    for content, says in ((b"PAR1 not really", "is not a readable parquet file"), (None, "has no column 'images'")):
+        if content is None:
+            pq.write_table(pa.table({"x": [1, 2]}), shard)
+        else:
+            shard.write_bytes(content)
+        res = cli(command, str(tmp_path / "ds"), cwd=tmp_path)
+        assert res.returncode == 1 and str(shard) in res.stderr and says in res.stderr, res.stderr[-2000:]
+        assert "Traceback" not in res.stderr

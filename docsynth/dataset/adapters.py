@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
-from docsynth.dataset.cauldron import SCHEMA
-from docsynth.dataset.sources import Source, SourceError, as_cauldron, cauldron_problem
+from docsynth.dataset.cauldron import SCHEMA, cauldron_problem
+from docsynth.dataset.sources import Source, SourceError, as_cauldron
 from docsynth.core.mixture import LlavaAdapter, MessagesAdapter, QAAdapter, TurnsConfig
 
 Image.MAX_IMAGE_PIXELS = None  # pages and charts are big; a bomb is caught by the memory it would take, not here

@@ -110,11 +110,49 @@ def card_front(header: dict) -> str:
     return "---\n" + yaml.safe_dump(header, sort_keys=False).rstrip() + "\n---\n"
 
 
+_STRINGS = (pa.string(), pa.large_string(), pa.string_view())
+_BINARIES = (pa.binary(), pa.large_binary(), pa.binary_view())
+
+
+def _list_of_struct(t: pa.DataType) -> pa.StructType | None:
+    if (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t)) and pa.types.is_struct(t.value_type):
+        return t.value_type
+    return None
+
+
+def cauldron_problem(schema: pa.Schema) -> str | None:
+    """Why rows of this schema are not Cauldron rows (naming the column), or None if they are."""
+    names = schema.names
+    for col in ("images", "texts"):
+        if col not in names:
+            return f"has no column '{col}' (columns: {', '.join(names)})"
+    img = _list_of_struct(schema.field("images").type)
+    if img is None or img.get_field_index("bytes") < 0 or img.field("bytes").type not in _BINARIES:
+        return f"column 'images' is {schema.field('images').type}, not a list of images (list<struct<bytes, path>>)"
+    txt = _list_of_struct(schema.field("texts").type)
+    if txt is None:
+        return f"column 'texts' is {schema.field('texts').type}, not a list of {{user, assistant, source}}"
+    for key in ("user", "assistant", "source"):
+        if txt.get_field_index(key) < 0:
+            return f"column 'texts.{key}' is missing (texts are {schema.field('texts').type})"
+        if txt.field(key).type not in _STRINGS:
+            return f"column 'texts.{key}' is {txt.field(key).type}, not a string"
+    return None
+
+
 def dataset_shards(path: Path) -> list[Path]:
     """The Cauldron shards of a dataset or mixture directory (data/*.parquet, in order), or of a
-    run directory's dataset."""
+    run directory's dataset; each checked from its footer, so a corrupt or foreign file is an
+    error naming it before anything is read."""
     for d in (path, path / "dataset"):
         files = sorted((d / "data").glob("*.parquet"))
         if files:
+            for f in files:
+                try:
+                    why = cauldron_problem(pq.read_schema(f))
+                except (OSError, pa.ArrowException) as e:
+                    why = f"is not a readable parquet file ({str(e).splitlines()[0]})"
+                if why:
+                    raise DocsynthError(f"{f} {why}: not a shard of a Cauldron-style dataset")
             return files
     raise DocsynthError(f"{path} holds no dataset shards (data/*.parquet, or dataset/data/*.parquet in a run directory)")

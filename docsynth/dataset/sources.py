@@ -204,36 +204,6 @@ def _short(schema: pa.Schema) -> str:
     return ", ".join(f"{f.name}: {f.type}" for f in schema)[:300]
 
 
-_STRINGS = (pa.string(), pa.large_string(), pa.string_view())
-_BINARIES = (pa.binary(), pa.large_binary(), pa.binary_view())
-
-
-def _list_of_struct(t: pa.DataType) -> pa.StructType | None:
-    if (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t)) and pa.types.is_struct(t.value_type):
-        return t.value_type
-    return None
-
-
-def cauldron_problem(schema: pa.Schema) -> str | None:
-    """Why rows of this schema are not Cauldron rows (naming the column), or None if they are."""
-    names = schema.names
-    for col in ("images", "texts"):
-        if col not in names:
-            return f"has no column '{col}' (columns: {', '.join(names)})"
-    img = _list_of_struct(schema.field("images").type)
-    if img is None or img.get_field_index("bytes") < 0 or img.field("bytes").type not in _BINARIES:
-        return f"column 'images' is {schema.field('images').type}, not a list of images (list<struct<bytes, path>>)"
-    txt = _list_of_struct(schema.field("texts").type)
-    if txt is None:
-        return f"column 'texts' is {schema.field('texts').type}, not a list of {{user, assistant, source}}"
-    for key in ("user", "assistant", "source"):
-        if txt.get_field_index(key) < 0:
-            return f"column 'texts.{key}' is missing (texts are {schema.field('texts').type})"
-        if txt.field(key).type not in _STRINGS:
-            return f"column 'texts.{key}' is {txt.field(key).type}, not a string"
-    return None
-
-
 def as_cauldron(batch: pa.RecordBatch) -> pa.RecordBatch:
     """A Cauldron-schema batch (other columns dropped, large/view types and field order normalised)."""
     batch = batch.select(["images", "texts"])
