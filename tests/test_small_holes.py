@@ -71,3 +71,21 @@ def test_a_corrupt_or_foreign_shard_is_named_not_a_traceback(tmp_path, command):
         res = cli(command, str(tmp_path / "ds"), cwd=tmp_path)
         assert res.returncode == 1 and str(shard) in res.stderr and says in res.stderr, res.stderr[-2000:]
         assert "Traceback" not in res.stderr
+
+
+def test_preview_shows_escape_sequences_in_the_data_and_never_sends_them(tmp_path):
+    import pyarrow.parquet as pq
+
+    from docsynth.dataset.cauldron import SCHEMA, cauldron_row, rows_to_table
+
+    hostile_q = "What is the total?\x1b]52;c;cm0gLXJmIH4=\x07"  # OSC 52: write the clipboard
+    hostile_a = "42\x1b]0;pwned\x07\x1b[2J"  # OSC 0: the window title; then clear the screen
+    shard = tmp_path / "ds" / "data" / "train-00000-of-00001.parquet"
+    shard.parent.mkdir(parents=True)
+    row = cauldron_row([(SAMPLES.parent / "sample_pdfs" / "invoice.pdf").read_bytes()[:10]], [hostile_q], [hostile_a],
+                       "src\x1b[31m")
+    pq.write_table(rows_to_table([row]).cast(SCHEMA), shard)
+    res = cli("preview", str(tmp_path / "ds"), "-n", "1", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout
+    assert "\\x1b]52;c;cm0gLXJmIH4=\\x07" in res.stdout and "42\\x1b]0;pwned" in res.stdout

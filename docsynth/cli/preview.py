@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -60,8 +62,20 @@ def preview(
                 raise common.DocsynthError(f"no sample in {path}" + (f" of source '{source}'" if source else ""))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _safe(text: object) -> str:
+    """Text from the data, with its control characters shown as \\xNN: an escape sequence in a
+    question (OSC 52 writes the clipboard, OSC 0 the window title) is shown, never obeyed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 def _show(item: Item, mode: str, cols: int, plain: bool) -> None:
     o = common.out
+    item = replace(item, source=_safe(item.source), reason=None if item.reason is None else _safe(item.reason),
+                   details={_safe(k): _safe(v) for k, v in item.details.items()},
+                   pairs=[(_safe(q), _safe(a)) for q, a in item.pairs])
     kind = "reject" if item.reason is not None else "sample"
     head = f"{kind} {item.index + 1:,} of {item.total:,}" + (f"  source: {item.source}" if item.source else "")
     if plain:
