@@ -89,3 +89,26 @@ def test_preview_shows_escape_sequences_in_the_data_and_never_sends_them(tmp_pat
     assert res.returncode == 0, res.stderr[-2000:]
     assert "\x1b" not in res.stdout and "\x07" not in res.stdout
     assert "\\x1b]52;c;cm0gLXJmIH4=\\x07" in res.stdout and "42\\x1b]0;pwned" in res.stdout
+
+
+def test_image_paths_of_a_source_stay_inside_its_image_root(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from docsynth.core.mixture import Mixture
+    from docsynth.dataset.mix import run_mix
+    from tests.dataset.mixsources import png
+
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"the key")
+    src = tmp_path / "src"
+    (src / "imgs").mkdir(parents=True)
+    (src / "imgs" / "a.png").write_bytes(png(5))
+    turns = [{"from": "human", "value": "What is shown?"}, {"from": "gpt", "value": "A square."}]
+    pq.write_table(pa.table({"image": ["imgs/a.png", str(secret), "../secret.txt", "imgs/../../secret.txt"],
+                             "conversations": [turns] * 4}), src / "llava.parquet")
+    m = Mixture.model_validate({"sources": [{"name": "l", "path": str(src / "llava.parquet"), "repeat": 1,
+                                             "adapter": {"kind": "llava"}, "image_check": "none"}]})
+    run_mix(m, tmp_path / "out")
+    images = [img["bytes"] for r in pq.read_table(tmp_path / "out" / "data").to_pylist() for img in r["images"]]
+    assert png(5) in images and b"the key" not in images

@@ -116,9 +116,11 @@ def _message_turns(msgs: list[dict]) -> list[tuple[str, str]]:
 
 
 def _images(value, root: Path) -> list[dict]:
-    """Images as {bytes, path}: from datasets' Image structs, raw bytes, or paths (read from disk;
-    a missing file leaves bytes None, which the image check reports)."""
+    """Images as {bytes, path}: from datasets' Image structs, raw bytes, or paths (read from disk,
+    inside the image root only: a row naming /etc/passwd or ../../key reads nothing; a missing or
+    refused file leaves bytes None, which the image check reports)."""
     vals = value if isinstance(value, list) else [] if value is None else [value]
+    root = root.resolve()
     out = []
     for v in vals:
         if isinstance(v, dict):
@@ -128,8 +130,9 @@ def _images(value, root: Path) -> list[dict]:
         else:
             b, path = None, str(v)
         if b is None and path:
+            target = (root / path).resolve()  # an absolute path stays itself
             try:
-                b = (Path(path) if Path(path).is_absolute() else root / path).read_bytes()
+                b = target.read_bytes() if root in target.parents else None
             except OSError:
                 b = None
         out.append({"bytes": b, "path": path if b is None else None})
