@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import regex
 import yaml
 
 from docsynth.dataset.cauldron import card_front
@@ -224,7 +225,7 @@ def _push(root: Path, repo_id: str, o: PushOptions, dry_run: bool, progress) -> 
         local = isinstance(e, OSError) and getattr(e, "filename", None)  # a local file: the CLI names it
         if local or not (isinstance(e, OSError) or type(e).__module__.split(".")[0].startswith("httpx")):
             raise
-        raise DocsynthError(f"cannot reach the Hub at {api.endpoint} for {repo_id}: {type(e).__name__}: {e}; "
+        raise DocsynthError(f"cannot reach the Hub at {api.endpoint} for {repo_id}: {type(e).__name__}: {redact(str(e))}; "
                             "run the same command again to resume") from None
 
 
@@ -237,7 +238,28 @@ def _add(op_class, u: Upload):
 
 def _server_message(e) -> str:
     msg = getattr(e, "server_message", None) or str(e).splitlines()[0]
-    return msg[:300]
+    return redact(msg[:300])
+
+
+_SECRET = regex.compile(r"(?i)(bearer\s+)\S+|\bhf_[A-Za-z0-9]{8,}")
+
+
+def redact(text: str) -> str:
+    """Text for a person with the Hub token in it, or anything shaped like one, replaced: a server
+    may echo the request's Authorization header in its error body."""
+    token = _token()
+    if token:
+        text = text.replace(token, "[token]")
+    return _SECRET.sub(lambda m: (m.group(1) or "") + "[token]", text)
+
+
+def _token() -> str | None:
+    try:
+        from huggingface_hub import get_token
+
+        return get_token()
+    except Exception:  # not installed, or no token: nothing of it can be in the text
+        return None
 
 
 def _check_repo_id(repo_id: str) -> None:

@@ -27,6 +27,7 @@ class Hub:
         self.uploads: list[tuple[str, int]] = []  # LFS objects received (oid, size)
         self.commits: list[dict] = []  # {repo, branch, message, files: [(path, size, lfs)], deleted: [...]}
         self.fail_commits: set[int] = set()  # commit attempts (1, 2, ...) answered with a 500
+        self.echo_auth = False  # that 500 quotes the request's Authorization header, as careless servers do
         self.commit_attempts = 0
         self.cards_validated: list[str] = []
         self.lock = threading.Lock()
@@ -195,7 +196,8 @@ def _handler(hub: Hub):
             with hub.lock:
                 hub.commit_attempts += 1
                 if hub.commit_attempts in hub.fail_commits:
-                    return self._err(500, "Internal Error - We're working hard to fix this as soon as possible!")
+                    echo = f" (request had Authorization: {self.headers.get('Authorization')})" if hub.echo_auth else ""
+                    return self._err(500, "Internal Error - We're working hard to fix this as soon as possible!" + echo)
             lines = [json.loads(x) for x in body.decode().splitlines() if x.strip()]
             files = dict(repo["branches"][branch]["files"])
             record = {"repo": repo_id, "branch": branch, "message": "", "files": [], "deleted": []}

@@ -172,3 +172,11 @@ def test_merge_card_keeps_the_rest_of_the_repo_card():
     assert "Hand-written text." in card and "| `b` | 7 |" in card
     again = merge_card(card, local, "b")
     assert again.count("<!-- docsynth:configs -->") == 1
+
+
+
+def test_a_token_the_hub_echoes_in_an_error_is_redacted(hub, mixtures):
+    hub.fail_commits, hub.echo_auth = {1}, True
+    res = docsynth(hub, "push", str(mixtures["docs"]), "--repo-id", "org/echo")
+    assert res.returncode == 1 and "HTTP 500" in res.stderr and "Authorization: Bearer [token]" in res.stderr, res.stderr
+    no_token_in(res)

@@ -13,6 +13,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
@@ -41,13 +42,13 @@ def failures() -> Iterator[None]:
     try:
         yield
     except (RecipeError, UsageError) as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     except DocsynthError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)  # its text is data
         raise typer.Exit(EXIT_ERROR) from None
     except OSError as e:  # a full disk, a file that vanished, no permission: say which
-        err.print(f"[red]error:[/red] {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
+        err.print(f"[red]error:[/red] {escape(str(e.strerror or e))}" + (f": {escape(str(e.filename))}" if e.filename else ""),
                   highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from None
     except KeyboardInterrupt:
