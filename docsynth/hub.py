@@ -1,10 +1,12 @@
 """Publishing a dataset or mixture directory to the Hugging Face Hub.
 
-    DIR/data/train-XXXXX-of-NNNNN.parquet  ->  REPO/data/...            (or REPO/CONFIG/... with a config)
-    DIR/README.md (the card)               ->  REPO/README.md           (merged: every config listed)
+    DIR/data/train-VVVVVVVV-*.parquet  ->  REPO/data/...            (or REPO/CONFIG/... with a config)
+    DIR/README.md (the card)           ->  REPO/README.md           (merged: every config listed)
 
 Shards go up in commits of bounded size (files and bytes), the card last, so a repo never
-advertises data that is not there yet. Before uploading, the repo's files are listed and a shard
+advertises data that is not there yet; the card names the shards of one version (VVVVVVVV; see
+docsynth.dataset.versions) and the commit that changes it removes the old ones, so a reader of
+the repo sees the old dataset or the new one, never a mix. Before uploading, the repo's files are listed and a shard
 already there with the same sha256 is not sent again: an interrupted push is resumed by running
 it again (and LFS objects uploaded by a commit that then failed are not re-sent either: the Hub
 already has them). The token comes from huggingface_hub (HF_TOKEN, or `hf auth login`) and is
@@ -21,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import regex
-import yaml
 
-from docsynth.dataset.cauldron import card_front
+from docsynth.dataset.cauldron import card_front, dataset_shards
+from docsynth.dataset.versions import header_patterns, split_card
 from docsynth.core.errors import DocsynthError, MissingDependencyError, UsageError
 from docsynth.core.publish import PushOptions
 from docsynth.core.files import file_sha256
@@ -71,12 +73,12 @@ def _hub():
 
 
 def local_shards(root: Path) -> list[Path]:
-    """A dataset or mixture directory's shards; DocsynthError if it is neither."""
-    shards = sorted((root / "data").glob("train-*.parquet"))
-    if not shards or not (root / "README.md").exists():
-        raise DocsynthError(f"{root} is not a docsynth dataset or mixture directory (no data/train-*.parquet "
-                            "and README.md; write one with docsynth write, docsynth run or docsynth mix)")
-    return shards
+    """The shards the card of a dataset or mixture directory names, each checked from its footer;
+    DocsynthError naming what is wrong otherwise."""
+    if not (root / "README.md").exists():
+        raise DocsynthError(f"{root} is not a docsynth dataset or mixture directory (no README.md card beside "
+                            "data/; write one with docsynth write, docsynth run or docsynth mix)")
+    return dataset_shards(root)
 
 
 def _sha256s(root: Path, shards: list[Path]) -> dict[str, str]:
@@ -97,24 +99,16 @@ def _sha256s(root: Path, shards: list[Path]) -> dict[str, str]:
     return out
 
 
-def split_header(card: str) -> tuple[dict, str]:
-    """A card's YAML header (as a dict) and its body."""
-    if card.startswith("---"):
-        parts = card.split("---", 2)
-        if len(parts) == 3:
-            return yaml.safe_load(parts[1]) or {}, parts[2].lstrip("\n")
-    return {}, card
-
-
 def merge_card(remote: str | None, local: str, config: str) -> str:
     """The repo's card with this config added or replaced: configs, dataset_info and the body's
     list of configs; the rest of the remote card is kept."""
-    lh, lbody = split_header(local)
-    rh, rbody = split_header(remote) if remote else ({}, "")
+    lh, lbody = split_card(local)
+    rh, rbody = split_card(remote) if remote else ({}, "")
     header = {k: v for k, v in lh.items() if k not in ("configs", "dataset_info")}
     header.update({k: v for k, v in rh.items() if k not in ("configs", "dataset_info")})
     configs = [c for c in rh.get("configs", []) if c.get("config_name") != config]
-    configs.append({"config_name": config, "data_files": [{"split": "train", "path": f"{config}/train-*"}]})
+    name = Path((header_patterns(lh) or ["train-*"])[0]).name  # the local version's shards, moved under CONFIG/
+    configs.append({"config_name": config, "data_files": [{"split": "train", "path": f"{config}/{name}"}]})
     header["configs"] = sorted(configs, key=lambda c: c["config_name"])
     infos = rh.get("dataset_info", [])
     infos = [infos] if isinstance(infos, dict) else infos

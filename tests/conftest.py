@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,12 @@ def recipe(paths: list, **ingest) -> Recipe:
     ocr = ingest.pop("ocr", {})
     return Recipe.model_validate({"inputs": {"paths": [str(p) for p in paths], "docs_per_task": ingest.pop("docs_per_task", 2)},
                                   "ingest": {**ingest, "ocr": ocr}})
+
+
+def shard_names(data: Path) -> list[str]:
+    """The files of a dataset's data/ folder, with the version taken out of shard names
+    (train-VVVVVVVV-00000-of-00002.parquet -> train-00000-of-00002.parquet)."""
+    return sorted(re.sub(r"^train-[0-9a-f]{8}-", "train-", p.name) for p in data.iterdir())
 
 
 def text_pdf(path: Path, pages: list[str], size=(595, 842)) -> Path:

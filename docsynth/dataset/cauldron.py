@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from docsynth.core.errors import DocsynthError
+from docsynth.dataset.versions import live_shards
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # how datasets stores an Image
 TEXT = pa.struct([("user", pa.string()), ("assistant", pa.string()), ("source", pa.string())])
@@ -74,35 +75,18 @@ def size_category(n: int) -> str:
     return "n>1B" if n >= 1_000_000_000 else "100M<n<1B"
 
 
-def card_header(license: str, pretty_name: str, rows: int, nbytes: int, tags: list[str]) -> dict:
-    """The YAML header of a Cauldron-schema dataset card: what the Hub reads to show and load it."""
+def card_header(license: str, pretty_name: str, rows: int, nbytes: int, tags: list[str], data_files: str) -> dict:
+    """The YAML header of a Cauldron-schema dataset card: what the Hub reads to show and load it;
+    data_files is the pattern of the live version's shards (see docsynth.dataset.versions)."""
     return {
         "license": license,
         "task_categories": ["visual-question-answering", "image-text-to-text"],
         "size_categories": [size_category(rows)],
         "pretty_name": pretty_name,
         "tags": ["docsynth", *tags, "the-cauldron"],
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}],
         "dataset_info": {"features": CARD_FEATURES, "splits": [{"name": "train", "num_examples": rows, "num_bytes": nbytes}]},
     }
-
-
-def publish_parts(data: Path, parts: list[Path]) -> list[Path]:
-    """Rename finished part files to data/train-XXXXX-of-NNNNN.parquet and remove older shards
-    that are not among them; the rename comes last, so a crash before it leaves the old dataset."""
-    final = [data / f"train-{i:05d}-of-{len(parts):05d}.parquet" for i in range(len(parts))]
-    for old in data.glob("train-*.parquet"):
-        if old not in final:
-            old.unlink()
-    for part, dest in zip(parts, final):
-        part.rename(dest)
-    return final
-
-
-def clear_leftovers(data: Path) -> None:
-    """Remove the temp and part files of a write that failed or was killed."""
-    for tmp in [*data.glob(".*.tmp"), *data.glob(".part-*.parquet")]:
-        tmp.unlink()
 
 
 def card_front(header: dict) -> str:
@@ -141,11 +125,12 @@ def cauldron_problem(schema: pa.Schema) -> str | None:
 
 
 def dataset_shards(path: Path) -> list[Path]:
-    """The Cauldron shards of a dataset or mixture directory (data/*.parquet, in order), or of a
-    run directory's dataset; each checked from its footer, so a corrupt or foreign file is an
-    error naming it before anything is read."""
+    """The Cauldron shards of a dataset or mixture directory (those its card names, else
+    data/*.parquet; in order), or of a run directory's dataset; each checked from its footer, so
+    a corrupt or foreign file is an error naming it before anything is read."""
     for d in (path, path / "dataset"):
-        files = sorted((d / "data").glob("*.parquet"))
+        live = live_shards(d)  # what the card names: never a temporary, a part or another version
+        files = live if live is not None else sorted(f for f in (d / "data").glob("*.parquet") if not f.name.startswith("."))
         if files:
             for f in files:
                 try:

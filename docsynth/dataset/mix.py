@@ -1,9 +1,10 @@
 """The mixer: many Cauldron-style sources in, one weighted, globally shuffled, sharded mixture out.
 
-    OUT/data/train-XXXXX-of-NNNNN.parquet   the mixture, in the Cauldron schema
+    OUT/data/train-VVVVVVVV-XXXXX-of-NNNNN.parquet  the mixture, in the Cauldron schema (version VVVVVVVV)
     OUT/mixture.json                        sources (requested vs realised), seed, shards (rows, sha256)
     OUT/mixture.yaml                        the resolved mixture file
-    OUT/README.md                           dataset card
+    OUT/README.md                           dataset card, naming the live version's shards
+                                            (published as in docsynth.dataset.versions)
 
 How, in bounded memory whatever the total:
 1. Plan (plan.py): every source is opened (footers only) and checked before anything is
@@ -43,7 +44,8 @@ import yaml
 
 import docsynth
 from docsynth.dataset.adapters import broken_rows, cap_and_split, to_cauldron
-from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS, clear_leftovers, publish_parts
+from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS
+from docsynth.dataset.versions import clear_leftovers, stage_version, switch
 from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
@@ -51,6 +53,7 @@ from docsynth.dataset.readahead import interleave, prefetch
 from docsynth.dataset.shuffle import SPILL_QUEUE_BYTES, OutputFull, Spill
 from docsynth.dataset.sources import SourceError
 from docsynth.dataset.stats import StatsAccumulator
+from docsynth.core.config import config_hash
 from docsynth.core.mixture import Mixture
 from docsynth.core.files import FollowingSha256, atomic_write, atomic_write_text
 from docsynth.core.lock import locked
@@ -87,7 +90,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
         shutil.rmtree(spill, ignore_errors=True)
         spill.mkdir(parents=True)
         data.mkdir(parents=True, exist_ok=True)
-        clear_leftovers(data)
+        clear_leftovers(out)
         stats = StatsAccumulator()  # of every row spilled: the rows of the mixture
         runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards), observe=stats.add)  # on the rows spilled, repeats included
         try:
@@ -96,11 +99,11 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
         except BaseException:
             runs.close(abort=True)
             shutil.rmtree(spill, ignore_errors=True)
-            clear_leftovers(data)
+            clear_leftovers(out)
             raise
         runs.close()
         shutil.rmtree(spill, ignore_errors=True)
-        final = publish_parts(data, parts)
+        final, pattern = stage_version(out, parts, config_hash(m, docsynth.__version__))
         for s, path in zip(shards, final):
             s["path"] = str(path.relative_to(out))
         s = MixSummary(str(out), m.name, m.seed, rows=sum(x["rows"] for x in shards), requested=total,
@@ -112,9 +115,11 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
         manifest.pop("seconds")
         manifest.pop("out_dir")
         manifest.pop("bytes_read")
+        # The card is the pointer readers follow (docsynth.dataset.versions); mixture.json and
+        # mixture.yaml describe the version it names, so they follow it.
+        switch(out, mixture_card(m, s, stats.result(), pattern), final)
         atomic_write_text(out / "mixture.json", json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False))
         atomic_write_text(out / "mixture.yaml", yaml.safe_dump(m.model_dump(mode="json"), sort_keys=False))
-        atomic_write_text(out / "README.md", mixture_card(m, s, stats.result()))
         s.seconds = round(time.perf_counter() - t0, 3)
         return s
 

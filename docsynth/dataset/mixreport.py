@@ -53,9 +53,10 @@ def source_reports(plans: list[SourcePlan], total: int) -> dict[str, SourceRepor
                                      requested_share=p.count / total, epochs=p.count / p.rows) for p in plans}
 
 
-def mixture_card(m: Mixture, s: MixSummary, stats: Stats) -> str:
-    """README.md: the Hub's YAML header, and the sources with requested and realised shares."""
-    header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture"])
+def mixture_card(m: Mixture, s: MixSummary, stats: Stats, data_files: str) -> str:
+    """README.md: the Hub's YAML header (naming the shards data_files matches), and the sources
+    with requested and realised shares."""
+    header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture"], data_files)
     lines = [card_front(header), f"# {m.name}", "",
              f"A training mixture of {len(s.sources)} sources in the schema of The Cauldron (`images`; `texts` of "
              f"user/assistant/source), shuffled with seed {m.seed} into {len(s.shards)} shards. Made with docsynth "

@@ -1,12 +1,15 @@
 """Filter and write: QA candidates in, a dataset in exactly the Cauldron schema out.
 
-    OUT/data/train-XXXXX-of-NNNNN.parquet   shards of about write.shard_rows rows / shard_bytes
-    OUT/README.md                           dataset card (the Hub's YAML header + how it was made)
+    OUT/data/train-VVVVVVVV-XXXXX-of-NNNNN.parquet  shards of version VVVVVVVV, of about
+                                            write.shard_rows rows / shard_bytes
+    OUT/README.md                           dataset card (the Hub's YAML header + how it was made),
+                                            naming the live version's shards
     OUT/.docsynth-write.json                what made it (key, counts); written last (DatasetMarker)
     RUN/filter-rejects.jsonl                every dropped pair or sample with its reason
 
-Shards are written under temporary names and renamed only when all are complete, so a crash
-leaves either the previous dataset or the new one, never a mix that a later run trusts.
+Shards are written under names of a new version and the card switches to them in one rename
+(docsynth.dataset.versions), so a reader, or a crash, sees the previous dataset or the new one,
+never a mix.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import pyarrow.parquet as pq
 
 import docsynth
 from docsynth.core.errors import DocsynthError
-from docsynth.dataset.cauldron import (card_front, card_header, cauldron_row, clear_leftovers, publish_parts, rows_to_table,
-                                       write_shard)
+from docsynth.dataset.cauldron import card_front, card_header, cauldron_row, rows_to_table, write_shard
+from docsynth.dataset.versions import clear_leftovers, stage_version, switch
 from docsynth.core.records import reason_kind
 from docsynth.dataset.filters import Pair, apply_filters, build_filters
 from docsynth.core.config import config_hash
@@ -119,7 +122,7 @@ class WriteStage:
 
     def run(self, tasks: list[WriteTask]):
         for task in tasks:
-            yield task, _write(self.recipe, self.run_dir, self.out, self.upstream.finished_shards()).to_dict()
+            yield task, _write(self.recipe, self.run_dir, self.out, self.upstream.finished_shards(), task.key).to_dict()
 
     def crashed(self, task: WriteTask) -> dict | None:
         return None
@@ -128,11 +131,11 @@ class WriteStage:
         return WriteSummary(**{**markers[0], "reused": 0 in reused, "seconds": round(time.perf_counter() - t0, 3)})
 
 
-def _write(recipe: Recipe, run_dir: Path, out: Path, shards: list[Path]) -> WriteSummary:
+def _write(recipe: Recipe, run_dir: Path, out: Path, shards: list[Path], key: str) -> WriteSummary:
     t0 = time.perf_counter()
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    clear_leftovers(data)
+    clear_leftovers(out)
     s = WriteSummary(out_dir=str(out))
     filters = build_filters(recipe.filters)
     dropped: Counter[str] = Counter()
@@ -194,11 +197,11 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, shards: list[Path]) -> Writ
                             "nothing written: loosen the recipe's filters")
     if buf:
         flush()
-    final = publish_parts(data, parts)
+    final, pattern = stage_version(out, parts, key)
     s.shards = [str(p.relative_to(out)) for p in final]
     s.bytes = sum(p.stat().st_size for p in final)
     atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
-    atomic_write_text(out / "README.md", dataset_card(recipe, s, templates, sorted(models), examples, stats.result()))
+    switch(out, dataset_card(recipe, s, templates, sorted(models), examples, stats.result(), pattern), final)
     s.seconds = round(time.perf_counter() - t0, 3)
     return s
 
@@ -212,10 +215,12 @@ def _reject(c: dict, pair: Pair | None, reason: str) -> str:
 
 
 def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: list[str], examples: list[dict],
-                 stats: Stats) -> str:
-    """README.md with the YAML header the Hub reads, and how the data was made."""
+                 stats: Stats, data_files: str) -> str:
+    """README.md with the YAML header the Hub reads (naming the shards data_files matches), and
+    how the data was made."""
     cfg = recipe.write
-    header = card_header(cfg.license, cfg.pretty_name or recipe.name, s.samples_out, s.bytes, ["synthetic", "documents"])
+    header = card_header(cfg.license, cfg.pretty_name or recipe.name, s.samples_out, s.bytes, ["synthetic", "documents"],
+                         data_files)
     langs = [f.allowed for f in recipe.filters if f.name == "language"]
     if langs:
         header["language"] = langs[0]

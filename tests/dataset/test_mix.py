@@ -27,6 +27,7 @@ from docsynth.dataset.sources import SourceError, open_source
 from docsynth.core.errors import DocsynthError
 from docsynth.core.mixture import Mixture, SourceConfig, load_mixture
 from docsynth.dataset.stats import dataset_stats, stats_markdown
+from tests.conftest import shard_names
 from tests.dataset.mixsources import cauldron_source, png, rows, users
 
 
@@ -145,8 +146,7 @@ def test_shard_rows_and_a_rerun_replaces_the_old_shards(tmp_path):
     assert [x["rows"] for x in s.shards] == [18] * 5 and sorted(mixed(tmp_path / "out")) == sorted(f"s/{i}" for i in range(90))
     m.shard_rows = 50
     run_mix(m, tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out" / "data").iterdir()) == [
-        "train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert shard_names(tmp_path / "out" / "data") == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
     assert not (tmp_path / "out" / ".spill").exists()
 
 
@@ -373,7 +373,7 @@ def test_a_source_corrupt_past_its_footer_fails_naming_it_and_the_previous_mixtu
     with pytest.raises(SourceError, match=r"source 'bad': cannot read .*train-00000-of-00001.parquet"):
         run_mix(m, tmp_path / "out")
     assert [sha(tmp_path / "out" / s["path"]) for s in first.shards] == [s["sha256"] for s in first.shards]
-    assert sorted(p.name for p in (tmp_path / "out" / "data").iterdir()) == ["train-00000-of-00001.parquet"]
+    assert shard_names(tmp_path / "out" / "data") == ["train-00000-of-00001.parquet"]
     assert not (tmp_path / "out" / ".spill").exists()
     assert len(datasets.load_dataset(str(tmp_path / "out"), split="train")) == 70
 

@@ -4,6 +4,12 @@ datasets.load_dataset reads, with a card the Hub reads; cached, re-sharded, empt
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +18,8 @@ import yaml
 from docsynth.executors.local import run_write
 from docsynth.executors.local import run_generate
 from docsynth.executors.local import run_ingest
-from docsynth.core.recipe import Recipe
-from tests.conftest import ROOT, text_pdf
+from docsynth.core.recipe import Recipe, dump_recipe
+from tests.conftest import ROOT, shard_names, text_pdf
 from tests.generate.conftest import scripted_session
 
 FACTS = "The Harbour Board met on 3 March 2024 and approved a budget of 4.2 million euros. Chair Ines Duarte spoke."
@@ -72,7 +78,10 @@ def test_the_card_has_the_hub_header_and_how_it_was_made(run_dir, tmp_path):
     card = (tmp_path / "ds" / "README.md").read_text()
     header = yaml.safe_load(card.split("---")[1])
     assert header["license"] == "cc-by-4.0" and header["size_categories"] == ["n<1K"]
-    assert header["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
+    [config] = header["configs"]  # the live version's shards, named by the card (docsynth.dataset.versions)
+    assert config["config_name"] == "default" and re.fullmatch(r"data/train-[0-9a-f]{8}-\*", config["data_files"][0]["path"])
+    assert sorted(str(p.relative_to(tmp_path / "ds")) for p in (tmp_path / "ds").glob(config["data_files"][0]["path"])) == [
+        "data/" + p.name for p in sorted((tmp_path / "ds" / "data").iterdir())]
     assert header["dataset_info"]["splits"][0]["num_examples"] == 4
     assert [f["name"] for f in header["dataset_info"]["features"]] == ["images", "texts"]
     for words in ("## How it was made", "| QA pairs | 16 | 4 |", "code 4, grounded 4, unanswerable 4", "## Examples",
@@ -105,9 +114,9 @@ def test_shards_are_cut_by_rows_and_renamed_when_their_count_changes(run_dir, tm
 
     out = tmp_path / "ds"
     run_write(make_recipe(write={"shard_rows": 1}), run_dir, out)
-    assert sorted(p.name for p in (out / "data").iterdir()) == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
+    assert shard_names(out / "data") == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
     run_write(make_recipe(write={"shard_rows": 3}), run_dir, out)
-    assert sorted(p.name for p in (out / "data").iterdir()) == ["train-00000-of-00002.parquet",
+    assert shard_names(out / "data") == ["train-00000-of-00002.parquet",
                                                                "train-00001-of-00002.parquet"]
     assert len(datasets.load_dataset(str(out), split="train")) == 4
 
@@ -150,4 +159,48 @@ def test_a_full_disk_mid_write_leaves_the_previous_dataset_whole(run_dir, tmp_pa
     assert len(datasets.load_dataset(str(out), split="train")) == 4  # the old dataset still loads whole
     again = run_write(make_recipe(filters=["code"], write={"shard_rows": 1}), run_dir, out)
     assert not again.reused and again.pairs_out == 12  # only code dropped now
-    assert sorted(p.name for p in (out / "data").iterdir()) == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
+    assert shard_names(out / "data") == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
+
+
+@pytest.mark.slow
+def test_a_kill_at_every_step_of_publishing_leaves_the_old_or_the_new_dataset(run_dir, tmp_path):
+    """kill -9 before each rename and unlink under OUT while version B replaces version A: after
+    each, load_dataset and docsynth stats see A whole or B whole, never a mix or a temporary."""
+    out = tmp_path / "ds"
+    old, new = make_recipe(write={"shard_rows": 1}), make_recipe(filters=["code"], write={"shard_rows": 3})
+    (tmp_path / "new.yaml").write_text(dump_recipe(new))
+    versions = {}
+    for name, r in (("B", new), ("A", old)):  # each written once whole, to know its rows
+        run_write(r, run_dir, out)
+        versions[name] = _rows(out, tmp_path / f"cache-{name}")
+    assert versions["A"] != versions["B"]
+    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parents[1] / 'faults'}:{ROOT}", "DOCSYNTH_KILL_ROOT": str(out)}
+    pristine = tmp_path / "A"
+    shutil.copytree(out, pristine)  # A, as its write left it: each try starts from exactly this
+    seen = []
+    for at in range(1, 40):
+        shutil.rmtree(out)
+        shutil.copytree(pristine, out)
+        res = subprocess.run([sys.executable, "-m", "docsynth.cli", "write", str(run_dir), "--out", str(out), "--recipe",
+                              str(tmp_path / "new.yaml"), "--json"], env={**env, "DOCSYNTH_KILL_AT": str(at)},
+                             capture_output=True, text=True, timeout=300)
+        rows = _rows(out, tmp_path / f"cache-{at}")
+        stats = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(out), "--json"], capture_output=True,
+                               text=True, timeout=300)
+        assert stats.returncode == 0, stats.stderr
+        figures = json.loads(stats.stdout)
+        assert (figures["samples"], figures["pairs"]) == (len(rows), sum(len(json.loads(r)) for r in rows))
+        seen.append(next(name for name, v in versions.items() if v == rows))  # StopIteration: a mix
+        if res.returncode == 0:
+            break
+        assert res.returncode == -signal.SIGKILL, res.stderr
+    # parts written (2), renamed to B's names (2), the card (the switch), A's shards removed (4),
+    # the marker: a kill before each, then a whole run
+    assert res.returncode == 0 and at == 11 and seen == ["A"] * 5 + ["B"] * 6
+
+
+def _rows(out: Path, cache: Path) -> list:
+    import datasets
+
+    ds = datasets.load_dataset(str(out), split="train", cache_dir=str(cache))
+    return sorted(json.dumps(r, sort_keys=True) for r in ds.select_columns("texts")["texts"])
