@@ -3,12 +3,14 @@
 A stage directory holds, per task, `task-NNNNN.parquet` and then
 `task-NNNNN.done.json`. A shard is written to a temp file and renamed; the
 marker is written (also atomically) only after the rename, and records the
-task's key (a hash of its inputs and config) and the shard's row count. A task
-counts as done only when its marker holds the same key and the shard's parquet
-footer reads back with that row count, so a crash at any point leaves either a
-trusted shard or one that is redone, never a half-written file that a later
-run trusts. Files are not fsynced (that costs workers ~8% here): a kill -9
-cannot tear a renamed file, and a file torn by power loss fails the footer check.
+task's key (a hash of its inputs and config), the shard's row count and its
+sha256. A task counts as done only when its marker holds the same key and the
+shard's bytes have that sha256, so a crash at any point leaves either a trusted
+shard or one that is redone, never a half-written file that a later run trusts;
+bytes flipped inside a shard whose footer still reads back are caught too.
+Hashing runs at about 1.8 GB/s here (SHA-NI): under 1% of the time that made the
+shard. Files are not fsynced (that costs workers ~8% here): a kill -9 cannot
+tear a renamed file, and a file torn by power loss fails the hash.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from docsynth.core.files import atomic_write_text
+from docsynth.core.errors import DocsynthError
+from docsynth.core.files import atomic_write_text, file_sha256
 
 
 @dataclass(slots=True)
@@ -87,16 +90,22 @@ class TaskStore:
             return None
         if info.get("key") != task.key:
             return None
+        return info if self.intact(Finished(task.index, self.shard(task), info)) else None
+
+    @staticmethod
+    def intact(f: Finished) -> bool:
+        """Whether a finished task's shard still has the bytes its marker recorded."""
         try:
-            rows = pq.read_metadata(self.shard(task)).num_rows
-        except Exception:  # missing, empty or torn shard
-            return None
-        return info if rows == info.get("rows") else None
+            return file_sha256(f.shard) == f.info.get("sha256")
+        except OSError:  # missing
+            return False
 
     def commit(self, task: Task, info: dict) -> None:
         """Record a task as finished; call only after its shard is in place."""
-        rows = pq.read_metadata(self.shard(task)).num_rows
-        atomic_write_text(self.marker(task), json.dumps({"key": task.key, "rows": rows, **info}, sort_keys=True))
+        shard = self.shard(task)
+        rows = pq.read_metadata(shard).num_rows
+        atomic_write_text(self.marker(task), json.dumps({"key": task.key, "rows": rows, "sha256": file_sha256(shard), **info},
+                                                        sort_keys=True))
 
     def prune(self, tasks: list[Task]) -> None:
         """Remove shards and markers of tasks that are not in this plan (inputs changed)."""
@@ -114,10 +123,12 @@ class TaskStore:
     def shards(self, tasks: list[Task]) -> list[Path]:
         return [self.shard(t) for t in tasks]
 
-    def finished(self, cache: dict | None = None) -> list[Finished]:
+    def finished(self, cache: dict | None = None, verify: bool = False) -> list[Finished]:
         """Every task with a marker so far, in index order. A marker being replaced under us (a
         running stage) is left for the next look. cache (marker name -> (mtime, Finished)) spares
-        re-reading unchanged markers when called again and again beside a running stage."""
+        re-reading unchanged markers when called again and again beside a running stage. With
+        verify (a downstream stage about to read the shards), each shard is checked once against
+        its marker's sha256, and one whose bytes changed is a DocsynthError naming it."""
         cache = {} if cache is None else cache
         out = []
         for marker in sorted(self.root.glob(f"task-*{_MARKER}")):
@@ -125,8 +136,12 @@ class TaskStore:
                 mtime = marker.stat().st_mtime_ns
                 if marker.name not in cache or cache[marker.name][0] != mtime:
                     name = marker.name[:-len(_MARKER)]
-                    cache[marker.name] = (mtime, Finished(int(name.split("-")[1]), self.root / f"{name}{self.suffix}",
-                                                          json.loads(marker.read_text())))
+                    f = Finished(int(name.split("-")[1]), self.root / f"{name}{self.suffix}", json.loads(marker.read_text()))
+                    if verify and not self.intact(f):
+                        raise DocsynthError(f"{f.shard} does not hold the bytes its task wrote (sha256 differs from "
+                                            f"{marker.name}): it was changed or damaged since; rerun the stage that "
+                                            "wrote it (docsynth run, ingest or generate) to redo that task")
+                    cache[marker.name] = (mtime, f)
             except (OSError, ValueError):
                 continue
             out.append(cache[marker.name][1])

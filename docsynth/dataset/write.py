@@ -109,7 +109,7 @@ class WriteStage:
         mtime, so a shard regenerated under the same key still counts as new), the filters and
         the writer."""
         keys = []
-        for f in self.upstream.finished():
+        for f in self.upstream.finished(verify=True):
             st = f.shard.stat()
             keys.append([f.info["key"], f.shard.name, st.st_size, st.st_mtime_ns])
         r = self.recipe

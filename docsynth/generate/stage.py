@@ -111,7 +111,7 @@ class GenerateStage:
     def plan(self) -> list[GenerateTask]:
         """One task per finished ingest shard so far, keyed by that shard's own key and this
         stage's config."""
-        return [self.task_of(f) for f in self.upstream.finished(self._markers_read)]
+        return [self.task_of(f) for f in self.upstream.finished(self._markers_read, verify=True)]
 
     def task_of(self, ingested: Finished) -> GenerateTask:
         """The task of one finished ingest task."""

@@ -18,6 +18,7 @@ import yaml
 from docsynth.executors.local import run_write
 from docsynth.executors.local import run_generate
 from docsynth.executors.local import run_ingest
+from docsynth.core.errors import DocsynthError
 from docsynth.core.recipe import Recipe, dump_recipe
 from tests.conftest import ROOT, shard_names, text_pdf
 from tests.generate.conftest import scripted_session
@@ -160,6 +161,25 @@ def test_a_full_disk_mid_write_leaves_the_previous_dataset_whole(run_dir, tmp_pa
     again = run_write(make_recipe(filters=["code"], write={"shard_rows": 1}), run_dir, out)
     assert not again.reused and again.pairs_out == 12  # only code dropped now
     assert shard_names(out / "data") == [f"train-0000{i}-of-00004.parquet" for i in range(4)]
+
+
+def test_a_candidate_shard_changed_after_generate_is_named_then_redone(run_dir, tmp_path):
+    """Bytes flipped inside a candidate shard (its footer still reads) never reach a dataset:
+    write names the file, and generate's resume redoes that task, back to the same dataset."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    reference = run_write(make_recipe(), run, tmp_path / "ref")
+    shard = run / "candidates" / "task-00001.parquet"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 3:len(data) // 3 + 8] = b"\x00" * 8
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DocsynthError, match=r"candidates/task-00001.parquet does not hold the bytes its task wrote"):
+        run_write(make_recipe(), run, tmp_path / "ds")
+    again = run_generate(make_recipe(), ROOT, run, run, session=scripted_session(answer))
+    assert (again.tasks, again.tasks_skipped) == (2, 1)  # the changed shard's task, and only it, redone
+    s = run_write(make_recipe(), run, tmp_path / "ds")
+    assert (s.samples_out, s.pairs_out) == (reference.samples_out, reference.pairs_out)
+    assert _rows(tmp_path / "ds", tmp_path / "c1") == _rows(tmp_path / "ref", tmp_path / "c2")
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import pytest
 
 from docsynth.core.pool import run_tasks
 from docsynth.core.files import FollowingSha256, atomic_write, file_sha256
+from docsynth.core.errors import DocsynthError
 from docsynth.core.tasks import Task, TaskStore
 
 
@@ -75,7 +76,7 @@ def test_task_store_trusts_only_a_marker_with_the_same_key(tmp_path):
     atomic_write(store.shard(task), lambda p: pq.write_table(pa.table({"x": [1, 2]}), p))
     assert store.done(task) is None  # a shard without a marker is redone
     store.commit(task, {"pages": 2})
-    assert store.done(task) == {"key": "key-a", "pages": 2, "rows": 2}
+    assert store.done(task) == {"key": "key-a", "pages": 2, "rows": 2, "sha256": file_sha256(store.shard(task))}
     assert store.done(Task(0, "key-b")) is None  # other inputs or config
 
 
@@ -104,6 +105,21 @@ def test_a_torn_or_truncated_shard_is_not_trusted(tmp_path):
     assert store.done(task) is None
     store.shard(task).write_bytes(b"")
     assert store.done(task) is None
+
+
+def test_bytes_flipped_inside_a_shard_whose_footer_still_reads_are_caught(tmp_path):
+    store = TaskStore(tmp_path)
+    task = Task(0, "k")
+    atomic_write(store.shard(task), lambda p: pq.write_table(pa.table({"x": list(range(1000))}), p, compression="none"))
+    store.commit(task, {})
+    data = bytearray(store.shard(task).read_bytes())
+    data[100:104] = b"\xff\xff\xff\xff"  # inside the first data page; the footer is untouched
+    store.shard(task).write_bytes(bytes(data))
+    assert pq.read_metadata(store.shard(task)).num_rows == 1000  # what resume used to trust
+    assert store.done(task) is None  # redone
+    with pytest.raises(DocsynthError, match=r"task-00000.parquet does not hold the bytes its task wrote"):
+        store.finished(verify=True)  # a downstream reader is told which file
+    assert [f.index for f in store.finished()] == [0]
 
 
 def env_value(task: Task, name: str) -> str | None:
