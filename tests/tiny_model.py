@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 
 CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
+# Role markers are special tokens, as in real chat models: a page holding "<|end|>" must not
+# become one (docsynth.core.inert).
+CHAT_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
 _CORPUS = (
     "The invoice number is INV-2024-00871 and the total due is 901.32 pounds. "
     "What is the due date? The due date is 13 November 2024. "
@@ -30,11 +33,12 @@ def build_tiny_model(path: Path, vocab_size: int = 512, layers: int = 2, hidden:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    specials = ["<s>", "</s>", "<pad>"]
+    specials = ["<s>", "</s>", "<pad>", *CHAT_TOKENS]
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator([_CORPUS] * 20, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   additional_special_tokens=CHAT_TOKENS)
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(path)
     config = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=hidden * 2,

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, field_validator, model_validator
 
 from docsynth.core.config import Section, parse_config, read_yaml
+from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
+                                        InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
+                                        UnanswerableFilter, default_filters)
 
 
 class InputsConfig(Section):
@@ -164,65 +167,6 @@ class GenerateConfig(Section):
         return self
 
 
-class CodeFilter(Section):
-    """Drop pairs whose answer or question contains code."""
-
-    name: Literal["code"] = "code"
-    max_symbol_ratio: float = Field(0.12, gt=0, le=1, description=(
-        "share of code punctuation ({}[];=<>|&$\\) above which a text of 20+ characters counts as code"))
-
-
-class UnanswerableFilter(Section):
-    """Drop answers that say the question cannot be answered ("unanswerable", "not mentioned in the document", ...)."""
-
-    name: Literal["unanswerable"] = "unanswerable"
-    extra_phrases: list[str] = Field(default_factory=list, description="more phrases that mark a non-answer")
-
-
-class LengthFilter(Section):
-    """Drop pairs whose question or answer is outside these bounds (characters)."""
-
-    name: Literal["length"] = "length"
-    min_question_chars: int = Field(8, ge=0, description="shorter questions are dropped")
-    max_question_chars: int = Field(300, ge=1, description="longer questions are dropped")
-    min_answer_chars: int = Field(1, ge=0, description="shorter answers are dropped")
-    max_answer_chars: int = Field(400, ge=1, description="longer answers are dropped")
-
-
-class NearDuplicatesFilter(Section):
-    """Drop a question the same as, or nearly the same as, one kept earlier in its sample."""
-
-    name: Literal["near_duplicates"] = "near_duplicates"
-    threshold: float = Field(0.9, gt=0, le=1, description="similarity of normalised questions (0..1) from which two are duplicates")
-
-
-class LanguageFilter(Section):
-    """Drop pairs not in one of the allowed languages (langdetect on question + answer)."""
-
-    name: Literal["language"] = "language"
-    allowed: list[str] = Field(default_factory=lambda: ["en"], min_length=1, description="ISO 639-1 codes, e.g. [en, fr]")
-    min_letters: int = Field(12, ge=0, description="shorter pairs are kept: too short to tell")
-
-
-class GroundedFilter(Section):
-    """Drop answers the sample's text does not support (the cheap hallucination check)."""
-
-    name: Literal["grounded"] = "grounded"
-    min_score: float = Field(0.8, ge=0, le=1, description=(
-        "support needed: 1 = found verbatim; else the best of a fuzzy match and the share of the "
-        "answer's content words found in the text"))
-
-
-FilterConfig = Annotated[CodeFilter | UnanswerableFilter | LengthFilter | NearDuplicatesFilter | LanguageFilter
-                         | GroundedFilter, Field(discriminator="name")]
-FILTER_MODELS: dict[str, type[Section]] = {m.model_fields["name"].default: m for m in (
-    CodeFilter, UnanswerableFilter, LengthFilter, NearDuplicatesFilter, LanguageFilter, GroundedFilter)}
-
-
-def _default_filters() -> list:
-    return [CodeFilter(), UnanswerableFilter(), LengthFilter(), NearDuplicatesFilter(), GroundedFilter()]
-
-
 class WriteConfig(Section):
     """The final dataset: Cauldron-schema parquet shards and a dataset card."""
 
@@ -263,7 +207,7 @@ class Recipe(Section):
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     write: WriteConfig = Field(default_factory=WriteConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
-    filters: list[FilterConfig] = Field(default_factory=_default_filters, description=(
+    filters: list[FilterConfig] = Field(default_factory=default_filters, description=(
         "applied in order to every QA pair; a name alone (- code) takes the filter's defaults"))
 
     @field_validator("filters", mode="before")

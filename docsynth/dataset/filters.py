@@ -15,8 +15,9 @@ from difflib import SequenceMatcher
 import regex
 
 from docsynth.core.text import normalise, support_score
-from docsynth.core.recipe import (CodeFilter, FilterConfig, GroundedFilter, LanguageFilter, LengthFilter,
-                             NearDuplicatesFilter, UnanswerableFilter)
+from docsynth.core.recipe import (CodeFilter, FilterConfig, GroundedFilter, InjectionFilter, LanguageFilter,
+                                  LengthFilter, NearDuplicatesFilter, UnanswerableFilter)
+from docsynth.dataset.injection import PageParts, page_parts, planted
 
 Verdict = bool | tuple[bool, str]
 
@@ -180,9 +181,25 @@ class Grounded:
         return True
 
 
+class Injection:
+    """Drops pairs the page planted (docsynth.dataset.injection): copied from its Q/A list or a
+    passage addressing the model and not supported by the rest of the page, addressing the model
+    themselves, or with a link the rest of the page lacks."""
+
+    def __init__(self, cfg: InjectionFilter) -> None:
+        self.qa_blocks = cfg.qa_blocks
+        self._parts: tuple[str, PageParts] | None = None  # the last sample's: its pairs come together
+
+    def __call__(self, pair: Pair, kept: Sequence[Pair]) -> Verdict:
+        if self._parts is None or self._parts[0] is not pair.text:
+            self._parts = (pair.text, page_parts(pair.text, self.qa_blocks))
+        why = planted(pair.question, pair.answer, self._parts[1])
+        return (False, f"injection: {why}") if why else True
+
+
 _REGISTRY: dict[type, Callable] = {CodeFilter: Code, UnanswerableFilter: Unanswerable, LengthFilter: Length,
                                    NearDuplicatesFilter: NearDuplicates, LanguageFilter: Language,
-                                   GroundedFilter: Grounded}
+                                   GroundedFilter: Grounded, InjectionFilter: Injection}
 
 
 def build_filters(configs: Sequence[FilterConfig]) -> list[Callable[[Pair, Sequence[Pair]], Verdict]]:

@@ -7,11 +7,15 @@ import logging
 import math
 from typing import Protocol
 
+from docsynth.core.inert import tokenizer_specials
+
 log = logging.getLogger(__name__)
 MARK = " [...]"  # appended to a page whose text was cut
 
 
 class Tokens(Protocol):
+    specials: list[str]  # strings the tokenizer reads as control tokens (docsynth.core.inert)
+
     def count(self, text: str) -> int: ...
 
     def truncate(self, text: str, n: int) -> str:
@@ -24,6 +28,7 @@ class HFTokens:
 
     def __init__(self, tokenizer) -> None:
         self.tok = tokenizer
+        self.specials = tokenizer_specials(tokenizer)
 
     def count(self, text: str) -> int:
         return len(self.tok.encode(text, add_special_tokens=False))
@@ -39,6 +44,7 @@ class CharTokens:
 
     def __init__(self, chars_per_token: float) -> None:
         self.cpt = chars_per_token
+        self.specials: list[str] = []  # not known: docsynth.core.inert's common shapes still apply
 
     def count(self, text: str) -> int:
         return math.ceil(len(text) / self.cpt)

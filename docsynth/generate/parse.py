@@ -15,6 +15,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from docsynth.core.inert import GENERIC
+
 
 class QAPair(BaseModel):
     """One question and its answer, both non-empty after trimming."""
@@ -31,7 +33,9 @@ class QAPair(BaseModel):
             raise ValueError("must be text")
         if isinstance(v, int | float):
             return str(v)  # "answer": 42 is a fine answer
-        return v
+        # No control-token string reaches a dataset, where a training chat template would read
+        # it as a turn boundary (docsynth.core.inert).
+        return GENERIC(v) if isinstance(v, str) else v
 
 
 class ParseError(ValueError):

@@ -5,7 +5,11 @@ cut into messages by lines that are exactly `[system]`, `[user]` or `[assistant]
 base model without a chat template, one `[prompt]` section that is sent as plain text to be
 continued (a completion prompt, typically few-shot).
 Slots are `{{ variable }}`. Rendering substitutes the template's own slots in one pass,
-so document text is data: braces or `{{ ... }}` inside a document stay as they are.
+so document text is data: braces or `{{ ... }}` inside a document stay as they are. Nor can a
+document close the template's delimiters around it (`Template.quote`): a `</document>` in a
+page is escaped (`&lt;/document&gt;`), and a page line that is one of the template's own lines
+beside the document (a completion prompt's "Questions and answers about the document:") is put
+in quotes, so the page cannot end the document and start the instructions or the answers.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ KNOWN_VARIABLES = {
     "num_pages": "how many pages the document text covers",
 }
 _SLOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_TAG = re.compile(r"</?\s*([A-Za-z][\w-]*)\s*/?>")
+_PAGE_MARK = re.compile(r"\[\s*page\s+\d+\s*\]")  # format_document's own marks
 _ROLE = re.compile(r"^\[(system|user|assistant|prompt)\]\s*$", re.M)
 
 
@@ -54,11 +60,26 @@ class Template:
     variables: tuple[str, ...]
     messages: tuple[tuple[str, str], ...]  # (role, text with slots); one ("prompt", ...) for completion
     path: Path
+    tags: tuple[str, ...] = ()  # tag names of the template's own markup (<document>), lower case
+    fences: tuple[str, ...] = ()  # the template's lines just before and after {{ document }}, normalised
 
     @property
     def completion(self) -> bool:
         """A plain-text prompt for a base model to continue, not chat messages."""
         return self.messages[0][0] == "prompt"
+
+    def quote(self, document: str) -> str:
+        """Document text that cannot close the template's delimiters: the template's tags escaped,
+        and a line equal to a fence line, or to a [Page N] mark, put in quotes."""
+        if self.tags:
+            tags = "|".join(re.escape(t) for t in self.tags)
+            document = re.sub(rf"<(\s*/?\s*(?:{tags})\b[^<>]*)>", r"&lt;\1&gt;", document, flags=re.I)
+        lines = document.split("\n")
+        for i, line in enumerate(lines):
+            key = " ".join(line.split()).casefold()
+            if key and (key in self.fences or _PAGE_MARK.fullmatch(key)):
+                lines[i] = f'"{line.strip()}"'
+        return "\n".join(lines)
 
     def render(self, **values: object) -> list[dict[str, str]]:
         """Chat messages with every slot filled; DocsynthError if a value is missing or extra."""
@@ -104,7 +125,21 @@ def load_template(path: Path) -> Template:
         raise DocsynthError(f"{path}: variables {sorted(set(declared) - used)} are declared but never used")
     if meta["name"] != path.stem:
         raise DocsynthError(f"{path}: name '{meta['name']}' differs from the file name '{path.stem}'")
-    return Template(meta["name"], str(meta["purpose"]).strip(), declared, messages, path)
+    return Template(meta["name"], str(meta["purpose"]).strip(), declared, messages, path, *_delimiters(messages))
+
+
+def _delimiters(messages: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The template's tag names, and its non-empty lines nearest to each {{ document }} slot."""
+    tags = sorted({m.lower() for _, body in messages for m in _TAG.findall(body)})
+    fences = set()
+    for _, body in messages:
+        lines = [" ".join(x.split()).casefold() for x in body.split("\n")]
+        for i, line in enumerate(lines):
+            if _SLOT.search(line) and "document" in _SLOT.findall(line):
+                before = [x for x in lines[:i] if x]
+                after = [x for x in lines[i + 1:] if x]
+                fences.update(x for x in (before[-1:] + after[:1]) if not _SLOT.search(x))
+    return tuple(tags), tuple(sorted(fences))
 
 
 def load_templates(directory: Path | None = None) -> dict[str, Template]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from docsynth.core.errors import DocsynthError
+from docsynth.core.inert import Inert
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.budget import Tokens, fit
 from docsynth.core.text import normalise
@@ -86,6 +87,7 @@ class Prompter:
                  num_pairs: int | None = None) -> None:
         """num_pairs: ask this many pairs of every sample, instead of pairs_per_page per page."""
         self.cfg, self.templates, self.tokens, self.context = cfg, templates, tokens, context
+        self.inert = Inert(getattr(tokens, "specials", ()))
         self._num_pairs = num_pairs
         self._overhead: dict[tuple[str, int], int] = {}
         self._shells: dict[tuple[str, int], str] = {}
@@ -135,8 +137,8 @@ class Prompter:
         if budget < MIN_DOCUMENT_TOKENS:
             raise ValueError(f"the context ({self.context} tokens) leaves no room for the document after the "
                              f"prompt and sampling.max_tokens ({self.cfg.sampling.max_tokens})")
-        if not sample.text:
-            texts, sample.truncated = fit(sample.texts, budget, self.tokens)
+        if not sample.text:  # pages as data: no control token, no closing delimiter (docsynth.core.inert, Template.quote)
+            texts, sample.truncated = fit([t.quote(self.inert(x)) for x in sample.texts], budget, self.tokens)
             sample.text = format_document(texts)
         msgs = t.render(**self._values(t, sample, sample.text))
         schema = qa_json_schema(self.num_pairs(sample) + 2, self.cfg.max_pair_chars) if self.cfg.guided_json else None

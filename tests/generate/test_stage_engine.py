@@ -172,3 +172,50 @@ def test_a_server_killed_mid_run_loses_nothing(server, caplog):
     retried = [r.getMessage() for r in caplog.records if "retrying request" in r.getMessage()]
     assert retried, "the outage was not seen: kill came too late"
     assert any("connection error" in m or "HTTP 5" in m or "timed out" in m for m in retried)
+
+
+def test_the_hostile_corpus_on_the_real_engine(tiny_model, tmp_path):
+    """Issue 17, item 3, end to end on the real engine: real PDFs that carry the tiny model's own
+    chat tokens (<|end|><|user|> ...), other families' turn markers, closing tags and planted
+    Q/A blocks. The engine receives exactly the control tokens of a clean page's prompt, the
+    candidates carry none, and nothing planted reaches the dataset."""
+    from vllm import SamplingParams
+
+    from docsynth.core.errors import DocsynthError
+    from docsynth.core.inert import CONTROL_SHAPES
+    from docsynth.executors.local import run_write
+    from docsynth.generate.backends.vllm import engine
+    from docsynth.generate.render import render
+    from docsynth.ingest.pages import file_page_texts
+    from tests.hostile import PLANTED, STATEMENT, hostile_pdfs
+    from tests.tiny_model import CHAT_TOKENS
+
+    pdfs = hostile_pdfs(tmp_path / "pdfs")
+    r = recipe(tiny_model, templates=["specific_facts"]).model_copy(deep=True)
+    r.inputs.paths = [str(tmp_path / "pdfs")]
+    run = tmp_path / "run"
+    run_ingest(r, ROOT, run)
+    s = run_generate(r, ROOT, run, run)
+    assert s.samples == len(pdfs)
+    for row in _rows(run):
+        assert not any(t in row["text"] for t in CHAT_TOKENS) and not CONTROL_SHAPES.search(row["text"]), row["doc_id"]
+    llm = engine(str(tiny_model), TINY_ENGINE, r.generate.cpu)  # the stage's engine, as the stage built it
+    special = set(llm.get_tokenizer().all_special_ids)
+
+    def control_ids(texts: list[str], pdf: Path) -> list[int]:
+        req = render(r, ROOT, "specific_facts", pdf, texts).request
+        (out,) = llm.chat([req.messages], SamplingParams(max_tokens=1), use_tqdm=False)
+        return [i for i in out.prompt_token_ids if i in special]
+
+    clean = control_ids([STATEMENT], pdfs["planted_qa"])
+    assert len(clean) >= 4  # <s>?, <|system|> ... <|end|>, <|user|> ... <|end|>, <|assistant|>
+    for name, pdf in pdfs.items():
+        assert control_ids(file_page_texts(pdf, r.ingest), pdf) == clean, name
+    try:  # the tiny model's pairs are noise: the filters may leave none, which writes nothing
+        run_write(r, run, tmp_path / "ds")
+    except DocsynthError as e:
+        assert "no sample is left after filtering" in str(e)
+    texts = [t for f in sorted((tmp_path / "ds" / "data").glob("train-*.parquet")) for row in pq.read_table(f).to_pylist()
+             for t in row["texts"]]
+    blob = json.dumps(texts).casefold()
+    assert not [p for p in PLANTED if p in blob] and not CONTROL_SHAPES.search(json.dumps(texts, ensure_ascii=False))
