@@ -188,4 +188,4 @@ def test_recipe_filters_are_validated_with_their_own_keys():
     with pytest.raises(RecipeError, match="did you mean 'filters.0.length.max_answer_chars'"):
         parse_recipe({"filters": [{"name": "length", "max_answer": 5}]})
     assert [f.name for f in parse_recipe({}).filters] == ["code", "unanswerable", "length", "near_duplicates",
-                                                          "grounded"]
+                                                          "grounded", "injection"]
