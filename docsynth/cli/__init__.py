@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from docsynth import __version__
+from docsynth.core.children import Terminated, signals_unwind
 from docsynth.cli import common, generate, ingest, mix, preview, prompts, push, recipes, run, stats, validate, write
 
 app = typer.Typer(
@@ -56,4 +57,9 @@ app.add_typer(recipes.app, name="recipes")
 
 
 def main() -> None:
-    app()
+    # SIGTERM unwinds like Ctrl-C, and no process the command started outlives it.
+    with signals_unwind():
+        try:
+            app()
+        except Terminated:  # before or after a command's own handling (argument parsing, exit)
+            raise SystemExit(Terminated.exit_code) from None

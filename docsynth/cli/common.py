@@ -18,6 +18,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
+from docsynth.core.children import Terminated
 from docsynth.core.errors import DocsynthError, RecipeError, UsageError
 from docsynth.core.recipe import Recipe, load_recipe, parse_recipe
 
@@ -54,6 +55,9 @@ def failures() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished tasks are kept; rerun the same command to resume")
         raise typer.Exit(130) from None
+    except Terminated:
+        err.print("[yellow]terminated[/yellow] (SIGTERM): finished tasks are kept; rerun the same command to resume")
+        raise typer.Exit(Terminated.exit_code) from None
 
 
 @contextmanager

@@ -105,13 +105,11 @@ class WriteStage:
             raise DocsynthError(f"{self.run_dir} is not a generate output (no {self.upstream.root.name}/ folder)")
 
     def plan(self) -> list[WriteTask]:
-        """What the dataset depends on: every candidate shard (its marker key, and its size and
-        mtime, so a shard regenerated under the same key still counts as new), the filters and
-        the writer."""
-        keys = []
-        for f in self.upstream.finished(verify=True):
-            st = f.shard.stat()
-            keys.append([f.info["key"], f.shard.name, st.st_size, st.st_mtime_ns])
+        """What the dataset depends on: every candidate shard (its marker key, and its sha256, so
+        a shard regenerated under the same key with other bytes counts as new), the filters and
+        the writer. Content only, no mtime: the same inputs give the same key, hence the same
+        shard names (docsynth.dataset.versions), on any executor."""
+        keys = [[f.info["key"], f.shard.name, f.info.get("sha256")] for f in self.upstream.finished(verify=True)]
         r = self.recipe
         return [WriteTask(0, config_hash({"filters": [f.model_dump(mode="json") for f in r.filters],
                                           "write": r.write.model_dump(mode="json"), "name": r.name},

@@ -35,12 +35,15 @@ from docsynth.ingest.stage import IngestStage, IngestSummary
 
 STAGES = ("ingest", "generate", "write")
 POLL_S = 0.2  # how often a stage that follows a running one looks for newly finished tasks
+STOP_WAIT_S = 10.0  # for ingest's thread to stop its pool when generation fails
 
 
-def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callable[[], bool] | None = None):
+def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callable[[], bool] | None = None,
+          stop: threading.Event | None = None):
     """Run a stage's tasks here and return its summary. With upstream_done, the stage follows one
     running beside it: its plan is taken again and again, until upstream_done() says the
-    upstream stage has finished and every task it made has been seen."""
+    upstream stage has finished and every task it made has been seen. With stop (a stage run on
+    a thread), setting it stops the stage's worker processes and ends the drive."""
     t0 = time.perf_counter()
     progress = progress or Progress()
     if stage.workers > 0:
@@ -75,7 +78,7 @@ def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callabl
                 reused.add(t.index)
                 progress.advanced(stage.name, t, info, True)
         if todo:
-            _run(stage, todo, committed, progress)
+            _run(stage, todo, committed, progress, stop)
         elif finished:
             break
         else:
@@ -85,7 +88,8 @@ def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callabl
     return stage.finish(tasks, markers, reused, t0)
 
 
-def _run(stage: Stage, todo: list, committed: Callable[[object, dict], None], progress: Progress) -> None:
+def _run(stage: Stage, todo: list, committed: Callable[[object, dict], None], progress: Progress,
+         stop: threading.Event | None = None) -> None:
     """The tasks in the stage's worker processes, or in this one (opened once, on first use)."""
     if stage.workers > 0:
         def on_crash(task) -> bool:
@@ -95,7 +99,7 @@ def _run(stage: Stage, todo: list, committed: Callable[[object, dict], None], pr
             return info is None
 
         run_tasks(run_one, todo, (stage,), min(stage.workers, len(todo)), committed, on_crash,
-                  initializer=stage.open, preload=[type(stage).__module__])
+                  initializer=stage.open, preload=[type(stage).__module__], stop=stop)
         return
     if stage.opening:
         progress.status(stage.name, stage.opening)
@@ -188,12 +192,12 @@ def _run_recipe(recipe, base, out, force, progress, session, executor, address, 
 
 def _ingest_beside_generate(ingest: IngestStage, generate: GenerateStage, progress: Progress | None):
     """Ingest in a thread (its tasks in its process pool) while generate follows its store here."""
-    done = threading.Event()
+    done, stop = threading.Event(), threading.Event()
     result: dict = {}
 
     def run() -> None:
         try:
-            result["summary"] = drive(ingest, progress)
+            result["summary"] = drive(ingest, progress, stop=stop)
         except BaseException as e:  # handed to the main thread below
             result["error"] = e
         finally:
@@ -207,6 +211,8 @@ def _ingest_beside_generate(ingest: IngestStage, generate: GenerateStage, progre
     except BaseException:
         if done.is_set() and "error" in result:
             raise result["error"] from None  # the ingest failure is why generation had nothing
+        stop.set()  # Ctrl-C, SIGTERM, a dead engine: ingest's pool stops too, not later
+        done.wait(STOP_WAIT_S)
         raise
     worker.join()
     if "error" in result:

@@ -11,6 +11,7 @@ from typing import Any
 from docsynth.core.errors import MissingDependencyError
 from docsynth.core.recipe import CpuEngineConfig, Sampling
 from docsynth.generate.backends import ChatRequest, Completion, enginelog
+from docsynth.generate.backends.supervise import interruptible, supervised
 from docsynth.generate.backends.vllm_start import cpu_options, start_error
 from docsynth.generate.models import cache_dir
 
@@ -44,7 +45,7 @@ def _start(model: str, options: dict[str, Any], cpu: CpuEngineConfig | None):
     log.info("starting vLLM engine for %s with %s", model, opts)
     try:
         with enginelog.environment(env):  # the engine's processes read it as they start
-            return LLM(model=model, **opts)
+            return interruptible(lambda: LLM(model=model, **opts))
     except Exception as e:  # vLLM raises anything from a bad option to a dead engine process
         raise start_error(model, e) from None
 
@@ -125,9 +126,10 @@ class VLLMBackend:
         return [_completion(o) for o in outputs]
 
     def _call(self, requests: list[ChatRequest], params: list):
+        what = f"generating for a batch of {len(requests)} requests"
         if requests[0].prompt is not None:
-            return self.llm.generate([r.prompt for r in requests], params, use_tqdm=False)
-        return self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
+            return supervised(self.llm, lambda: self.llm.generate([r.prompt for r in requests], params, use_tqdm=False), what)
+        return supervised(self.llm, lambda: self.llm.chat([r.messages for r in requests], params, use_tqdm=False), what)
 
     def _alone(self, request: ChatRequest, params) -> Completion:
         try:
