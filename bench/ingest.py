@@ -12,6 +12,8 @@ Prints, with medians over --repeat runs (these machines are shared and noisy):
 3. born-digital with ocr: auto vs ocr: always; tesseract must never run in auto
    (target >= 20x faster).
 4. peak RSS of the whole docsynth process tree for 10, 100 and 300 documents (flat).
+6. blank pages (white, noisy blank scans, a page number alone) in ocr: auto, as before (each
+   OCRed: ocr.blank_ink 0) vs now (rejected as `blank page` after a 50 dpi look; target >= 20x).
 5. image formats at 150 dpi: encode ms/page, bytes/page and PSNR vs lossless, to
    justify the default (jpeg q90).
 """
@@ -134,6 +136,46 @@ def docsynth_ingest(src: Path, out: Path, **ingest) -> tuple[float, object]:
     return time.perf_counter() - t, s
 
 
+def make_blank(d: Path, n: int) -> None:
+    """n blank pages over n/4 documents: white, a noisy grey scan of white paper (JPEG), one with
+    a page number alone, and one scan with a dark scanner edge."""
+    import numpy as np
+    from PIL import Image
+
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(max(1, n // 4)):
+        doc = pymupdf.open()
+        doc.new_page()
+        doc.new_page().insert_text((290, 800), str(i + 2), fontsize=10)
+        for edge in (False, True):
+            img = (245 + rng.normal(0, 6, (1100, 850))).clip(0, 255).astype(np.uint8)
+            img[rng.random(img.shape) < 0.0003] = 30  # specks
+            if edge:
+                img[:, :30] = 40
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, "JPEG", quality=60)
+            page = doc.new_page()
+            page.insert_image(page.rect, stream=buf.getvalue())
+        doc.set_metadata({"title": f"blank {i}"})
+        doc.save(d / f"blank{i:03d}.pdf")
+
+
+def blank_pages(tmp: Path, args, report) -> None:
+    src = tmp / "blank"
+    make_blank(src, args.blank)
+    before, now = [], []
+    for r in range(args.repeat):
+        t, s = docsynth_ingest(src, tmp / f"out-blank-ocr-{r}", docs_per_task=1, ocr={"mode": "auto", "blank_ink": 0})
+        before.append(t)
+        t, s = docsynth_ingest(src, tmp / f"out-blank-{r}", docs_per_task=1, ocr={"mode": "auto"})
+        assert s.pages == 0 and s.reject_reasons.get("blank page") == 4 * (args.blank // 4), s
+        now.append(t)
+    b, m = statistics.median(before), statistics.median(now)
+    report(f"\n6. blank pages, {4 * (args.blank // 4)} in ocr: auto: each OCRed (as before) {b:.2f} s, "
+           f"detected and rejected as blank {m:.2f} s -> {b / m:.0f}x faster  (target >= 20x)")
+
+
 def timed(fn, *args) -> tuple[float, object]:
     t = time.perf_counter()
     r = fn(*args)
@@ -216,6 +258,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=600, help="born-digital documents (~1000 pages)")
     ap.add_argument("--scanned", type=int, default=12, help="scanned documents")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--blank", type=int, default=48, help="blank pages")
     args = ap.parse_args()
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cores = os.cpu_count() or 1
@@ -290,6 +333,8 @@ def main() -> None:
     report(f"\n3. born-digital, 24 docs / {spg} pages: ocr auto {statistics.median(auto):.2f} s "
            f"(tesseract called on 0 pages), ocr always {statistics.median(always):.2f} s")
     report(f"   auto is {statistics.median(always) / statistics.median(auto):.0f}x faster  (target >= 20x)")
+
+    blank_pages(tmp, args, report)
 
     rss = {}
     for n in (10, 100, 300):

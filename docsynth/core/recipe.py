@@ -51,6 +51,12 @@ class OcrConfig(Section):
     max_garbage_ratio: float = Field(0.2, ge=0, le=1, description=(
         "a text layer with a larger share of replacement, control or private-use "
         "characters (broken font encodings) is unusable"))
+    blank_ink: float = Field(1e-4, ge=0, le=1, description=(
+        "a page without usable text whose share of ink (50 dpi) is at most this is rejected as a blank page, "
+        "not OCRed (a page number alone is about 0.7e-4, one short 8 pt line 3e-4); 0 turns the check off"))
+    orientation_below: float = Field(70.0, ge=0, le=100, description=(
+        "OCR confidence under which tesseract's orientation detection checks whether the page is turned "
+        "(an upside-down scan reads at about 35) and it is read again upright"))
 
 
 class ImageFormat(str, Enum):

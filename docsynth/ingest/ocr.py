@@ -62,13 +62,45 @@ def ocr_dpi(page: pymupdf.Page, cfg: OcrConfig) -> float:
     return cfg.dpi if native is None else min(cfg.dpi, max(native, MIN_NATIVE_DPI))
 
 
-def ocr_page(page: pymupdf.Page, cfg: OcrConfig, max_pixels: int) -> tuple[str, float]:
-    """OCR text of a page (lines and paragraphs kept) and the mean word confidence (0-100)."""
+def ocr_page(page: pymupdf.Page, cfg: OcrConfig, max_pixels: int) -> tuple[str, float, int]:
+    """OCR text of a page (lines and paragraphs kept), the mean word confidence (0-100), and the
+    rotation (degrees) that made the page upright. Upside-down scans were OCRed as garbage
+    (confidence 35) and kept: a page read with confidence under ocr.orientation_below is
+    checked with tesseract's orientation detection (OSD) and, if it says the page is turned,
+    read again turned upright; the better reading is kept."""
+    text, conf, path = _ocr(page, cfg, max_pixels, 0, keep=True)
+    try:
+        if conf >= cfg.orientation_below or not text.strip():
+            return text, conf, 0
+        angle = _orientation(path, cfg)
+    finally:
+        os.unlink(path)
+    if angle:
+        text2, conf2, _ = _ocr(page, cfg, max_pixels, angle)
+        if conf2 > conf:
+            return text2, conf2, angle
+    return text, conf, 0
+
+
+def _orientation(path: str, cfg: OcrConfig) -> int:
+    """Degrees to turn the image upright by tesseract's OSD (0 when unsure or it fails)."""
+    import pytesseract
+
+    try:
+        osd = pytesseract.image_to_osd(path, timeout=cfg.timeout_s, output_type=pytesseract.Output.DICT,
+                                       config="--psm 0 -c min_characters_to_try=20")
+    except (RuntimeError, pytesseract.TesseractError):  # too little text to tell, or a timeout
+        return 0
+    return int(osd.get("rotate", 0)) % 360 if float(osd.get("orientation_conf", 0)) >= 1.0 else 0
+
+
+def _ocr(page: pymupdf.Page, cfg: OcrConfig, max_pixels: int, angle: int, keep: bool = False):
+    """(text, confidence, the image's path if keep else None) of the page turned by angle."""
     import pytesseract
 
     zoom = zoom_for(page.rect, ocr_dpi(page, cfg), max_pixels)
     try:
-        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY, alpha=False)
+        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom).prerotate(angle), colorspace=pymupdf.csGRAY, alpha=False)
     except Exception as e:
         raise BadPage(f"render for OCR failed: {e}") from None
     # An uncompressed PGM costs nothing to write; pytesseract would PNG-encode a PIL image.
@@ -79,15 +111,18 @@ def ocr_page(page: pymupdf.Page, cfg: OcrConfig, max_pixels: int) -> tuple[str, 
         data = pytesseract.image_to_data(
             path, lang=cfg.languages, timeout=cfg.timeout_s, output_type=pytesseract.Output.DICT,
             config=f"--dpi {int(round(zoom * 72))}")
-    except RuntimeError as e:  # pytesseract raises RuntimeError on timeout
-        if "timeout" in str(e).lower():
-            raise BadPage(f"OCR timed out after {cfg.timeout_s:g} s") from None
-        raise BadPage(f"OCR failed: {e}") from None
-    except pytesseract.TesseractError as e:
-        raise BadPage(f"OCR failed: {e.message or e}") from None
-    finally:
+    except BaseException as e:
         os.unlink(path)
-    return _assemble(data)
+        if isinstance(e, RuntimeError):  # pytesseract raises RuntimeError on timeout
+            if "timeout" in str(e).lower():
+                raise BadPage(f"OCR timed out after {cfg.timeout_s:g} s") from None
+            raise BadPage(f"OCR failed: {e}") from None
+        if isinstance(e, pytesseract.TesseractError):
+            raise BadPage(f"OCR failed: {e.message or e}") from None
+        raise
+    if not keep:
+        os.unlink(path)
+    return (*_assemble(data), path if keep else None)
 
 
 def _assemble(data: dict) -> tuple[str, float]:

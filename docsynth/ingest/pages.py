@@ -12,9 +12,13 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.records import Page
 from docsynth.core.recipe import IngestConfig
 from docsynth.ingest.ocr import check_tesseract, ocr_page
+from docsynth.ingest.pagecheck import ink_share, text_score
 from docsynth.ingest.pdf import BadDocument, BadPage, layer_is_usable, layer_text, open_pdf, render
 from docsynth.ingest.sources import DocRef
 from docsynth.ingest.watch import PageWatch
+
+BLANK = "blank page"  # the reject reason
+BLANK_LAYER_CHARS = 4  # a blank page may have this much text layer: a page number
 
 
 def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
@@ -44,8 +48,10 @@ def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
             watch.begin(ref, i)
             try:
                 page = doc.load_page(i)
+                text, source, conf, turned = page_text(page, cfg)
+                if turned:  # a scan read upright by OCR: its image is shown upright too
+                    page.set_rotation((page.rotation + turned) % 360)
                 image, w, h, dpi = render(page, cfg)
-                text, source, conf = page_text(page, cfg)
                 warned = pymupdf.TOOLS.mupdf_warnings(reset=True)
                 if doc.is_repaired and warned:
                     # In a file mupdf had to repair (truncated, broken xref), a page that warns
@@ -63,15 +69,25 @@ def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
                        text, source, conf)
 
 
-def page_text(page, cfg: IngestConfig) -> tuple[str, str, float | None]:
-    """(text, where it came from, OCR confidence): the text layer first, OCR where needed."""
+def page_text(page, cfg: IngestConfig) -> tuple[str, str, float | None, int]:
+    """(text, where it came from, OCR confidence, degrees the page was turned to read it): the
+    text layer first, OCR where needed; BadPage("blank page") for a page with nothing on it
+    (docsynth.ingest.pagecheck), which is never OCRed."""
     ocr = cfg.ocr
+    layer = ""
     if ocr.mode != "always":
-        text = layer_text(page)
-        if ocr.mode == "never" or layer_is_usable(text, ocr):
-            return text, ("layer" if text.strip() else "none"), None
-    text, conf = ocr_page(page, ocr, cfg.max_pixels)
-    return text, "ocr", round(conf, 2)
+        layer = layer_text(page)
+        if ocr.mode == "never" or layer_is_usable(layer, ocr):
+            return layer, ("layer" if layer.strip() else "none"), None, 0
+    # Blank: next to no ink, and no text layer beyond a page number (small print can be under
+    # blank_ink at 50 dpi, but its layer says it is there).
+    if ocr.blank_ink and len("".join(layer.split())) <= BLANK_LAYER_CHARS and ink_share(page) <= ocr.blank_ink:
+        raise BadPage(BLANK)
+    text, conf, turned = ocr_page(page, ocr, cfg.max_pixels)
+    if ocr.mode == "auto" and layer.strip() and text_score(layer) >= text_score(text, conf) \
+            and layer_is_usable(layer, ocr.model_copy(update={"min_chars": 1})):
+        return layer, "layer", None, 0  # short but better than what OCR read (form labels, digits)
+    return text, "ocr", round(conf, 2), turned
 
 
 def file_page_texts(path: Path, cfg: IngestConfig) -> list[str]:
@@ -89,4 +105,13 @@ def file_page_texts(path: Path, cfg: IngestConfig) -> list[str]:
     if cfg.ocr.mode != "never":
         check_tesseract(cfg.ocr.languages)
     with doc:
-        return [page_text(page, cfg)[0] for page in doc]
+        return [_text_or_blank(page, cfg) for page in doc]
+
+
+def _text_or_blank(page, cfg: IngestConfig) -> str:
+    try:
+        return page_text(page, cfg)[0]
+    except BadPage as e:
+        if str(e) == BLANK:  # a blank page has no text
+            return ""
+        raise

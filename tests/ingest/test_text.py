@@ -124,15 +124,15 @@ def test_ocr_word_recall_and_cer_against_ground_truth(scanned_pages, samples):
 
 def test_born_digital_pages_use_the_layer_and_ocr_always_forces_tesseract(samples):
     page = pymupdf.open(samples / "invoice.pdf")[0]
-    text, source, conf = page_text(page, IngestConfig())
-    assert source == "layer" and conf is None and "INV-2024-00871" in text
-    text, source, conf = page_text(page, IngestConfig(ocr=OcrConfig(mode="always")))
-    assert source == "ocr" and conf > 50 and "INV-2024-00871" in text
+    text, source, conf, turned = page_text(page, IngestConfig())
+    assert source == "layer" and conf is None and "INV-2024-00871" in text and turned == 0
+    text, source, conf, turned = page_text(page, IngestConfig(ocr=OcrConfig(mode="always")))
+    assert source == "ocr" and conf > 50 and "INV-2024-00871" in text and turned == 0
 
 
 def test_ocr_never_leaves_scanned_pages_without_text(samples):
     page = pymupdf.open(samples / "scanned_report.pdf")[0]
-    assert page_text(page, IngestConfig(ocr=OcrConfig(mode="never"))) == ("", "none", None)
+    assert page_text(page, IngestConfig(ocr=OcrConfig(mode="never"))) == ("", "none", None, 0)
 
 
 def test_scans_are_ocred_at_their_own_resolution_not_upsampled(samples):
