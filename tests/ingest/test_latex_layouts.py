@@ -1,5 +1,5 @@
 """Two-column papers typeset with the journal classes of Debian's texlive-publishers (REVTeX,
-Elsevier, IEEE; sample_pdfs/latex/make_latex.py, committed PDFs): a spanning title and
+ACM, Elsevier, IEEE; sample_pdfs/latex/make_latex.py, committed PDFs): a spanning title and
 abstract, column and page-wide floats, footnotes and equations. The text layer must come out
 column by column on every page, measured two ways: against the PDF's own blocks (page-wide
 blocks cut the page into bands; in a band, the left column, then the right), and by the body's
@@ -46,7 +46,7 @@ def reading_order(page: pymupdf.Page) -> list[tuple]:
 
 
 def test_the_corpus_has_every_class():
-    assert PAPERS == ["elsevier.pdf", "ieee.pdf", "revtex.pdf"]
+    assert PAPERS == ["acm.pdf", "elsevier.pdf", "ieee.pdf", "revtex.pdf"]
 
 
 @pytest.mark.parametrize("paper", PAPERS)
