@@ -56,19 +56,21 @@ def test_a_bad_repo_id_is_a_usage_error(tmp_path, repo_id):
     assert res.returncode == 2 and f"--repo-id '{repo_id}'" in res.stderr and "Traceback" not in res.stderr, res.stderr
 
 
-@pytest.mark.parametrize("command", ["stats", "preview"])
+@pytest.mark.parametrize("command", [["stats"], ["preview"], ["push", "--repo-id", "org/x", "--dry-run"]])
 def test_a_corrupt_or_foreign_shard_is_named_not_a_traceback(tmp_path, command):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     shard = tmp_path / "ds" / "data" / "train-00000-of-00001.parquet"
     shard.parent.mkdir(parents=True)
+    (tmp_path / "ds" / "README.md").write_text("---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
+                                               "    path: data/train-*\n---\n# a dataset\n")
     for content, says in ((b"PAR1 not really", "is not a readable parquet file"), (None, "has no column 'images'")):
         if content is None:
             pq.write_table(pa.table({"x": [1, 2]}), shard)
         else:
             shard.write_bytes(content)
-        res = cli(command, str(tmp_path / "ds"), cwd=tmp_path)
+        res = cli(command[0], str(tmp_path / "ds"), *command[1:], cwd=tmp_path)
         assert res.returncode == 1 and str(shard) in res.stderr and says in res.stderr, res.stderr[-2000:]
         assert "Traceback" not in res.stderr
 
