@@ -436,3 +436,44 @@ def test_a_row_group_bigger_than_a_batch_is_read_in_pieces(tmp_path):
         at += b.num_rows
     assert starts == list(np.cumsum([0] + [b.num_rows for _, b in pieces[:-1]])) and at == 300
     assert pa.Table.from_batches([b for _, b in pieces]).to_pylist() == pa.Table.from_batches([b for _, b in whole]).to_pylist()
+
+
+@pytest.mark.slow
+def test_a_kill_at_every_step_of_publishing_a_mixture_leaves_the_old_or_the_new_one(tmp_path):
+    """As for write (tests/dataset/test_write.py): kill -9 before each rename and unlink under
+    OUT while mixture B replaces mixture A; after each, load_dataset and docsynth stats see one
+    of them whole."""
+    import shutil
+    import signal
+
+    cauldron_source(tmp_path, "s", 60)
+    out = tmp_path / "out"
+    specs = {"A": {"shard_rows": 15, "seed": 1}, "B": {"shard_rows": 25, "seed": 2}}
+    rows = {}
+    for name in ("B", "A"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**specs[name], "sources": [
+            {"name": "s", "path": str(tmp_path / "s"), "max_samples": 40 if name == "A" else 50}]}))
+        res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / f"{name}.yaml"), "--out", str(out)],
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        rows[name] = sorted(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / f"c{name}"))["texts"],
+                            key=json.dumps)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(out, pristine)
+    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parents[1] / 'faults'}:{Path(__file__).parents[2]}",
+           "DOCSYNTH_KILL_ROOT": str(out)}
+    seen = []
+    for at in range(1, 40):
+        shutil.rmtree(out)
+        shutil.copytree(pristine, out)
+        res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "B.yaml"), "--out", str(out)],
+                             env={**env, "DOCSYNTH_KILL_AT": str(at)}, capture_output=True, text=True, timeout=300)
+        got = sorted(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / f"c{at}"))["texts"], key=json.dumps)
+        stats = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(out), "--json"], capture_output=True,
+                               text=True, timeout=300)
+        assert stats.returncode == 0 and json.loads(stats.stdout)["samples"] == len(got), stats.stderr
+        seen.append(next(name for name, v in rows.items() if v == got))  # StopIteration: a mix of both
+        if res.returncode == 0:
+            break
+        assert res.returncode == -signal.SIGKILL, res.stderr
+    assert res.returncode == 0 and at > 5 and seen[-1] == "B" and seen == sorted(seen) and seen[0] == "A", seen
