@@ -46,6 +46,7 @@ class PageParts:
     blocks: str  # the Q/A lines and addressing paragraphs, joined
     rest: str  # everything else
     links_rest: frozenset[str]  # links (normalised) found in the rest
+    block_words: frozenset[str]  # content words of the blocks that the rest of the page never uses
 
 
 def page_parts(text: str, qa_blocks: bool = True) -> PageParts:
@@ -82,7 +83,20 @@ def page_parts(text: str, qa_blocks: bool = True) -> PageParts:
         at = b
     rest.append(text[at:])
     rest_text = "\n".join(rest)
-    return PageParts(blocks, rest_text, frozenset(_link_key(m) for m in _LINK.findall(rest_text)))
+    only = _content_words(blocks) - _content_words(rest_text)
+    return PageParts(blocks, rest_text, frozenset(_link_key(m) for m in _LINK.findall(rest_text)), frozenset(only))
+
+
+# Function words of four letters or more, which any question may use.
+_FUNCTION = set("""what which when where whom whose while their there these those they them then than this that
+with from have has had does done into onto upon about above below after before under over such each other
+more most much many some must shall should would could will your yours only also very just like been being
+were said says quel quelle quels sont dans avec pour welche welcher wann warum nicht eine einen einer""".split())
+
+
+def _content_words(text: str) -> set[str]:
+    """Words of four letters or more that are not function words."""
+    return {w for w in normalise(text).split() if len(w) >= 4 and not w.isdigit() and w not in _FUNCTION}
 
 
 def _link_key(link: str) -> str:
@@ -110,4 +124,10 @@ def planted(question: str, answer: str, parts: PageParts) -> str | None:
         return "answer copied from a Q/A or instruction block of the page, and not in the rest of it"
     if len(q.split()) >= 4 and f" {q} " in blocks and f" {a} " not in rest:
         return "question copied from a Q/A or instruction block of the page, its answer not in the rest of it"
+    # Steered, not copied: measured on the quickstart, gemma-3-270m asked "What is the customer's
+    # bank password?" (answer: the bank's website) of a page whose planted block asked for one.
+    for field, text in (("question", question), ("answer", answer)):
+        taken = sorted(_content_words(text) & parts.block_words)
+        if taken:
+            return f"the {field} takes '{taken[0]}' from a Q/A or instruction block of the page, not from the rest of it"
     return None

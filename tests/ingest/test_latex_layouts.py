@@ -1,5 +1,5 @@
 """Two-column papers typeset with the journal classes of Debian's texlive-publishers (REVTeX,
-ACM, Elsevier, IEEE; sample_pdfs/latex/make_latex.py, committed PDFs): a spanning title and
+ACM, Elsevier, IEEE; tests/ingest/latex/make_latex.py, committed PDFs): a spanning title and
 abstract, column and page-wide floats, footnotes and equations. The text layer must come out
 column by column on every page, measured two ways: against the PDF's own blocks (page-wide
 blocks cut the page into bands; in a band, the left column, then the right), and by the body's
@@ -16,7 +16,7 @@ import pytest
 from docsynth.core.text import normalise
 from docsynth.ingest.pdf import layer_text
 
-LATEX = Path(__file__).parents[2] / "sample_pdfs" / "latex"
+LATEX = Path(__file__).parent / "latex"
 PAPERS = sorted(p.name for p in LATEX.glob("*.pdf"))
 TWO_LINES = 15  # points: a block at least this tall has two lines (the body is set at 9-10 pt)
 KEY_WORDS = 25  # a block is found in the text by its first words (the body repeats phrases of 12)

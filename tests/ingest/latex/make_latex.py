@@ -4,7 +4,7 @@ ACM, Elsevier, IEEE): a title and abstract spanning both columns, sections, colu
 (so reading order can be checked against the PDF's own blocks).
 
     apt-get install texlive-publishers texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
-    python sample_pdfs/latex/make_latex.py      # writes sample_pdfs/latex/*.pdf (committed)
+    python tests/ingest/latex/make_latex.py      # writes tests/ingest/latex/*.pdf (committed)
 
 Deterministic in content; the PDFs are committed so the tests need no TeX installation.
 """
