@@ -144,3 +144,19 @@ def test_the_scanned_recipe_reads_its_pages_through_ocr(tmp_path):
     res = run("ingest", "--recipe", str(ROOT / "recipes/scanned.yaml"), "--out", str(tmp_path / "s"), "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["pages_by_source"] == {"ocr": 2}
+
+
+def test_an_unexpected_failure_is_a_message_and_a_saved_traceback_not_a_traceback_on_screen(tmp_path):
+    # A bug stands in through a real subprocess: validate's recipe loader raises what no code names.
+    code = ("import docsynth.cli.validate as v\n"
+            "def boom(path):\n    raise ZeroDivisionError('the [bold]bug[/bold]')\n"
+            "v.load_recipe = boom\n"
+            "from docsynth.cli import main\nmain()\n")
+    res = subprocess.run([sys.executable, "-c", code, "validate", str(ROOT / "recipes/quickstart.yaml")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 70 and "Traceback" not in res.stderr, res.stderr
+    message = " ".join(res.stderr.split())
+    assert "unexpected ZeroDivisionError: the [bold]bug[/bold]" in message and "please report it" in message
+    saved = Path(message.split("The traceback is in ")[1].split(":")[0])
+    assert "Traceback" in saved.read_text() and "ZeroDivisionError" in saved.read_text()
+    saved.unlink()

@@ -25,7 +25,7 @@ from docsynth.core.recipe import Recipe, load_recipe, parse_recipe
 out = Console()  # results for people
 err = Console(stderr=True)  # progress, logs, errors
 
-EXIT_ERROR, EXIT_USAGE, EXIT_REJECTS = 1, 2, 3
+EXIT_ERROR, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERNAL = 1, 2, 3, 70  # 70: EX_SOFTWARE
 
 
 def setup_logging(level: int) -> None:
@@ -58,6 +58,22 @@ def failures() -> Iterator[None]:
     except Terminated:
         err.print("[yellow]terminated[/yellow] (SIGTERM): finished tasks are kept; rerun the same command to resume")
         raise typer.Exit(Terminated.exit_code) from None
+    except Exception as e:  # a bug, or a library failing in a way not yet named: no traceback on screen
+        err.print(f"[red]error:[/red] unexpected {escape(type(e).__name__)}: {escape(str(e))}; finished tasks are "
+                  f"kept. The traceback is in {escape(str(_save_traceback()))}: please report it",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _save_traceback() -> Path:
+    """The current exception's traceback, in a file of its own for a bug report."""
+    import tempfile
+    import traceback
+
+    fd, name = tempfile.mkstemp(prefix="docsynth-traceback-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        traceback.print_exc(file=f)
+    return Path(name)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ committed already; a rerun resumes).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -78,9 +79,35 @@ def supervised(llm, call: Callable[[], T], what: str) -> T:
         if why:
             # The call's thread stays blocked on a queue nobody fills; it is a daemon and goes
             # with the process.
-            raise EngineDiedError(f"{why} while {what}; the tasks finished so far are kept: run the same "
-                                  "command again to resume (if memory ran out, lower generate.cpu.kv_cache_gib "
-                                  "or the model's size)")
+            raise _died(why, what)
     if "error" in box:
-        raise box["error"]
+        error = box["error"]
+        # The call may also fail by itself: a request added after vLLM's monitor saw the engine go
+        # raises vLLM's EngineDeadError at once (seen in CI, under load). That is the same event.
+        if processes and isinstance(error, Exception):
+            why = _cause(llm, processes, error)
+            if why:
+                raise _died(why, what) from None
+        raise error
     return box["result"]
+
+
+def _died(why: str, what: str) -> EngineDiedError:
+    return EngineDiedError(f"{why} while {what}; the tasks finished so far are kept: run the same "
+                           "command again to resume (if memory ran out, lower generate.cpu.kv_cache_gib "
+                           "or the model's size)")
+
+
+def _cause(llm, processes: list, error: Exception, settle_s: float = 3.0) -> str | None:
+    """Why a failed call failed when the engine died under it, else None. vLLM's monitor can flag
+    the engine dead a moment before the process is reaped, so the process is looked at for up to
+    settle_s: its name and signal say more than vLLM's message."""
+    flagged = type(error).__name__ == "EngineDeadError"
+    end = time.monotonic() + (settle_s if flagged else 0.0)
+    while True:
+        why = dead(llm, processes)
+        if why and ("process" in why or time.monotonic() >= end):
+            return why
+        if time.monotonic() >= end:
+            return "vLLM reports its engine core dead" if flagged else None
+        time.sleep(0.1)
