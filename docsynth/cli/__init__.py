@@ -9,7 +9,8 @@ import typer
 
 from docsynth import __version__
 from docsynth.core.children import Terminated, signals_unwind
-from docsynth.cli import common, generate, ingest, mix, preview, prompts, push, recipes, run, stats, validate, write
+from docsynth.cli import (common, generate, ingest, mix, preview, prompts, push, recipes, run, stats, validate, verify,
+                          write)
 
 app = typer.Typer(
     name="docsynth",
@@ -17,7 +18,8 @@ app = typer.Typer(
         "Synthetic vision-language training data from document collections, in the style of "
         "Docmatix and The Cauldron.\n\n"
         "Exit codes: 0 success; 1 error (nothing or only part was done; rerun resumes); "
-        "2 bad usage or invalid recipe; 3 finished, but some inputs were rejected (see rejects.jsonl)."
+        "2 bad usage or invalid recipe; 3 finished, but some inputs were rejected (see rejects.jsonl); "
+        "70 an unexpected failure (a bug: the message names the traceback's file)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -46,6 +48,7 @@ app.command("run")(run.run)
 app.command("validate")(validate.validate)
 app.command("ingest")(ingest.ingest)
 app.command("generate")(generate.generate)
+app.command("verify")(verify.verify)
 app.command("write")(write.write)
 app.command("rejects")(run.rejects)
 app.command("mix")(mix.mix)

@@ -21,6 +21,9 @@ class StageBars(Progress):
             if stage == "ingest":
                 self.ids[stage] = self.bar.add_task("ingest", total=0, pages=0, unit="docs", rate="pages",
                                                     rate_unit="pages")
+            elif stage == "verify":
+                self.ids[stage] = self.bar.add_task("verify", total=0, tokens=0, unit="samples", rate="tokens",
+                                                    rate_unit="tok")
             else:
                 self.ids[stage] = self.bar.add_task("generate", total=0, tokens=0, unit="pages", rate="tokens",
                                                     rate_unit="tok")
@@ -28,18 +31,23 @@ class StageBars(Progress):
 
     @staticmethod
     def _units(stage: str, task) -> int:
-        return len(task.docs) if stage == "ingest" else task.pages
+        return len(task.docs) if stage == "ingest" else task.samples if stage == "verify" else task.pages
 
     def planned(self, stage: str, tasks: list) -> None:
-        if stage not in ("ingest", "generate"):
+        if stage not in ("ingest", "generate", "verify"):
             return
         t = common.task_of(self.bar, self._id(stage))
         self.bar.update(t.id, total=(t.total or 0) + sum(self._units(stage, x) for x in tasks))
 
     def advanced(self, stage: str, task, info: dict, reused: bool) -> None:
-        if stage not in ("ingest", "generate"):
+        if stage not in ("ingest", "generate", "verify"):
             return
         t = common.task_of(self.bar, self._id(stage))
+        if stage == "verify":
+            self.bar.update(t.id, advance=task.samples,
+                            tokens=t.fields["tokens"] + (0 if reused else info["output_tokens"]))
+            common.stop_when_done(self.bar, t.id)
+            return
         if stage == "ingest":
             self.bar.update(t.id, advance=len(task.docs), pages=t.fields["pages"] + info["pages"])
             common.stop_when_done(self.bar, t.id)

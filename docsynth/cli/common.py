@@ -98,6 +98,8 @@ def recipe_with(path: Path | None, overrides: dict[str, Any]) -> tuple[Recipe, P
         node = data
         *parents, leaf = dotted.split(".")
         for p in parents:
+            if node.get(p) is None:  # a section that defaults to another's (verify.openai): its own now
+                node[p] = {}
             node = node[p]
         node[leaf] = value
     return parse_recipe(data, str(path or "command-line options")), base

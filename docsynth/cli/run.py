@@ -12,6 +12,7 @@ import typer
 from docsynth.cli import common
 from docsynth.cli import generate as generate_cli
 from docsynth.cli import ingest as ingest_cli
+from docsynth.cli import verify as verify_cli
 from docsynth.cli import write as write_cli
 from docsynth.cli.bars import StageBars
 from docsynth.core.records import REJECT_FILES, read_rejects, reject_counts
@@ -30,7 +31,7 @@ def run(
         "With --executor ray: the cluster (auto, ray://host:10001); default ray.address, RAY_ADDRESS, else a local Ray."))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary of every stage instead of tables.")] = False,
 ) -> None:
-    """Run a whole recipe: ingest -> generate -> filter -> write the Cauldron dataset.
+    """Run a whole recipe: ingest -> generate -> (verify) -> filter -> write the Cauldron dataset.
 
     Everything lives in the run directory: the resolved recipe, each stage's shards, manifests and
     rejects, the dataset in OUT/dataset, and OUT/run.json. A stage's finished work is reused while
@@ -48,6 +49,8 @@ def run(
 def _print_summary(s, show: int) -> None:
     ingest_cli.print_summary(s.ingest, 0)
     generate_cli.print_summary(s.generate, show)
+    if s.verify is not None:
+        verify_cli.print_summary(s.verify)
     write_cli.print_summary(s.write)
 
 

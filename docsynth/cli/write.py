@@ -42,5 +42,17 @@ def print_summary(s) -> None:
     t.add_row("samples", f"{s.samples_in:,} in, {s.samples_out:,} out ({s.samples_dropped:,} left with no pair)")
     t.add_row("pairs", f"{s.pairs_in:,} in, {s.pairs_out:,} out")
     t.add_row("dropped", ", ".join(f"{k}: {v:,}" for k, v in s.dropped.items()) or "none")
+    t.add_row("verified", quality_line(s.quality))
     t.add_row("shards", f"{len(s.shards)} ({s.bytes / 1e6:,.1f} MB)" + ("  reused: nothing changed" if s.reused else ""))
     common.out.print(t, highlight=False)
+
+
+def quality_line(q: dict) -> str:
+    """The round trip's figures in one line (docsynth.dataset.verdicts)."""
+    if not q.get("verified"):
+        return "not verified (verify.enabled: false)"
+    share = q["verified_share"]
+    kept = q["kept_verified_share"]
+    return (f"{share:.0%} of {q['checked']:,} checked pairs agreed" if share is not None else "no pair checked") + \
+        (f"; kept pairs: {q['kept_agreed']:,} of {q['kept_checked']:,} checked agreed ({kept:.0%})" if kept is not None
+         else "") + f"  (verifier {q['model']})"

@@ -68,10 +68,20 @@ class InjectionFilter(Section):
         "instruction-like passages, control tokens and foreign links are flagged either way)"))
 
 
+class VerifiedFilter(Section):
+    """Drop pairs whose round trip disagreed (the verify stage's verdict, docsynth.core.agree)."""
+
+    name: Literal["verified"] = "verified"
+    unchecked: Literal["keep", "drop"] = Field("keep", description=(
+        "pairs the verifier did not check: of a skipped template, a reply it could not parse, or a run without "
+        "the verify stage"))
+
+
 FilterConfig = Annotated[CodeFilter | UnanswerableFilter | LengthFilter | NearDuplicatesFilter | LanguageFilter
-                         | GroundedFilter | InjectionFilter, Field(discriminator="name")]
+                         | GroundedFilter | InjectionFilter | VerifiedFilter, Field(discriminator="name")]
 FILTER_MODELS: dict[str, type[Section]] = {m.model_fields["name"].default: m for m in (
-    CodeFilter, UnanswerableFilter, LengthFilter, NearDuplicatesFilter, LanguageFilter, GroundedFilter, InjectionFilter)}
+    CodeFilter, UnanswerableFilter, LengthFilter, NearDuplicatesFilter, LanguageFilter, GroundedFilter, InjectionFilter,
+    VerifiedFilter)}
 
 
 def default_filters() -> list:

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from docsynth.core.config import Section, parse_config, read_yaml
 from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
                                         InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
-                                        UnanswerableFilter, default_filters)
+                                        UnanswerableFilter, VerifiedFilter, default_filters)
 
 
 class InputsConfig(Section):
@@ -173,6 +173,28 @@ class GenerateConfig(Section):
         return self
 
 
+class VerifyConfig(Section):
+    """The round trip (docsynth.verify): a model answers each sample's questions from its text
+    alone; a pair whose answers disagree (docsynth.core.agree) is marked unverified. Unset
+    backend, model, engine, cpu and openai take the generate section's (the same engine)."""
+
+    enabled: bool = Field(False, description="run the verify stage between generate and write")
+    backend: Literal["vllm", "openai"] | None = Field(None, description="default: generate.backend")
+    model: str | None = Field(None, description=(
+        "default: generate.model; a model of another family catches more of the generator's errors"))
+    engine: dict[str, Any] | None = Field(None, description="default: generate.engine")
+    cpu: CpuEngineConfig | None = Field(None, description="default: generate.cpu")
+    openai: OpenAIConfig | None = Field(None, description="default: generate.openai")
+    sampling: Sampling = Field(default_factory=lambda: Sampling(temperature=0.0, max_tokens=384))
+    skip_templates: list[str] = Field(["overview"], description=(
+        "templates whose pairs are not verified (an overview answer has no one right wording)"))
+    guided_json: bool = Field(True, description="constrain the reply to the answers' JSON schema where the backend can")
+    max_answer_chars: int = Field(300, ge=8, description="longest re-answer the schema allows")
+    min_f1: float = Field(0.5, ge=0, le=1, description=(
+        "token F1 at which two answers without numbers agree (numbers, dates and units must agree anyway)"))
+    batch_samples: int = Field(256, ge=1, description="samples sent to the backend together")
+
+
 class WriteConfig(Section):
     """The final dataset: Cauldron-schema parquet shards and a dataset card."""
 
@@ -211,6 +233,7 @@ class Recipe(Section):
     inputs: InputsConfig = Field(default_factory=InputsConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
     write: WriteConfig = Field(default_factory=WriteConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     filters: list[FilterConfig] = Field(default_factory=default_filters, description=(

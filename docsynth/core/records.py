@@ -119,6 +119,31 @@ def candidates_to_table(rows: list[Candidate]) -> pa.Table:
     return to_table(rows, CANDIDATE_SCHEMA)
 
 
+@dataclass(slots=True)
+class Verdicts:
+    """The verify stage's round trip for one candidate sample: per pair, in the candidate's order,
+    the verifier's own answer and whether it agrees (None: not checked)."""
+
+    sample_id: str
+    template: str
+    reanswers: list[str | None]
+    verified: list[bool | None]
+    how: list[str]  # the agreement rule that decided (docsynth.core.agree), or why unchecked
+    reasons: list[str]
+    model: str
+    prompt_tokens: int
+    output_tokens: int
+    raw_output: str  # the verifier's text, verbatim
+
+
+VERDICT_SCHEMA = pa.schema([
+    ("sample_id", pa.string()), ("template", pa.string()), ("reanswers", pa.list_(pa.string())),
+    ("verified", pa.list_(pa.bool_())), ("how", pa.list_(pa.string())), ("reasons", pa.list_(pa.string())),
+    ("model", pa.string()), ("prompt_tokens", pa.int32()), ("output_tokens", pa.int32()), ("raw_output", pa.string()),
+])
+assert [f.name for f in fields(Verdicts)] == VERDICT_SCHEMA.names
+
+
 # Every stage's rejects, in a run directory (ingest writes the first, generate and write the others).
 REJECT_FILES = {"ingest": "rejects.jsonl", "generate": "generate-rejects.jsonl", "filter": "filter-rejects.jsonl"}
 

@@ -49,7 +49,7 @@ class Finished:
 
 _MARKER = ".done.json"
 # The folder of each stage's store in a run directory.
-FOLDERS = {"ingest": "pages", "generate": "candidates"}
+FOLDERS = {"ingest": "pages", "generate": "candidates", "verify": "verdicts"}
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ import regex
 
 from docsynth.core.text import normalise, support_score
 from docsynth.core.recipe import (CodeFilter, FilterConfig, GroundedFilter, InjectionFilter, LanguageFilter,
-                                  LengthFilter, NearDuplicatesFilter, UnanswerableFilter)
+                                  LengthFilter, NearDuplicatesFilter, UnanswerableFilter, VerifiedFilter)
 from docsynth.dataset.injection import PageParts, page_parts, planted
 
 Verdict = bool | tuple[bool, str]
@@ -29,6 +29,8 @@ class Pair:
     question: str
     answer: str
     text: str
+    verified: bool | None = None  # the verify stage's round trip: None where not checked
+    check: str = ""  # its reason
 
 
 # Patterns that mark code in an answer, each with the reason it gives. Prose that merely
@@ -197,9 +199,24 @@ class Injection:
         return (False, f"injection: {why}") if why else True
 
 
+class Verified:
+    """Drops pairs whose round trip disagreed (the verify stage's verdicts, docsynth.core.agree),
+    and unchecked ones if asked."""
+
+    def __init__(self, cfg: VerifiedFilter) -> None:
+        self.drop_unchecked = cfg.unchecked == "drop"
+
+    def __call__(self, pair: Pair, kept: Sequence[Pair]) -> Verdict:
+        if pair.verified is False:
+            return False, f"verified: the verifier's answer disagrees: {pair.check}"
+        if pair.verified is None and self.drop_unchecked:
+            return False, f"verified: not checked ({pair.check or 'no verify stage ran'})"
+        return True
+
+
 _REGISTRY: dict[type, Callable] = {CodeFilter: Code, UnanswerableFilter: Unanswerable, LengthFilter: Length,
                                    NearDuplicatesFilter: NearDuplicates, LanguageFilter: Language,
-                                   GroundedFilter: Grounded, InjectionFilter: Injection}
+                                   GroundedFilter: Grounded, InjectionFilter: Injection, VerifiedFilter: Verified}
 
 
 def build_filters(configs: Sequence[FilterConfig]) -> list[Callable[[Pair, Sequence[Pair]], Verdict]]:

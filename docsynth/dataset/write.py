@@ -28,11 +28,12 @@ from docsynth.dataset.cauldron import card_front, card_header, cauldron_row, row
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
 from docsynth.core.records import reason_kind
 from docsynth.dataset.filters import Pair, apply_filters, build_filters
+from docsynth.dataset.verdicts import Quality, VerdictSource, quality_markdown
 from docsynth.core.config import config_hash
 from docsynth.core.recipe import Recipe, dump_recipe
 from docsynth.dataset.stats import Stats, StatsAccumulator, stats_markdown
 from docsynth.core.files import atomic_write, atomic_write_text
-from docsynth.core.tasks import Task, TaskStore
+from docsynth.core.tasks import Finished, Task, TaskStore
 
 MARKER = ".docsynth-write.json"
 _COLUMNS = ["sample_id", "doc_id", "source", "pages", "images", "text", "questions", "answers", "template", "model"]
@@ -47,6 +48,7 @@ class WriteSummary:
     pairs_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # pairs, by filter
     samples_dropped: int = 0  # left with no pairs
+    quality: dict = field(default_factory=dict)  # round-trip verification (docsynth.dataset.verdicts)
     shards: list[str] = field(default_factory=list)
     bytes: int = 0
     reused: bool = False
@@ -109,18 +111,20 @@ class WriteStage:
         a shard regenerated under the same key with other bytes counts as new), the filters and
         the writer. Content only, no mtime: the same inputs give the same key, hence the same
         shard names (docsynth.dataset.versions), on any executor."""
-        keys = [[f.info["key"], f.shard.name, f.info.get("sha256")] for f in self.upstream.finished(verify=True)]
+        self.candidates = self.upstream.finished(verify=True)
+        self.verdicts = VerdictSource(self.run_dir, self.candidates, self.recipe.verify.enabled)
+        keys = [[f.info["key"], f.shard.name, f.info.get("sha256")] for f in self.candidates]
         r = self.recipe
         return [WriteTask(0, config_hash({"filters": [f.model_dump(mode="json") for f in r.filters],
                                           "write": r.write.model_dump(mode="json"), "name": r.name},
-                                         keys, docsynth.__version__))]
+                                         keys, self.verdicts.keys(), docsynth.__version__))]
 
     def open(self) -> None:
         pass
 
     def run(self, tasks: list[WriteTask]):
         for task in tasks:
-            yield task, _write(self.recipe, self.run_dir, self.out, self.upstream.finished_shards(), task.key).to_dict()
+            yield task, _write(self.recipe, self.run_dir, self.out, self.candidates, self.verdicts, task.key).to_dict()
 
     def crashed(self, task: WriteTask) -> dict | None:
         return None
@@ -129,7 +133,8 @@ class WriteStage:
         return WriteSummary(**{**markers[0], "reused": 0 in reused, "seconds": round(time.perf_counter() - t0, 3)})
 
 
-def _write(recipe: Recipe, run_dir: Path, out: Path, shards: list[Path], key: str) -> WriteSummary:
+def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished], verdicts: VerdictSource,
+           key: str) -> WriteSummary:
     t0 = time.perf_counter()
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -157,13 +162,18 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, shards: list[Path], key: st
         buf.clear()
         buf_bytes = 0
 
-    for shard in shards:
-        for batch in pq.ParquetFile(shard).iter_batches(batch_size=64, columns=_COLUMNS):
+    quality = Quality(used=verdicts.used)
+    for shard in candidates:
+        judged = verdicts.of(shard.index)
+        for batch in pq.ParquetFile(shard.shard).iter_batches(batch_size=64, columns=_COLUMNS):
             for c in batch.to_pylist():
                 s.samples_in += 1
                 s.pairs_in += len(c["questions"])
-                pairs = [Pair(q, a, c["text"]) for q, a in zip(c["questions"], c["answers"])]
+                v = judged.get(c["sample_id"])
+                pairs = [Pair(q, a, c["text"], *((v["verified"][i], v["reasons"][i]) if v else (None, "")))
+                         for i, (q, a) in enumerate(zip(c["questions"], c["answers"]))]
                 kept, gone = apply_filters(pairs, filters)
+                quality.add(v, [any(p is k for k in kept) for p in pairs])
                 for p, why in gone:
                     dropped[reason_kind(why)] += 1
                     rejects.append(_reject(c, p, why))
@@ -185,6 +195,7 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, shards: list[Path], key: st
                 if len(buf) >= cfg.shard_rows or buf_bytes >= cfg.shard_bytes:
                     flush()
     s.dropped = dict(sorted(dropped.items()))
+    s.quality = quality.to_dict()
     if not s.samples_in:
         raise DocsynthError(f"{run_dir} holds no QA candidates to write: generate rejected every sample "
                             f"(reasons in {run_dir / 'generate-rejects.jsonl'}; docsynth rejects {run_dir})")
@@ -237,8 +248,7 @@ def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: li
              "- Filters, in order: " + ", ".join(f"`{f.name}`" for f in recipe.filters), "",
              "| | in | out |", "| --- | --- | --- |",
              f"| samples | {s.samples_in:,} | {s.samples_out:,} |", f"| QA pairs | {s.pairs_in:,} | {s.pairs_out:,} |", "",
-             "Pairs dropped, by filter: " + (", ".join(f"{k} {v:,}" for k, v in s.dropped.items()) or "none")
-             + f"; samples left with no pair: {s.samples_dropped:,}.", ""]
+             f"Samples left with no pair: {s.samples_dropped:,}.", "", *quality_markdown(s.quality, s.dropped)]
     if examples:
         lines += ["## Examples", ""]
         for ex in examples:

@@ -2,6 +2,7 @@
 
     RUN/recipe.yaml, manifest.json, rejects.jsonl, pages/        ingest
     RUN/generate-*.json|jsonl, candidates/                        generate
+    RUN/verify-manifest.json, verdicts/                           verify (when verify.enabled)
     RUN/filter-rejects.jsonl, dataset/                            filter + write
     RUN/run.json                                                  what each stage did or reused
 
@@ -32,8 +33,9 @@ from docsynth.dataset.write import WriteStage, WriteSummary
 from docsynth.generate.session import Session
 from docsynth.generate.stage import GenerateStage, GenerateSummary
 from docsynth.ingest.stage import IngestStage, IngestSummary
+from docsynth.verify.stage import VerifyStage, VerifySummary, shares_engine
 
-STAGES = ("ingest", "generate", "write")
+STAGES = ("ingest", "generate", "verify", "write")
 POLL_S = 0.2  # how often a stage that follows a running one looks for newly finished tasks
 STOP_WAIT_S = 10.0  # for ingest's thread to stop its pool when generation fails
 
@@ -121,6 +123,13 @@ def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progres
         return drive(GenerateStage(recipe, base, pages_dir, out, session), progress, upstream_done)
 
 
+def run_verify(recipe: Recipe, base: Path, run_dir: Path, out: Path | None = None,
+               progress: Progress | None = None, session: Session | None = None) -> VerifySummary:
+    """Verdicts for every candidate of run_dir (in out, default run_dir); finished tasks are kept."""
+    with locked(out or run_dir):
+        return drive(VerifyStage(recipe, base, run_dir, out, session), progress)
+
+
 def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSummary:
     """Filter the run's candidates and write the dataset; nothing is rewritten when unchanged."""
     stage = WriteStage(recipe, run_dir, out)
@@ -133,6 +142,7 @@ class RunSummary:
     out_dir: str
     ingest: IngestSummary | None = None
     generate: GenerateSummary | None = None
+    verify: VerifySummary | None = None
     write: WriteSummary | None = None
     forced: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -149,6 +159,7 @@ class RunSummary:
 def stages(recipe: Recipe, base: Path, out: Path, session: Session | None = None) -> dict[str, Stage]:
     """The recipe's stages over one run directory, by name."""
     return {"ingest": IngestStage(recipe, base, out), "generate": GenerateStage(recipe, base, out, out, session),
+            "verify": VerifyStage(recipe, base, out, out, session if shares_engine(recipe) else None),
             "write": WriteStage(recipe, out)}
 
 
@@ -184,6 +195,10 @@ def _run_recipe(recipe, base, out, force, progress, session, executor, address, 
         s.ingest, s.generate = run_on_ray(st["ingest"], st["generate"], recipe.ray, address, progress)
     else:
         s.ingest, s.generate = _ingest_beside_generate(st["ingest"], st["generate"], progress)
+    if recipe.verify.enabled:
+        if not shares_engine(recipe):
+            _stop_engines()  # the verifier's model needs the memory the generator's engine holds
+        s.verify = drive(st["verify"], progress)
     s.write = drive(st["write"], progress)
     s.seconds = round(time.perf_counter() - t0, 3)
     atomic_write_text(out / "run.json", json.dumps(s.to_dict(), indent=1, sort_keys=True) + "\n")
@@ -218,3 +233,9 @@ def _ingest_beside_generate(ingest: IngestStage, generate: GenerateStage, progre
     if "error" in result:
         raise result["error"]
     return result["summary"], gen
+
+
+def _stop_engines() -> None:
+    from docsynth.generate.backends.vllm import shutdown_engines  # imports vLLM only where it ran
+
+    shutdown_engines()

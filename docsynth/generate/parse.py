@@ -64,7 +64,7 @@ def parse_qa(text: str) -> list[QAPair]:
     """QA pairs from a completion; ParseError says why there are none."""
     if not text or not text.strip():
         raise ParseError("empty completion")
-    for candidate in _json_candidates(text):
+    for candidate in json_candidates(text):
         try:
             data = json.loads(candidate, strict=False)
         except ValueError:
@@ -78,7 +78,7 @@ def parse_qa(text: str) -> list[QAPair]:
     raise ParseError("no JSON and no 'Q:'/'A:' lines in the completion")
 
 
-def _json_candidates(text: str):
+def json_candidates(text: str):
     """Strings that may be the JSON payload, most specific first."""
     for m in _FENCE.finditer(text):
         yield m.group(1).strip()

@@ -30,6 +30,7 @@ KNOWN_VARIABLES = {
     "document": "the document text (pages in reading order, marked [Page N] when several)",
     "num_pairs": "how many question/answer pairs to ask for",
     "num_pages": "how many pages the document text covers",
+    "questions": "the verify stage's numbered questions, to answer from the document alone",
 }
 _SLOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _TAG = re.compile(r"</?\s*([A-Za-z][\w-]*)\s*/?>")

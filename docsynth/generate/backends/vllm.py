@@ -73,16 +73,17 @@ def shutdown_engines() -> None:
     gc.collect()
 
 
-def structured_json(schema: dict):
-    """Guided decoding to a JSON schema, in the API of the installed vLLM."""
+def structured_json(schema: dict, regex: str | None = None):
+    """Guided decoding to a JSON schema (or a regex, where given), in the API of the installed vLLM."""
+    guide = {"regex": regex} if regex else {"json": schema}
     try:  # vLLM >= 0.12
         from vllm.sampling_params import StructuredOutputsParams
 
-        return {"structured_outputs": StructuredOutputsParams(json=schema)}
+        return {"structured_outputs": StructuredOutputsParams(**guide)}
     except ImportError:  # older releases
         from vllm.sampling_params import GuidedDecodingParams
 
-        return {"guided_decoding": GuidedDecodingParams(json=schema)}
+        return {"guided_decoding": GuidedDecodingParams(**guide)}
 
 
 def request_errors() -> tuple[type[BaseException], ...]:
@@ -142,7 +143,7 @@ class VLLMBackend:
     def _params(r: ChatRequest, s: Sampling):
         from vllm import SamplingParams
 
-        extra = structured_json(r.schema) if r.schema is not None else {}
+        extra = structured_json(r.schema, r.regex) if r.schema is not None else {}
         return SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=r.seed,
                               repetition_penalty=s.repetition_penalty, stop=s.stop or None, **extra)
 

@@ -1,0 +1,85 @@
+"""`docsynth verify RUN --recipe R` and `docsynth verify --pairs FILE --recipe R`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from docsynth.cli import common
+from docsynth.cli.bars import StageBars
+from docsynth.core.errors import UsageError
+from docsynth.executors.local import run_verify
+
+
+def verify(
+    run_dir: Annotated[Path | None, typer.Argument(help="A run directory (or generate output) to verify.")] = None,
+    recipe: Annotated[Path | None, typer.Option("--recipe", "-r", help="Recipe YAML (its verify section).")] = None,
+    pairs: Annotated[Path | None, typer.Option("--pairs", help=(
+        "Instead of a run: a JSONL file of {\"question\", \"answer\", \"context\"} records (an optional "
+        "\"label\" is passed through); prints a verdict per record."))] = None,
+    model: Annotated[str | None, typer.Option(help="Override verify.model.")] = None,
+    backend: Annotated[str | None, typer.Option(help="Override verify.backend: vllm | openai.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Override verify.openai.base_url (with --backend openai).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON: a summary, or with --pairs one verdict per line.")] = False,
+) -> None:
+    """Check generated pairs by a round trip: the verifier model answers each question from the
+    page text alone, and its answer is compared with the generated one (numbers, dates and units
+    must agree; then exact, containment or token F1 >= verify.min_f1).
+
+    On a run directory it writes RUN/verdicts (one shard per candidate shard, resumable) and
+    RUN/verify-manifest.json; docsynth write then records the verdicts, the `verified` filter acts
+    on them, and the card gets a Quality section. The verifier is verify.model, else the
+    generator's model on the same engine. With --pairs nothing is written.
+    """
+    with common.failures(), common.engines_stopped():
+        if (run_dir is None) == (pairs is None):
+            raise UsageError("give a run directory or --pairs FILE (one of them)")
+        overrides = {"verify.enabled": True, "verify.model": model, "verify.backend": backend,
+                     "verify.openai.base_url": base_url}
+        r, base = common.recipe_with(recipe, overrides)
+        if pairs is not None:
+            return _pairs(r, base, pairs, json_out)
+        with common.progress_bar(not json_out) as bar:
+            summary = run_verify(r, base, run_dir, None, StageBars(bar))
+    common.report(summary, json_out, lambda: print_summary(summary))
+
+
+def _pairs(r, base: Path, path: Path, json_out: bool) -> None:
+    from docsynth.verify.pairs import check_pairs, read_pairs
+
+    records, problems = read_pairs(path)
+    for p in problems:
+        common.err.print(f"[yellow]skipped[/yellow] {path}:{p['line']}: {p['error']}", highlight=False, markup=False)
+    if not records:
+        raise common.DocsynthError(f"--pairs {path}: no usable records")
+    verdicts = list(check_pairs(r, base, records))
+    if json_out:
+        for v in verdicts:
+            typer.echo(json.dumps(v, ensure_ascii=False))
+        return
+    t = Table(title=f"verify {path}", title_justify="left")
+    for col in ("line", "agree", "how", "question", "answer", "verifier"):
+        t.add_column(col)
+    for v in verdicts:
+        t.add_row(str(v["line"]), {True: "yes", False: "no", None: "-"}[v["agree"]], v["how"], v["question"],
+                  v["answer"], v["reanswer"] or "")
+    common.out.print(t, highlight=False, markup=False)
+    c = Counter(v["agree"] for v in verdicts)
+    common.out.print(f"{c[True]:,} agree, {c[False]:,} disagree, {c[None]:,} unchecked of {len(verdicts):,}",
+                     highlight=False)
+
+
+def print_summary(s) -> None:
+    t = Table(title=f"verify -> {s.out_dir}", show_header=False, title_justify="left")
+    t.add_row("verifier", s.model)
+    t.add_row("pairs", f"{s.pairs:,} in {s.samples:,} samples ({s.tasks} tasks, {s.tasks_skipped} reused)")
+    t.add_row("verified", f"{s.agreed:,} of {s.checked:,} checked agree ({s.verified_share:.0%})")
+    t.add_row("disagree", ", ".join(f"{k}: {v:,}" for k, v in s.disagreed.items()) or "none")
+    t.add_row("unchecked", ", ".join(f"{k}: {v:,}" for k, v in s.unchecked.items()) or "none")
+    t.add_row("tokens", f"{s.prompt_tokens:,} in, {s.output_tokens:,} out; {s.seconds:.1f} s")
+    common.out.print(t, highlight=False)

@@ -1,0 +1,109 @@
+"""The verify stage's verdicts as the write stage reads them, and the Quality they add up to.
+
+Verdicts are used when the recipe enables verification (then every candidate shard must have
+fresh ones), or when fresh ones exist for every candidate shard (`docsynth verify RUN` was
+run). A verdict shard is fresh when its marker names the sha256 of the candidate shard it
+judged: candidates regenerated since make it stale, never silently applied.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from docsynth.core.errors import DocsynthError
+from docsynth.core.tasks import Finished, TaskStore
+
+_COLUMNS = ["sample_id", "verified", "how", "reasons", "model"]
+
+
+class VerdictSource:
+    def __init__(self, run_dir: Path, candidates: list[Finished], required: bool) -> None:
+        self.store = TaskStore.of(run_dir, "verify")
+        found = {f.index: f for f in self.store.finished(verify=True)} if self.store.root.is_dir() else {}
+        fresh = {c.index: found[c.index] for c in candidates
+                 if c.index in found and found[c.index].info.get("candidates_sha256") == c.info.get("sha256")}
+        missing = [c for c in candidates if c.index not in fresh]
+        if required and missing:
+            raise DocsynthError(f"verify.enabled, but {len(missing)} candidate shard(s) have no verdicts for their "
+                                f"current content (first: {missing[0].shard}): run docsynth verify "
+                                f"{run_dir} (or docsynth run) first")
+        self.used = bool(candidates) and not missing
+        self.fresh = fresh if self.used else {}
+
+    def keys(self) -> list:
+        """What the dataset depends on of the verdicts (for the write key)."""
+        return [[f.shard.name, f.info.get("sha256")] for _, f in sorted(self.fresh.items())]
+
+    def of(self, index: int) -> dict[str, dict]:
+        """sample_id -> its verdict row, for candidate shard `index` ({} when verdicts are unused)."""
+        if not self.used:
+            return {}
+        rows = {}
+        for batch in pq.ParquetFile(self.fresh[index].shard).iter_batches(batch_size=512, columns=_COLUMNS):
+            for r in batch.to_pylist():
+                rows[r["sample_id"]] = r
+        return rows
+
+
+@dataclass(slots=True)
+class Quality:
+    """Round-trip verification over the pairs written in, and over those kept."""
+
+    used: bool = False
+    model: str = ""
+    checked: int = 0
+    agreed: int = 0
+    disagreed: dict[str, int] = field(default_factory=dict)
+    kept: int = 0
+    kept_checked: int = 0
+    kept_agreed: int = 0
+
+    def add(self, verdict: dict | None, kept: list[bool]) -> None:
+        """One sample: its verdict row and which of its pairs were kept."""
+        if verdict is None:
+            self.kept += sum(kept)
+            return
+        self.model = self.model or verdict["model"]
+        disagreed = Counter(self.disagreed)
+        for ok, how, k in zip(verdict["verified"], verdict["how"], kept):
+            self.kept += k
+            if ok is None:
+                continue
+            self.checked += 1
+            self.agreed += ok
+            self.kept_checked += k
+            self.kept_agreed += int(k and ok)
+            if not ok:
+                disagreed[how] += 1
+        self.disagreed = dict(sorted(disagreed.items()))
+
+    def to_dict(self) -> dict:
+        share = round(self.agreed / self.checked, 3) if self.checked else None
+        kept_share = round(self.kept_agreed / self.kept_checked, 3) if self.kept_checked else None
+        return {"verified": self.used, "model": self.model, "checked": self.checked, "agreed": self.agreed,
+                "verified_share": share, "disagreed": self.disagreed, "kept": self.kept,
+                "kept_checked": self.kept_checked, "kept_agreed": self.kept_agreed, "kept_verified_share": kept_share}
+
+
+def quality_markdown(q: dict, dropped: dict[str, int]) -> list[str]:
+    """The card's Quality section (docsynth stats prints the same from the dataset marker)."""
+    lines = ["## Quality", ""]
+    if not q.get("verified"):
+        lines += ["Not verified: no verify stage ran on these pairs (recipe `verify.enabled`). Their filters are "
+                  "lexical: an answer's words being on the page does not make it the right answer.", ""]
+    else:
+        share = q["verified_share"]
+        lines += [f"Round-trip verification: `{q['model']}` answered each question from the page text alone, and "
+                  f"the two answers were compared (numbers, dates and units must agree). Of {q['checked']:,} pairs "
+                  f"checked, {q['agreed']:,} agreed ({share:.0%})." if share is not None else
+                  "Round-trip verification ran, but no pair was checked.",
+                  f"Kept: {q['kept']:,} pairs, of which {q['kept_checked']:,} checked and {q['kept_agreed']:,} agreed"
+                  + (f" ({q['kept_verified_share']:.0%})." if q["kept_verified_share"] is not None else "."),
+                  "Disagreements by rule: " + (", ".join(f"{k} {v:,}" for k, v in q["disagreed"].items()) or "none")
+                  + ".", ""]
+    lines += ["Pairs dropped, by reason: " + (", ".join(f"{k} {v:,}" for k, v in dropped.items()) or "none") + ".", ""]
+    return lines

@@ -1,0 +1,65 @@
+"""The verifier's request for one sample, and its reply read back: the sample's questions,
+answered from the sample's text alone (prompts/verify/answer.md), as a JSON list of answers."""
+
+from __future__ import annotations
+
+import json
+
+from docsynth.core.inert import Inert
+from docsynth.core.resources import shipped
+from docsynth.generate.backends import ChatRequest
+from docsynth.generate.parse import ParseError, json_candidates
+from docsynth.generate.prompts import Template, load_template
+
+NOT_STATED = "not stated"
+
+
+def answer_template() -> Template:
+    return load_template(shipped("prompts") / "verify" / "answer.md")
+
+
+def answers_schema(n: int, max_chars: int) -> dict:
+    """Exactly n answers, each bounded: a weak model cannot run to the token limit."""
+    text = {"type": "string", "minLength": 1, "maxLength": max_chars}
+    return {"type": "object", "properties": {"answers": {"type": "array", "items": text, "minItems": n, "maxItems": n}},
+            "required": ["answers"], "additionalProperties": False}
+
+
+def answers_regex(n: int, schema: dict) -> str:
+    """The schema's JSON written compactly, as a regex (see ChatRequest.regex)."""
+    item = schema["properties"]["answers"]["items"]
+    string = rf'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]){{{item["minLength"]},{item["maxLength"]}}}"'
+    return r'\{"answers": ?\[' + ", ?".join([string] * n) + r"\]\}"
+
+
+def verify_request(template: Template, inert: Inert, text: str, questions: list[str], seed: int,
+                   schema: dict | None) -> ChatRequest:
+    """The text is the candidate's own, already made inert and quoted for generation; the
+    questions are model output, made inert here too (docsynth.core.inert)."""
+    numbered = "\n".join(f"{i}. {' '.join(inert(q).split())}" for i, q in enumerate(questions, 1))
+    msgs = template.render(document=text, questions=numbered)
+    return ChatRequest(msgs, seed, schema, regex=answers_regex(len(questions), schema) if schema else None)
+
+
+def parse_answers(text: str, n: int) -> list[str]:
+    """n answers from the verifier's reply ({"answers": [...]}, or a bare list), in order;
+    ParseError with the reason otherwise."""
+    for candidate in json_candidates(text or ""):
+        try:
+            data = json.loads(candidate, strict=False)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            data = data.get("answers")
+        if isinstance(data, list):
+            answers = [_text(a) for a in data]
+            if len(answers) != n:
+                raise ParseError(f"{len(answers)} answers for {n} questions")
+            return answers
+    raise ParseError("no JSON list of answers in the reply")
+
+
+def _text(a) -> str:
+    if isinstance(a, dict):  # {"question": ..., "answer": ...} items, as some models write
+        a = a.get("answer", "")
+    return "" if a is None or isinstance(a, bool) else " ".join(str(a).split())

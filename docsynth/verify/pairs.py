@@ -1,0 +1,75 @@
+"""Any QA set through the verifier: JSONL records of {"question", "answer", "context"} in, one
+verdict per record out, so the verifier can be measured on labelled data (bench/quality.py)
+and any dataset checked. Records that share a context go in one request, as a sample's do."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from docsynth.core.errors import DocsynthError
+from docsynth.core.inert import Inert
+from docsynth.core.recipe import Recipe
+from docsynth.generate.samples import derive_seed
+from docsynth.generate.session import Session, open_session
+from docsynth.generate.prompts import format_document
+from docsynth.verify.ask import answer_template, answers_schema, verify_request
+from docsynth.verify.stage import judge, verifier_config
+
+FIELDS = ("question", "answer", "context")
+
+
+def read_pairs(path: Path) -> tuple[list[dict], list[dict]]:
+    """(records, problems): a line that is not a JSON object with the three text fields is a
+    problem naming its line, and the others go on."""
+    records, problems = [], []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DocsynthError(f"--pairs {path}: cannot read it ({e})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except ValueError as e:
+            problems.append({"line": n, "error": f"not JSON ({e.args[0] if e.args else e})"})
+            continue
+        bad = [f for f in FIELDS if not isinstance(r, dict) or not isinstance(r.get(f), str) or not r[f].strip()]
+        if bad:
+            problems.append({"line": n, "error": f"needs text fields {', '.join(FIELDS)}; missing or empty: "
+                                                  f"{', '.join(bad)}"})
+            continue
+        records.append({**r, "line": n})
+    return records, problems
+
+
+def check_pairs(recipe: Recipe, base: Path, records: list[dict], session: Session | None = None) -> Iterator[dict]:
+    """A verdict per record, in file order; contexts are sent verify.batch_samples at a time."""
+    cfg = recipe.verify
+    session = session or open_session(verifier_config(recipe), base)
+    template, inert = answer_template(), Inert(getattr(session.tokens, "specials", ()))
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        groups.setdefault(r["context"], []).append(r)
+    contexts = list(groups)
+    out: list[dict] = []
+    for i in range(0, len(contexts), cfg.batch_samples):
+        batch = contexts[i:i + cfg.batch_samples]
+        rows = [{"sample_id": f"pairs:{groups[c][0]['line']}", "template": "pairs",
+                 "text": format_document([template.quote(inert(c))]),
+                 "questions": [r["question"] for r in groups[c]], "answers": [r["answer"] for r in groups[c]]}
+                for c in batch]
+        requests = [verify_request(template, inert, row["text"], row["questions"],
+                                   derive_seed(recipe.seed, f"verify:{row['sample_id']}"),
+                                   answers_schema(len(row["questions"]), cfg.max_answer_chars)
+                                   if cfg.guided_json else None) for row in rows]
+        replies = session.backend.complete(requests, cfg.sampling)
+        for c, row, reply in zip(batch, rows, replies):
+            v = judge(row, reply, session.model, cfg.min_f1)
+            for j, r in enumerate(groups[c]):
+                out.append({"line": r["line"], "question": r["question"], "answer": r["answer"],
+                       "reanswer": v.reanswers[j], "agree": v.verified[j], "how": v.how[j], "reason": v.reasons[j],
+                            **({"label": r["label"]} if "label" in r else {})})
+    yield from sorted(out, key=lambda x: x["line"])

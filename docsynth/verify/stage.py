@@ -1,0 +1,217 @@
+"""The verify stage: QA candidates in, per-task verdict shards out (docsynth.core.stage).
+
+    OUT/verdicts/task-NNNNN.parquet   one per candidate shard, same index: for each sample,
+                                      the verifier's answer to each question and the verdict
+    OUT/verify-manifest.json          config key, model, counts, tokens
+
+The verifier (recipe `verify:`, by default the generator's model and engine) answers each
+sample's questions from the sample's text alone, in one request per sample; its answer and the
+generated one are compared by docsynth.core.agree. Verdicts are a small side file, not a copy
+of the candidates: images are not rewritten, and changing the filters never redoes this stage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+import docsynth
+from docsynth.core.agree import agreement
+from docsynth.core.config import config_hash
+from docsynth.core.errors import DocsynthError
+from docsynth.core.files import atomic_write, atomic_write_text
+from docsynth.core.inert import Inert
+from docsynth.core.records import VERDICT_SCHEMA, Verdicts, write_in_groups
+from docsynth.core.recipe import GenerateConfig, Recipe
+from docsynth.core.tasks import Task, TaskStore
+from docsynth.generate.backends import Completion
+from docsynth.generate.parse import ParseError
+from docsynth.generate.samples import derive_seed
+from docsynth.generate.session import Session, open_session
+from docsynth.verify.ask import NOT_STATED, answer_template, answers_schema, parse_answers, verify_request
+
+_COLUMNS = ["sample_id", "text", "questions", "answers", "template"]
+ROW_GROUP_SAMPLES = 256
+
+
+@dataclass(slots=True)
+class VerifySummary:
+    out_dir: str
+    model: str = ""
+    tasks: int = 0
+    tasks_skipped: int = 0
+    samples: int = 0
+    pairs: int = 0
+    checked: int = 0  # pairs the verifier answered
+    agreed: int = 0
+    verified_share: float = 0.0  # agreed / checked
+    disagreed: dict[str, int] = field(default_factory=dict)  # by rule (docsynth.core.agree)
+    unchecked: dict[str, int] = field(default_factory=dict)  # by why
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0
+
+    rejects = 0  # a pair the verifier could not check is kept, unchecked: nothing is rejected here
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class VerifyTask(Task):
+    shard: str = ""  # the candidate shard
+    candidates_sha256: str = ""  # its bytes: write uses verdicts only beside the candidates they judged
+    samples: int = 0  # candidates in it (what progress counts)
+
+
+def verifier_config(recipe: Recipe) -> GenerateConfig:
+    """The generate section the verifier's session opens: the generator's, with the verify
+    section's backend, model, engine, cpu, openai and sampling where set."""
+    v = recipe.verify
+    own = {k: getattr(v, k) for k in ("backend", "model", "engine", "cpu", "openai") if getattr(v, k) is not None}
+    return recipe.generate.model_copy(update={**own, "sampling": v.sampling, "guided_json": v.guided_json})
+
+
+def shares_engine(recipe: Recipe) -> bool:
+    """Whether the verifier runs on the generator's engine (else the generator's is stopped first:
+    two engines on one CPU machine do not fit beside each other)."""
+    c, g = verifier_config(recipe), recipe.generate
+    return all(getattr(c, k) == getattr(g, k) for k in ("backend", "model", "engine", "cpu", "openai"))
+
+
+def key_config(recipe: Recipe) -> str:
+    v = recipe.verify.model_dump(mode="json")
+    c = verifier_config(recipe)
+    return config_hash({k: v[k] for k in ("sampling", "skip_templates", "guided_json", "max_answer_chars", "min_f1")},
+                       c.backend, c.model, c.engine, answer_template().path.read_text(), recipe.seed,
+                       docsynth.__version__)
+
+
+class VerifyStage:
+    """Verdicts for every candidate shard (see docsynth.core.stage)."""
+
+    name = "verify"
+    workers = 0  # in the driver: one engine per process
+
+    def __init__(self, recipe: Recipe, base: Path, run_dir: Path, out: Path | None = None,
+                 session: Session | None = None) -> None:
+        self.recipe, self.base, self.cfg = recipe, base, recipe.verify
+        self.out = out or run_dir
+        self.upstream = TaskStore.of(run_dir, "generate")
+        self.store = TaskStore.of(self.out, "verify")
+        self.session, self.template, self.inert = session, answer_template(), Inert()
+        self.key = key_config(recipe)
+        self._markers_read: dict = {}
+
+    def begin(self) -> None:
+        if not self.upstream.root.is_dir():
+            raise DocsynthError(f"{self.upstream.root.parent} is not a generate output (no "
+                                f"{self.upstream.root.name}/ folder); run docsynth generate first")
+        self.store.prepare()
+
+    def plan(self) -> list[VerifyTask]:
+        return [VerifyTask(f.index, config_hash({"candidates": [f.info["key"], f.info.get("sha256")]}, self.key),
+                           str(f.shard), f.info.get("sha256", ""), f.info.get("samples_ok", 0)) for f in self.upstream.finished(self._markers_read, verify=True)]
+
+    @property
+    def opening(self) -> str:
+        c = verifier_config(self.recipe)
+        return "" if self.session is not None else f"starting the {c.backend} backend for {c.model} (verifier)"
+
+    def open(self) -> None:
+        if self.session is None:
+            self.session = open_session(verifier_config(self.recipe), self.base)
+        self.inert = Inert(getattr(self.session.tokens, "specials", ()))
+
+    def run(self, tasks: list[VerifyTask]):
+        """Samples of consecutive tasks go to the backend together (verify.batch_samples)."""
+        wave: list[tuple[VerifyTask, list[dict]]] = []
+        size = 0
+        for task in tasks:
+            rows = [r for b in pq.ParquetFile(task.shard).iter_batches(batch_size=256, columns=_COLUMNS)
+                    for r in b.to_pylist()]
+            wave.append((task, rows))
+            size += len(rows)
+            if size >= self.cfg.batch_samples:
+                yield from self._wave(wave)
+                wave, size = [], 0
+        if wave:
+            yield from self._wave(wave)
+
+    def _wave(self, wave: list[tuple[VerifyTask, list[dict]]]):
+        rows = [r for _, rs in wave for r in rs]
+        asked = [r for r in rows if r["template"] not in self.cfg.skip_templates and r["questions"]]
+        requests = [verify_request(self.template, self.inert, r["text"], r["questions"],
+                                   derive_seed(self.recipe.seed, f"verify:{r['sample_id']}"),
+                                   answers_schema(len(r["questions"]), self.cfg.max_answer_chars)
+                                   if self.cfg.guided_json else None) for r in asked]
+        replies = dict(zip((r["sample_id"] for r in asked),
+                           self.session.backend.complete(requests, self.cfg.sampling) if requests else []))
+        for task, rs in wave:
+            verdicts = [judge(r, replies.get(r["sample_id"]), self.session.model, self.cfg.min_f1) for r in rs]
+            yield task, _write_task(self.store, task, verdicts)
+
+    def crashed(self, task: VerifyTask) -> dict | None:
+        return None
+
+    def finish(self, tasks: list[VerifyTask], markers: dict[int, dict], reused: set[int], t0: float) -> VerifySummary:
+        total: Counter = Counter()
+        disagreed: Counter = Counter()
+        unchecked: Counter = Counter()
+        for t in tasks:
+            m = markers[t.index]
+            total.update({k: m[k] for k in ("samples", "pairs", "checked", "agreed", "prompt_tokens", "output_tokens")})
+            disagreed.update(m["disagreed"])
+            unchecked.update(m["unchecked"])
+        c = verifier_config(self.recipe)
+        s = VerifySummary(str(self.out), c.model, len(tasks), len(reused), total["samples"], total["pairs"],
+                          total["checked"], total["agreed"],
+                          round(total["agreed"] / total["checked"], 3) if total["checked"] else 0.0,
+                          dict(sorted(disagreed.items())), dict(sorted(unchecked.items())), total["prompt_tokens"],
+                          total["output_tokens"], round(time.perf_counter() - t0, 3))
+        manifest = {"stage": "verify", "model": c.model, "backend": c.backend, "key": self.key,
+                    "versions": {"docsynth": docsynth.__version__}, **{k: v for k, v in s.to_dict().items()
+                                                                       if k not in ("out_dir", "seconds")}}
+        atomic_write_text(self.out / "verify-manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        return s
+
+
+def judge(row: dict, reply: Completion | None, model: str, min_f1: float) -> Verdicts:
+    """One candidate's verdicts from the verifier's reply (None: its template is not verified)."""
+    n = len(row["questions"])
+    if reply is None:
+        return Verdicts(row["sample_id"], row["template"], [None] * n, [None] * n, ["skipped template"] * n,
+                        [f"template {row['template']} is not verified (verify.skip_templates)"] * n, model, 0, 0, "")
+    raw = reply.text or ""
+    try:
+        if reply.error is not None:
+            raise ParseError(f"backend: {reply.error}")
+        answers = parse_answers(raw, n)
+    except ParseError as e:
+        why = "backend error" if reply.error is not None else "unparsable reply"
+        return Verdicts(row["sample_id"], row["template"], [None] * n, [None] * n, [why] * n,
+                        [f"verifier: {e}"] * n, model, reply.prompt_tokens, reply.output_tokens, raw)
+    agreements = [agreement(a, r or NOT_STATED, min_f1) for a, r in zip(row["answers"], answers)]
+    return Verdicts(row["sample_id"], row["template"], answers, [g.agree for g in agreements],
+                    [g.how for g in agreements], [g.reason for g in agreements], model, reply.prompt_tokens,
+                    reply.output_tokens, raw)
+
+
+def _write_task(store: TaskStore, task: VerifyTask, verdicts: list[Verdicts]) -> dict:
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, VERDICT_SCHEMA, compression="zstd") as w:
+            write_in_groups(w, iter(verdicts), VERDICT_SCHEMA, ROW_GROUP_SAMPLES)
+
+    atomic_write(store.shard(task), write)
+    how = Counter(h for v in verdicts for h, ok in zip(v.how, v.verified) if ok is False)
+    unchecked = Counter(h for v in verdicts for h, ok in zip(v.how, v.verified) if ok is None)
+    return {"candidates_sha256": task.candidates_sha256, "samples": len(verdicts), "pairs": sum(len(v.verified) for v in verdicts),
+            "checked": sum(ok is not None for v in verdicts for ok in v.verified),
+            "agreed": sum(ok is True for v in verdicts for ok in v.verified), "disagreed": dict(how),
+            "unchecked": dict(unchecked), "prompt_tokens": sum(v.prompt_tokens for v in verdicts),
+            "output_tokens": sum(v.output_tokens for v in verdicts)}

