@@ -19,6 +19,8 @@ CASES = [
     ("4.2 million euros", "€4,200,000", True, "numbers"),
     ("4.2m", "4.2 million", True, "numbers"),
     ("25%", "25 percent", True, "containment"),
+    ("48,64 euros", "48.64 EUR", True, "numbers"),  # a decimal comma: 1 or 2 digits after it
+    ("48,64 euros", "4,864 euros", False, "numbers"),  # 3 digits after it: thousands
     ("25%", "25 km", False, "currency or unit"),
     ("81.2 million pounds", "The operating expenditure was 81.2 million pounds in 2023.", True, "containment"),
     ("12 February 2023", "PO-4471", False, "numbers"),  # the order number asked, a date given

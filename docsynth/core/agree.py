@@ -36,7 +36,8 @@ _DATES = [
 ]
 _SCALE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "mn": 1e6, "mio": 1e6, "billion": 1e9, "bn": 1e9,
           "trillion": 1e12, "tn": 1e12}
-_NUMBER = regex.compile(r"(?<![\p{L}\d.,])(?P<n>\d+(?:[,\u00a0\u202f ]\d{3})*(?:\.\d+)?)"
+# A comma before 1 or 2 digits is a decimal comma ("48,64 euros"); before 3, a thousands separator.
+_NUMBER = regex.compile(r"(?<![\p{L}\d.,])(?P<n>\d+(?:[,\u00a0\u202f ]\d{3}(?!\d))*(?:\.\d+|,\d{1,2}(?!\d))?)"
                         r"(?:\s*(?P<s>thousand|million|billion|trillion|mio|mn|bn|tn|k|m)\b)?", regex.I)
 # What an amount is counted in. Symbols and words name the same unit.
 _UNITS = {"$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "us$": "USD",
@@ -106,7 +107,10 @@ def quantities(text: str) -> set[str]:
     for m in _NUMBER.finditer(text):
         if any(s <= m.start() < e for s, e in spans):
             continue
-        value = float(regex.sub(r"[,\u00a0\u202f ]", "", m["n"]))
+        n = m["n"]
+        if regex.search(r",\d{1,2}$", n):
+            n = n[:n.rindex(",")].replace(",", "") + "." + n[n.rindex(",") + 1:]
+        value = float(regex.sub(r"[,\u00a0\u202f ]", "", n))
         if m["s"]:
             value *= _SCALE[m["s"].casefold()]
         found.add(f"{value:.12g}")

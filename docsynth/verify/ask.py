@@ -4,6 +4,7 @@ answered from the sample's text alone (prompts/verify/answer.md), as a JSON list
 from __future__ import annotations
 
 import json
+import re
 
 from docsynth.core.inert import Inert
 from docsynth.core.resources import shipped
@@ -12,6 +13,7 @@ from docsynth.generate.parse import ParseError, json_candidates
 from docsynth.generate.prompts import Template, load_template
 
 NOT_STATED = "not stated"
+_NUMBERED = re.compile(r"^\s*\d{1,3}\s*[.:)]\s+")  # "2. " before an answer: the question's number
 
 
 def answer_template() -> Template:
@@ -26,10 +28,13 @@ def answers_schema(n: int, max_chars: int) -> dict:
 
 
 def answers_regex(n: int, schema: dict) -> str:
-    """The schema's JSON written compactly, as a regex (see ChatRequest.regex)."""
+    """The schema's JSON written compactly, as a regex (see ChatRequest.regex), each answer led
+    by its question's number: measured on the instruct model, unnumbered answers slipped by
+    one (the compliance rate given for the question before it), and a slip is a false "wrong"."""
     item = schema["properties"]["answers"]["items"]
-    string = rf'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]){{{item["minLength"]},{item["maxLength"]}}}"'
-    return r'\{"answers": ?\[' + ", ?".join([string] * n) + r"\]\}"
+    char = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])'
+    strings = [rf'"{i}\. {char}{{{item["minLength"]},{item["maxLength"]}}}"' for i in range(1, n + 1)]
+    return r'\{"answers": ?\[' + ", ?".join(strings) + r"\]\}"
 
 
 def verify_request(template: Template, inert: Inert, text: str, questions: list[str], seed: int,
@@ -52,7 +57,7 @@ def parse_answers(text: str, n: int) -> list[str]:
         if isinstance(data, dict):
             data = data.get("answers")
         if isinstance(data, list):
-            answers = [_text(a) for a in data]
+            answers = [_NUMBERED.sub("", _text(a), count=1) for a in data]
             if len(answers) != n:
                 raise ParseError(f"{len(answers)} answers for {n} questions")
             return answers

@@ -1,6 +1,7 @@
 """Any QA set through the verifier: JSONL records of {"question", "answer", "context"} in, one
 verdict per record out, so the verifier can be measured on labelled data (bench/quality.py)
-and any dataset checked. Records that share a context go in one request, as a sample's do."""
+and any dataset checked. Records that share a context (and an optional "sample" key) go in one
+request, as a sample's do, PER_REQUEST questions at most."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from docsynth.verify.ask import answer_template, answers_schema, verify_request
 from docsynth.verify.stage import judge, verifier_config
 
 FIELDS = ("question", "answer", "context")
+PER_REQUEST = 8  # questions per request at most: what a sample of 1-2 pages asks (pairs_per_page 4)
 
 
 def read_pairs(path: Path) -> tuple[list[dict], list[dict]]:
@@ -50,15 +52,21 @@ def check_pairs(recipe: Recipe, base: Path, records: list[dict], session: Sessio
     cfg = recipe.verify
     session = session or open_session(verifier_config(recipe), base)
     template, inert = answer_template(), Inert(getattr(session.tokens, "specials", ()))
-    groups: dict[str, list[dict]] = {}
-    for r in records:
-        groups.setdefault(r["context"], []).append(r)
+    groups: dict[tuple, list[dict]] = {}
+    chunks: dict[tuple, int] = {}
+    for r in records:  # as a sample's questions: one context (and "sample", if given), PER_REQUEST at most
+        key = (r["context"], str(r.get("sample", "")))
+        n = chunks.setdefault(key, 0)
+        if len(groups.setdefault((*key, n), [])) >= PER_REQUEST:
+            chunks[key] = n = n + 1
+            groups[(*key, n)] = []
+        groups[(*key, n)].append(r)
     contexts = list(groups)
     out: list[dict] = []
     for i in range(0, len(contexts), cfg.batch_samples):
         batch = contexts[i:i + cfg.batch_samples]
         rows = [{"sample_id": f"pairs:{groups[c][0]['line']}", "template": "pairs",
-                 "text": format_document([template.quote(inert(c))]),
+                 "text": format_document([template.quote(inert(c[0]))]),
                  "questions": [r["question"] for r in groups[c]], "answers": [r["answer"] for r in groups[c]]}
                 for c in batch]
         requests = [verify_request(template, inert, row["text"], row["questions"],

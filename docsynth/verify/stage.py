@@ -73,7 +73,8 @@ def verifier_config(recipe: Recipe) -> GenerateConfig:
     """The generate section the verifier's session opens: the generator's, with the verify
     section's backend, model, engine, cpu, openai and sampling where set."""
     v = recipe.verify
-    own = {k: getattr(v, k) for k in ("backend", "model", "engine", "cpu", "openai") if getattr(v, k) is not None}
+    own = {k: getattr(v, k) for k in ("backend", "model", "model_dtype", "engine", "cpu", "openai")
+           if getattr(v, k) is not None}
     return recipe.generate.model_copy(update={**own, "sampling": v.sampling, "guided_json": v.guided_json})
 
 
@@ -81,14 +82,14 @@ def shares_engine(recipe: Recipe) -> bool:
     """Whether the verifier runs on the generator's engine (else the generator's is stopped first:
     two engines on one CPU machine do not fit beside each other)."""
     c, g = verifier_config(recipe), recipe.generate
-    return all(getattr(c, k) == getattr(g, k) for k in ("backend", "model", "engine", "cpu", "openai"))
+    return all(getattr(c, k) == getattr(g, k) for k in ("backend", "model", "model_dtype", "engine", "cpu", "openai"))
 
 
 def key_config(recipe: Recipe) -> str:
     v = recipe.verify.model_dump(mode="json")
     c = verifier_config(recipe)
     return config_hash({k: v[k] for k in ("sampling", "skip_templates", "guided_json", "max_answer_chars", "min_f1")},
-                       c.backend, c.model, c.engine, answer_template().path.read_text(), recipe.seed,
+                       c.backend, c.model, c.model_dtype, c.engine, answer_template().path.read_text(), recipe.seed,
                        docsynth.__version__)
 
 
