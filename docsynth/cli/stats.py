@@ -21,7 +21,8 @@ def stats(
 
     Samples, images, QA pairs (and tokens with --tokenizer); samples per source (the first word
     of each sample's `source`); question and answer lengths, QA turns and images per sample,
-    image sizes; and, in a run directory, what each stage dropped and why. The dataset cards of
+    image sizes; and, in a run directory, what each stage dropped and why, and how many pairs
+    round-trip verification agreed with (docsynth verify). The dataset cards of
     docsynth write and docsynth mix carry the same figures.
     """
     with common.failures():
@@ -47,6 +48,10 @@ def stats(
                        list(zip(h.labels(), h.counts)))
     _histogram("QA turns per sample", [(str(k), v) for k, v in s.turns.items()])
     _histogram("images per sample", [(str(k), v) for k, v in s.images_per_sample.items()])
+    if s.quality:
+        from docsynth.cli.write import quality_line
+
+        o.print(f"verified: {quality_line(s.quality)}", highlight=False)
     for stage, reasons in s.rejects.items():
         if reasons:
             _histogram(f"dropped at {stage}, by reason", list(reasons.items()))

@@ -6,6 +6,7 @@ tokens when a tokenizer is given). The same figures go to `docsynth stats` and t
 from __future__ import annotations
 
 import io
+import json
 import struct
 from collections import Counter
 from collections.abc import Callable
@@ -115,6 +116,7 @@ class Stats:
     image_side: Histogram = field(default_factory=lambda: Histogram(SIDE_EDGES))
     unreadable_images: int = 0
     rejects: dict[str, dict[str, int]] = field(default_factory=dict)  # a run's drops: stage -> reason -> count
+    quality: dict = field(default_factory=dict)  # round-trip verification, as docsynth write recorded it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -201,7 +203,20 @@ def dataset_stats(path: Path, tokenizer: Callable[[list[str]], list[int]] | None
             acc.add(pf.read_row_group(g, columns=["images", "texts"]))
     s = acc.result()
     s.rejects = reject_counts(path)
+    s.quality = _quality(path)
     return s
+
+
+def _quality(path: Path) -> dict:
+    """The Quality figures docsynth write recorded beside a dataset (its marker), or {}."""
+    from docsynth.dataset.write import MARKER  # write imports this module
+
+    for marker in (path / MARKER, path / "dataset" / MARKER):
+        try:
+            return json.loads(marker.read_text())["summary"].get("quality", {})
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return {}
 
 
 def load_tokenizer(name: str) -> Callable[[list[str]], list[int]]:

@@ -98,6 +98,9 @@ def test_verdicts_record_the_reanswer_the_rule_and_the_reason_and_write_reports_
     assert kept.pairs_out == 18 and kept.quality["verified_share"] == pytest.approx(0.667, abs=1e-3)
     card = (run / "dataset" / "README.md").read_text()
     assert "## Quality" in card and "agreed (67%)" in card
+    from docsynth.dataset.stats import dataset_stats
+
+    assert dataset_stats(run).quality == kept.quality  # docsynth stats shows what the card says
     strict = run_write(recipe(filters=["code", "verified"]), run)
     assert strict.pairs_out == 18 - len(facts) and strict.dropped == {"verified": len(facts)}
     assert strict.quality["kept_verified_share"] == 1.0
