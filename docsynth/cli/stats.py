@@ -52,6 +52,8 @@ def stats(
         from docsynth.cli.write import quality_line
 
         o.print(f"verified: {quality_line(s.quality)}", highlight=False)
+        for axis, hist in (s.quality.get("ratings") or {}).items() if s.quality.get("rated") else ():
+            _histogram(f"judge's {axis} ratings of the kept pairs (1-5)", list(hist.items()))
     for stage, reasons in s.rejects.items():
         if reasons:
             _histogram(f"dropped at {stage}, by reason", list(reasons.items()))

@@ -43,6 +43,9 @@ def print_summary(s) -> None:
     t.add_row("pairs", f"{s.pairs_in:,} in, {s.pairs_out:,} out")
     t.add_row("dropped", ", ".join(f"{k}: {v:,}" for k, v in s.dropped.items()) or "none")
     t.add_row("verified", quality_line(s.quality))
+    if s.quality.get("rated"):
+        t.add_row("rated", "; ".join(f"{ax} " + " ".join(f"{k}:{v:,}" for k, v in h.items())
+                                     for ax, h in s.quality["ratings"].items()) + "  (of the kept pairs)")
     t.add_row("shards", f"{len(s.shards)} ({s.bytes / 1e6:,.1f} MB)" + ("  reused: nothing changed" if s.reused else ""))
     common.out.print(t, highlight=False)
 

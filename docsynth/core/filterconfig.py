@@ -77,11 +77,24 @@ class VerifiedFilter(Section):
         "the verify stage"))
 
 
+RatingAxis = Literal["relevance", "formatting", "visual_dependency", "image_correspondence", "correctness"]
+
+
+class MinRatingFilter(Section):
+    """Drop pairs the judge (verify.judge) rated below a floor: {axis: lowest score kept, 1-5}."""
+
+    name: Literal["min_rating"] = "min_rating"
+    axes: dict[RatingAxis, Annotated[int, Field(ge=1, le=5)]] = Field(min_length=1, description=(
+        "e.g. {correctness: 4, relevance: 3}; FineVision found that filtering on ratings can cost more than it "
+        "gains, so nothing is dropped unless asked"))
+    unrated: Literal["keep", "drop"] = Field("keep", description="pairs without a rating on an axis asked for")
+
+
 FilterConfig = Annotated[CodeFilter | UnanswerableFilter | LengthFilter | NearDuplicatesFilter | LanguageFilter
-                         | GroundedFilter | InjectionFilter | VerifiedFilter, Field(discriminator="name")]
+                         | GroundedFilter | InjectionFilter | VerifiedFilter | MinRatingFilter, Field(discriminator="name")]
 FILTER_MODELS: dict[str, type[Section]] = {m.model_fields["name"].default: m for m in (
     CodeFilter, UnanswerableFilter, LengthFilter, NearDuplicatesFilter, LanguageFilter, GroundedFilter, InjectionFilter,
-    VerifiedFilter)}
+    VerifiedFilter, MinRatingFilter)}
 
 
 def default_filters() -> list:

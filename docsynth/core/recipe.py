@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from docsynth.core.config import Section, parse_config, read_yaml
 from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
                                         InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
-                                        UnanswerableFilter, VerifiedFilter, default_filters)
+                                        MinRatingFilter, UnanswerableFilter, VerifiedFilter, default_filters)
 
 
 class InputsConfig(Section):
@@ -197,6 +197,11 @@ class VerifyConfig(Section):
     min_f1: float = Field(0.5, ge=0, le=1, description=(
         "token F1 at which two answers without numbers agree (numbers, dates and units must agree anyway)"))
     batch_samples: int = Field(256, ge=1, description="samples sent to the backend together")
+    judge: bool = Field(False, description=(
+        "also rate every pair (overview ones too) 1-5 for relevance, correctness and formatting, a short reason "
+        "first: the dataset's *_ratings columns; one more request per sample"))
+    judge_sampling: Sampling = Field(default_factory=lambda: Sampling(temperature=0.0, max_tokens=768), description=(
+        "the judge's decoding (a reason and three scores per pair: longer than the round trip's answers)"))
 
 
 class WriteConfig(Section):

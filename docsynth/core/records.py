@@ -119,10 +119,19 @@ def candidates_to_table(rows: list[Candidate]) -> pa.Table:
     return to_table(rows, CANDIDATE_SCHEMA)
 
 
+# Per-turn rating axes of the output, in FineVision's names (relevance, formatting,
+# visual_dependency, image_correspondence: what nanoVLM's *_min_rating options read), plus
+# correctness, which FineVision has no column for. The text-only judge fills JUDGED_AXES; the
+# visual axes stay null until a judge sees the page image.
+RATING_AXES = ("relevance", "formatting", "visual_dependency", "image_correspondence", "correctness")
+JUDGED_AXES = ("relevance", "correctness", "formatting")
+
+
 @dataclass(slots=True)
 class Verdicts:
-    """The verify stage's round trip for one candidate sample: per pair, in the candidate's order,
-    the verifier's own answer and whether it agrees (None: not checked)."""
+    """The verify stage's round trip and ratings for one candidate sample: per pair, in the
+    candidate's order, the verifier's own answer and whether it agrees (None: not checked), and
+    the judge's scores and reason (None: not rated)."""
 
     sample_id: str
     template: str
@@ -131,15 +140,22 @@ class Verdicts:
     how: list[str]  # the agreement rule that decided (docsynth.core.agree), or why unchecked
     reasons: list[str]
     model: str
-    prompt_tokens: int
+    prompt_tokens: int  # of the round trip and the judge together
     output_tokens: int
     raw_output: str  # the verifier's text, verbatim
+    relevance: list[int | None]
+    correctness: list[int | None]
+    formatting: list[int | None]
+    judge_reasons: list[str | None]
+    judge_raw: str  # the judge's text, verbatim ("" where no judge ran)
 
 
 VERDICT_SCHEMA = pa.schema([
     ("sample_id", pa.string()), ("template", pa.string()), ("reanswers", pa.list_(pa.string())),
     ("verified", pa.list_(pa.bool_())), ("how", pa.list_(pa.string())), ("reasons", pa.list_(pa.string())),
     ("model", pa.string()), ("prompt_tokens", pa.int32()), ("output_tokens", pa.int32()), ("raw_output", pa.string()),
+    ("relevance", pa.list_(pa.int8())), ("correctness", pa.list_(pa.int8())), ("formatting", pa.list_(pa.int8())),
+    ("judge_reasons", pa.list_(pa.string())), ("judge_raw", pa.string()),
 ])
 assert [f.name for f in fields(Verdicts)] == VERDICT_SCHEMA.names
 

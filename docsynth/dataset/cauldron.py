@@ -2,6 +2,15 @@
 
     images: list of image             (datasets: List(Image()))
     texts:  list of {user, assistant, source}
+
+A docsynth dataset (the write stage's output, DATASET_SCHEMA) adds per-turn quality columns
+beside them, in FineVision's names, so training code that reads those filters it unchanged:
+
+    AXIS_ratings: list of int64 1-5 or null, one per turn   (AXIS in docsynth.core.records.RATING_AXES)
+    AXIS_min:     int64 or null, the lowest rating of the row's turns
+    verified:     list of bool or null, one per turn: the round trip agreed / disagreed / not checked
+
+Mixtures and every reader of a source keep to SCHEMA (images, texts): other columns are dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from docsynth.core.errors import DocsynthError
+from docsynth.core.records import RATING_AXES
 from docsynth.dataset.versions import live_shards
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # how datasets stores an Image
@@ -30,15 +40,38 @@ CARD_FEATURES = [
                                {"name": "source", "dtype": "string"}]},
 ]
 
+QUALITY_COLUMNS = [c for a in RATING_AXES for c in (f"{a}_ratings", f"{a}_min")] + ["verified"]
+_INT = {"dtype": "int64", "_type": "Value"}
+_QUALITY_FEATURES = {**{c: ([_INT] if c.endswith("_ratings") else _INT) for c in QUALITY_COLUMNS[:-1]},
+                     "verified": [{"dtype": "bool", "_type": "Value"}]}
+DATASET_SCHEMA = pa.schema(
+    [*SCHEMA, *((c, pa.list_(pa.int64()) if c.endswith("_ratings") else pa.int64()) for c in QUALITY_COLUMNS[:-1]),
+     ("verified", pa.list_(pa.bool_()))],
+    metadata={b"huggingface": json.dumps({"info": {"features": {**FEATURES, **_QUALITY_FEATURES}}}).encode()})
+DATASET_CARD_FEATURES = CARD_FEATURES + [
+    {"name": c, **({"list": "int64"} if c.endswith("_ratings") else {"dtype": "int64"})} for c in QUALITY_COLUMNS[:-1]
+] + [{"name": "verified", "list": "bool"}]
 
-def cauldron_row(images: list[bytes], questions: list[str], answers: list[str], source: str) -> dict:
-    """One row: the sample's page images, and one user/assistant turn per QA pair."""
-    return {"images": [{"bytes": b, "path": None} for b in images],
-            "texts": [{"user": q, "assistant": a, "source": source} for q, a in zip(questions, answers)]}
+
+def cauldron_row(images: list[bytes], questions: list[str], answers: list[str], source: str,
+                 ratings: dict[str, list[int | None]] | None = None, verified: list[bool | None] | None = None) -> dict:
+    """One row: the sample's page images, and one user/assistant turn per QA pair; with ratings
+    (axis -> one per turn, None where not rated) or verified, the quality columns too."""
+    row = {"images": [{"bytes": b, "path": None} for b in images],
+           "texts": [{"user": q, "assistant": a, "source": source} for q, a in zip(questions, answers)]}
+    if ratings is None and verified is None:
+        return row
+    n = len(questions)
+    for a in RATING_AXES:
+        turns = (ratings or {}).get(a) or [None] * n
+        row[f"{a}_ratings"] = turns
+        row[f"{a}_min"] = min((r for r in turns if r is not None), default=None)
+    row["verified"] = verified or [None] * n
+    return row
 
 
-def rows_to_table(rows: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+def rows_to_table(rows: list[dict], schema: pa.Schema = SCHEMA) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 _IMAGE_BYTES = "images.list.element.bytes"
@@ -60,9 +93,9 @@ def row_group_rows(table: pa.Table | pa.RecordBatch, target_bytes: int) -> int:
     return max(1, min(table.num_rows, int(target_bytes * table.num_rows / max(table.nbytes, 1)))) if table.num_rows else 1
 
 
-def write_shard(table: pa.Table, path, target_row_group_bytes: int) -> None:
+def write_shard(table: pa.Table, path, target_row_group_bytes: int, schema: pa.Schema = SCHEMA) -> None:
     """One Cauldron shard, in row groups of about target_row_group_bytes."""
-    pq.write_table(table.cast(SCHEMA) if not table.schema.equals(SCHEMA) else table, path,
+    pq.write_table(table.cast(schema) if not table.schema.equals(schema) else table, path,
                    row_group_size=row_group_rows(table, target_row_group_bytes), **WRITE_OPTIONS)
 
 
@@ -75,7 +108,8 @@ def size_category(n: int) -> str:
     return "n>1B" if n >= 1_000_000_000 else "100M<n<1B"
 
 
-def card_header(license: str, pretty_name: str, rows: int, nbytes: int, tags: list[str], data_files: str) -> dict:
+def card_header(license: str, pretty_name: str, rows: int, nbytes: int, tags: list[str], data_files: str,
+                features: list[dict] = CARD_FEATURES) -> dict:
     """The YAML header of a Cauldron-schema dataset card: what the Hub reads to show and load it;
     data_files is the pattern of the live version's shards (see docsynth.dataset.versions)."""
     return {
@@ -85,7 +119,7 @@ def card_header(license: str, pretty_name: str, rows: int, nbytes: int, tags: li
         "pretty_name": pretty_name,
         "tags": ["docsynth", *tags, "the-cauldron"],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": data_files}]}],
-        "dataset_info": {"features": CARD_FEATURES, "splits": [{"name": "train", "num_examples": rows, "num_bytes": nbytes}]},
+        "dataset_info": {"features": features, "splits": [{"name": "train", "num_examples": rows, "num_bytes": nbytes}]},
     }
 
 

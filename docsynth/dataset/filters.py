@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from difflib import SequenceMatcher
 
 import regex
 
 from docsynth.core.text import normalise, support_score
 from docsynth.core.recipe import (CodeFilter, FilterConfig, GroundedFilter, InjectionFilter, LanguageFilter,
-                                  LengthFilter, NearDuplicatesFilter, UnanswerableFilter, VerifiedFilter)
+                                  LengthFilter, MinRatingFilter, NearDuplicatesFilter, UnanswerableFilter,
+                                  VerifiedFilter)
 from docsynth.dataset.injection import PageParts, page_parts, planted
 
 Verdict = bool | tuple[bool, str]
@@ -31,6 +33,7 @@ class Pair:
     text: str
     verified: bool | None = None  # the verify stage's round trip: None where not checked
     check: str = ""  # its reason
+    ratings: dict[str, int | None] = dataclass_field(default_factory=dict)  # the judge's, by axis (RATING_AXES)
 
 
 # Patterns that mark code in an answer, each with the reason it gives. Prose that merely
@@ -214,9 +217,26 @@ class Verified:
         return True
 
 
+class MinRating:
+    """Drops pairs the judge rated below a floor on any axis asked for, and unrated ones if asked."""
+
+    def __init__(self, cfg: MinRatingFilter) -> None:
+        self.floors, self.drop_unrated = dict(cfg.axes), cfg.unrated == "drop"
+
+    def __call__(self, pair: Pair, kept: Sequence[Pair]) -> Verdict:
+        for axis, floor in self.floors.items():
+            r = pair.ratings.get(axis)
+            if r is None and self.drop_unrated:
+                return False, f"min_rating: {axis} not rated"
+            if r is not None and r < floor:
+                return False, f"min_rating: {axis} {r} < {floor}"
+        return True
+
+
 _REGISTRY: dict[type, Callable] = {CodeFilter: Code, UnanswerableFilter: Unanswerable, LengthFilter: Length,
                                    NearDuplicatesFilter: NearDuplicates, LanguageFilter: Language,
-                                   GroundedFilter: Grounded, InjectionFilter: Injection, VerifiedFilter: Verified}
+                                   GroundedFilter: Grounded, InjectionFilter: Injection, VerifiedFilter: Verified,
+                                   MinRatingFilter: MinRating}
 
 
 def build_filters(configs: Sequence[FilterConfig]) -> list[Callable[[Pair, Sequence[Pair]], Verdict]]:

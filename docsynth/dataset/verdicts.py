@@ -15,9 +15,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from docsynth.core.errors import DocsynthError
+from docsynth.core.records import JUDGED_AXES
 from docsynth.core.tasks import Finished, TaskStore
 
-_COLUMNS = ["sample_id", "verified", "how", "reasons", "model"]
+_COLUMNS = ["sample_id", "verified", "how", "reasons", "model", "relevance", "correctness", "formatting"]
 
 
 class VerdictSource:
@@ -61,12 +62,20 @@ class Quality:
     kept: int = 0
     kept_checked: int = 0
     kept_agreed: int = 0
+    rated: int = 0  # pairs the judge rated
+    ratings: dict[str, dict[str, int]] = field(default_factory=dict)  # of the kept pairs: axis -> score|"unrated" -> n
 
     def add(self, verdict: dict | None, kept: list[bool]) -> None:
         """One sample: its verdict row and which of its pairs were kept."""
+        for ax in JUDGED_AXES:
+            hist = Counter(self.ratings.get(ax, {}))
+            hist.update(str(r) if r is not None else "unrated" for r, k in
+                        zip(verdict[ax] if verdict else [None] * len(kept), kept) if k)
+            self.ratings[ax] = dict(sorted(hist.items()))
         if verdict is None:
             self.kept += sum(kept)
             return
+        self.rated += sum(r is not None for r in verdict[JUDGED_AXES[0]])
         self.model = self.model or verdict["model"]
         disagreed = Counter(self.disagreed)
         for ok, how, k in zip(verdict["verified"], verdict["how"], kept):
@@ -86,7 +95,16 @@ class Quality:
         kept_share = round(self.kept_agreed / self.kept_checked, 3) if self.kept_checked else None
         return {"verified": self.used, "model": self.model, "checked": self.checked, "agreed": self.agreed,
                 "verified_share": share, "disagreed": self.disagreed, "kept": self.kept,
-                "kept_checked": self.kept_checked, "kept_agreed": self.kept_agreed, "kept_verified_share": kept_share}
+                "kept_checked": self.kept_checked, "kept_agreed": self.kept_agreed, "kept_verified_share": kept_share,
+                "rated": self.rated, "ratings": self.ratings}
+
+
+CORRECTNESS_STORED = (
+    "How correctness is stored, per turn: `verified` (list of bool; null where not checked) is the round trip's "
+    "verdict, and `correctness_ratings` / `correctness_min` the judge's 1-5 score; `relevance_*` and "
+    "`formatting_*` are the judge's other scores, in FineVision's names (nanoVLM's `*_min_rating` options read "
+    "them); `visual_dependency_*` and `image_correspondence_*` stay null until a judge sees the page image. "
+    "`datasets` reads them as `List(Value('int64'))`, `Value('int64')` and `List(Value('bool'))`.")
 
 
 def quality_markdown(q: dict, dropped: dict[str, int]) -> list[str]:
@@ -105,5 +123,11 @@ def quality_markdown(q: dict, dropped: dict[str, int]) -> list[str]:
                   + (f" ({q['kept_verified_share']:.0%})." if q["kept_verified_share"] is not None else "."),
                   "Disagreements by rule: " + (", ".join(f"{k} {v:,}" for k, v in q["disagreed"].items()) or "none")
                   + ".", ""]
+    if q.get("rated"):
+        lines += [f"Judge ratings (1-5, a short reason written first), of the {q['kept']:,} kept pairs:", "",
+                  "| axis | " + " | ".join(["1", "2", "3", "4", "5", "unrated"]) + " |", "| --- " * 7 + "|",
+                  *(f"| {ax} | " + " | ".join(f"{hist.get(k, 0):,}" for k in ["1", "2", "3", "4", "5", "unrated"])
+                    + " |" for ax, hist in q["ratings"].items()), ""]
+    lines += [CORRECTNESS_STORED, ""]
     lines += ["Pairs dropped, by reason: " + (", ".join(f"{k} {v:,}" for k, v in dropped.items()) or "none") + ".", ""]
     return lines

@@ -24,7 +24,9 @@ import pyarrow.parquet as pq
 
 import docsynth
 from docsynth.core.errors import DocsynthError
-from docsynth.dataset.cauldron import card_front, card_header, cauldron_row, rows_to_table, write_shard
+from docsynth.core.records import JUDGED_AXES
+from docsynth.dataset.cauldron import (DATASET_CARD_FEATURES, DATASET_SCHEMA, card_front, card_header, cauldron_row,
+                                       rows_to_table, write_shard)
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
 from docsynth.core.records import reason_kind
 from docsynth.dataset.filters import Pair, apply_filters, build_filters
@@ -37,6 +39,13 @@ from docsynth.core.tasks import Finished, Task, TaskStore
 
 MARKER = ".docsynth-write.json"
 _COLUMNS = ["sample_id", "doc_id", "source", "pages", "images", "text", "questions", "answers", "template", "model"]
+
+
+def _pairs(c: dict, v: dict | None) -> list[Pair]:
+    """A candidate's pairs, with their verdicts and ratings where the verify stage gave them."""
+    return [Pair(q, a, c["text"], *((v["verified"][i], v["reasons"][i]) if v else (None, "")),
+                 {ax: v[ax][i] for ax in JUDGED_AXES} if v else {})
+            for i, (q, a) in enumerate(zip(c["questions"], c["answers"]))]
 
 
 @dataclass(slots=True)
@@ -155,9 +164,9 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
     def flush() -> None:
         nonlocal buf_bytes
         part = data / f".part-{len(parts):05d}.parquet"
-        table = rows_to_table(buf)
+        table = rows_to_table(buf, DATASET_SCHEMA)
         stats.add(table)
-        atomic_write(part, lambda tmp: write_shard(table, tmp, cfg.row_group_bytes))
+        atomic_write(part, lambda tmp: write_shard(table, tmp, cfg.row_group_bytes, DATASET_SCHEMA))
         parts.append(part)
         buf.clear()
         buf_bytes = 0
@@ -170,8 +179,7 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
                 s.samples_in += 1
                 s.pairs_in += len(c["questions"])
                 v = judged.get(c["sample_id"])
-                pairs = [Pair(q, a, c["text"], *((v["verified"][i], v["reasons"][i]) if v else (None, "")))
-                         for i, (q, a) in enumerate(zip(c["questions"], c["answers"]))]
+                pairs = _pairs(c, v)
                 kept, gone = apply_filters(pairs, filters)
                 quality.add(v, [any(p is k for k in kept) for p in pairs])
                 for p, why in gone:
@@ -183,7 +191,9 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
                     continue
                 source = (f"docsynth:{recipe.name} doc:{c['doc_id']} pages:{c['pages'][0]}-{c['pages'][-1]} "
                           f"template:{c['template']} model:{c['model']}")
-                row = cauldron_row(c["images"], [p.question for p in kept], [p.answer for p in kept], source)
+                row = cauldron_row(c["images"], [p.question for p in kept], [p.answer for p in kept], source,
+                                   {ax: [p.ratings.get(ax) for p in kept] for ax in JUDGED_AXES},
+                                   [p.verified for p in kept])
                 if len(examples) < cfg.card_examples:
                     examples.append({"source": c["source"], "pages": c["pages"], "texts": row["texts"]})
                 templates[c["template"]] += 1
@@ -229,7 +239,7 @@ def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: li
     how the data was made."""
     cfg = recipe.write
     header = card_header(cfg.license, cfg.pretty_name or recipe.name, s.samples_out, s.bytes, ["synthetic", "documents"],
-                         data_files)
+                         data_files, DATASET_CARD_FEATURES)
     langs = [f.allowed for f in recipe.filters if f.name == "language"]
     if langs:
         header["language"] = langs[0]

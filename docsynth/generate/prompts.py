@@ -31,6 +31,7 @@ KNOWN_VARIABLES = {
     "num_pairs": "how many question/answer pairs to ask for",
     "num_pages": "how many pages the document text covers",
     "questions": "the verify stage's numbered questions, to answer from the document alone",
+    "pairs": "the verify stage's numbered question/answer pairs, for the judge to rate",
 }
 _SLOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _TAG = re.compile(r"</?\s*([A-Za-z][\w-]*)\s*/?>")

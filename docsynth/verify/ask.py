@@ -13,7 +13,7 @@ from docsynth.generate.parse import ParseError, json_candidates
 from docsynth.generate.prompts import Template, load_template
 
 NOT_STATED = "not stated"
-_NUMBERED = re.compile(r"^\s*\d{1,3}\s*[.:)]\s+")  # "2. " before an answer: the question's number
+NUMBERED = re.compile(r"^\s*\d{1,3}\s*[.:)]\s+")  # "2. " before an answer: the question's number
 
 
 def answer_template() -> Template:
@@ -57,7 +57,7 @@ def parse_answers(text: str, n: int) -> list[str]:
         if isinstance(data, dict):
             data = data.get("answers")
         if isinstance(data, list):
-            answers = [_NUMBERED.sub("", _text(a), count=1) for a in data]
+            answers = [NUMBERED.sub("", _text(a), count=1) for a in data]
             if len(answers) != n:
                 raise ParseError(f"{len(answers)} answers for {n} questions")
             return answers

@@ -12,11 +12,12 @@ from pathlib import Path
 from docsynth.core.errors import DocsynthError
 from docsynth.core.inert import Inert
 from docsynth.core.recipe import Recipe
-from docsynth.generate.samples import derive_seed
 from docsynth.generate.session import Session, open_session
 from docsynth.generate.prompts import format_document
-from docsynth.verify.ask import answer_template, answers_schema, verify_request
-from docsynth.verify.stage import judge, verifier_config
+from docsynth.core.records import JUDGED_AXES
+from docsynth.verify.ask import answer_template
+from docsynth.verify.check import Checker
+from docsynth.verify.stage import verifier_config
 
 FIELDS = ("question", "answer", "context")
 PER_REQUEST = 8  # questions per request at most: what a sample of 1-2 pages asks (pairs_per_page 4)
@@ -52,6 +53,7 @@ def check_pairs(recipe: Recipe, base: Path, records: list[dict], session: Sessio
     cfg = recipe.verify
     session = session or open_session(verifier_config(recipe), base)
     template, inert = answer_template(), Inert(getattr(session.tokens, "specials", ()))
+    checker = Checker(cfg, recipe.seed, session)
     groups: dict[tuple, list[dict]] = {}
     chunks: dict[tuple, int] = {}
     for r in records:  # as a sample's questions: one context (and "sample", if given), PER_REQUEST at most
@@ -69,15 +71,11 @@ def check_pairs(recipe: Recipe, base: Path, records: list[dict], session: Sessio
                  "text": format_document([template.quote(inert(c[0]))]),
                  "questions": [r["question"] for r in groups[c]], "answers": [r["answer"] for r in groups[c]]}
                 for c in batch]
-        requests = [verify_request(template, inert, row["text"], row["questions"],
-                                   derive_seed(recipe.seed, f"verify:{row['sample_id']}"),
-                                   answers_schema(len(row["questions"]), cfg.max_answer_chars)
-                                   if cfg.guided_json else None) for row in rows]
-        replies = session.backend.complete(requests, cfg.sampling)
-        for c, row, reply in zip(batch, rows, replies):
-            v = judge(row, reply, session.model, cfg.min_f1)
+        for c, v in zip(batch, checker.check(rows)):
             for j, r in enumerate(groups[c]):
                 out.append({"line": r["line"], "question": r["question"], "answer": r["answer"],
-                       "reanswer": v.reanswers[j], "agree": v.verified[j], "how": v.how[j], "reason": v.reasons[j],
+                            "reanswer": v.reanswers[j], "agree": v.verified[j], "how": v.how[j], "reason": v.reasons[j],
+                            **({"ratings": {a: getattr(v, a)[j] for a in JUDGED_AXES},
+                                "judge_reason": v.judge_reasons[j]} if cfg.judge else {}),
                             **({"label": r["label"]} if "label" in r else {})})
     yield from sorted(out, key=lambda x: x["line"])

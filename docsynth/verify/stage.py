@@ -21,19 +21,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 import docsynth
-from docsynth.core.agree import agreement
 from docsynth.core.config import config_hash
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
-from docsynth.core.inert import Inert
 from docsynth.core.records import VERDICT_SCHEMA, Verdicts, write_in_groups
 from docsynth.core.recipe import GenerateConfig, Recipe
 from docsynth.core.tasks import Task, TaskStore
-from docsynth.generate.backends import Completion
-from docsynth.generate.parse import ParseError
-from docsynth.generate.samples import derive_seed
 from docsynth.generate.session import Session, open_session
-from docsynth.verify.ask import NOT_STATED, answer_template, answers_schema, parse_answers, verify_request
+from docsynth.verify.ask import answer_template
+from docsynth.verify.check import Checker
+from docsynth.verify.judge import judge_template
 
 _COLUMNS = ["sample_id", "text", "questions", "answers", "template"]
 ROW_GROUP_SAMPLES = 256
@@ -88,8 +85,10 @@ def shares_engine(recipe: Recipe) -> bool:
 def key_config(recipe: Recipe) -> str:
     v = recipe.verify.model_dump(mode="json")
     c = verifier_config(recipe)
-    return config_hash({k: v[k] for k in ("sampling", "skip_templates", "guided_json", "max_answer_chars", "min_f1")},
-                       c.backend, c.model, c.model_dtype, c.engine, answer_template().path.read_text(), recipe.seed,
+    return config_hash({k: v[k] for k in ("sampling", "skip_templates", "guided_json", "max_answer_chars", "min_f1",
+                                          "judge", "judge_sampling")},
+                       c.backend, c.model, c.model_dtype, c.engine, answer_template().path.read_text(),
+                       judge_template().path.read_text() if recipe.verify.judge else "", recipe.seed,
                        docsynth.__version__)
 
 
@@ -105,7 +104,7 @@ class VerifyStage:
         self.out = out or run_dir
         self.upstream = TaskStore.of(run_dir, "generate")
         self.store = TaskStore.of(self.out, "verify")
-        self.session, self.template, self.inert = session, answer_template(), Inert()
+        self.session = session
         self.key = key_config(recipe)
         self._markers_read: dict = {}
 
@@ -127,7 +126,7 @@ class VerifyStage:
     def open(self) -> None:
         if self.session is None:
             self.session = open_session(verifier_config(self.recipe), self.base)
-        self.inert = Inert(getattr(self.session.tokens, "specials", ()))
+        self.checker = Checker(self.cfg, self.recipe.seed, self.session)
 
     def run(self, tasks: list[VerifyTask]):
         """Samples of consecutive tasks go to the backend together (verify.batch_samples)."""
@@ -145,17 +144,9 @@ class VerifyStage:
             yield from self._wave(wave)
 
     def _wave(self, wave: list[tuple[VerifyTask, list[dict]]]):
-        rows = [r for _, rs in wave for r in rs]
-        asked = [r for r in rows if r["template"] not in self.cfg.skip_templates and r["questions"]]
-        requests = [verify_request(self.template, self.inert, r["text"], r["questions"],
-                                   derive_seed(self.recipe.seed, f"verify:{r['sample_id']}"),
-                                   answers_schema(len(r["questions"]), self.cfg.max_answer_chars)
-                                   if self.cfg.guided_json else None) for r in asked]
-        replies = dict(zip((r["sample_id"] for r in asked),
-                           self.session.backend.complete(requests, self.cfg.sampling) if requests else []))
+        verdicts = iter(self.checker.check([r for _, rs in wave for r in rs]))
         for task, rs in wave:
-            verdicts = [judge(r, replies.get(r["sample_id"]), self.session.model, self.cfg.min_f1) for r in rs]
-            yield task, _write_task(self.store, task, verdicts)
+            yield task, _write_task(self.store, task, [next(verdicts) for _ in rs])
 
     def crashed(self, task: VerifyTask) -> dict | None:
         return None
@@ -180,27 +171,6 @@ class VerifyStage:
                                                                        if k not in ("out_dir", "seconds")}}
         atomic_write_text(self.out / "verify-manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         return s
-
-
-def judge(row: dict, reply: Completion | None, model: str, min_f1: float) -> Verdicts:
-    """One candidate's verdicts from the verifier's reply (None: its template is not verified)."""
-    n = len(row["questions"])
-    if reply is None:
-        return Verdicts(row["sample_id"], row["template"], [None] * n, [None] * n, ["skipped template"] * n,
-                        [f"template {row['template']} is not verified (verify.skip_templates)"] * n, model, 0, 0, "")
-    raw = reply.text or ""
-    try:
-        if reply.error is not None:
-            raise ParseError(f"backend: {reply.error}")
-        answers = parse_answers(raw, n)
-    except ParseError as e:
-        why = "backend error" if reply.error is not None else "unparsable reply"
-        return Verdicts(row["sample_id"], row["template"], [None] * n, [None] * n, [why] * n,
-                        [f"verifier: {e}"] * n, model, reply.prompt_tokens, reply.output_tokens, raw)
-    agreements = [agreement(a, r or NOT_STATED, min_f1) for a, r in zip(row["answers"], answers)]
-    return Verdicts(row["sample_id"], row["template"], answers, [g.agree for g in agreements],
-                    [g.how for g in agreements], [g.reason for g in agreements], model, reply.prompt_tokens,
-                    reply.output_tokens, raw)
 
 
 def _write_task(store: TaskStore, task: VerifyTask, verdicts: list[Verdicts]) -> dict:

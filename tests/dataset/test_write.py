@@ -53,7 +53,7 @@ def run_dir(tmp_path_factory) -> Path:
     return run
 
 
-def test_the_dataset_loads_with_exactly_the_cauldron_features(run_dir, tmp_path):
+def test_the_dataset_loads_with_the_cauldron_features_and_the_rating_columns(run_dir, tmp_path):
     import datasets
 
     s = run_write(make_recipe(), run_dir, tmp_path / "ds")
@@ -64,8 +64,15 @@ def test_the_dataset_loads_with_exactly_the_cauldron_features(run_dir, tmp_path)
     assert ds.features == datasets.Features({
         "images": datasets.List(datasets.Image()),
         "texts": datasets.List({"user": datasets.Value("string"), "assistant": datasets.Value("string"),
-                                "source": datasets.Value("string")})})
+                                "source": datasets.Value("string")}),
+        **{f"{axis}_{k}": t for axis in ("relevance", "formatting", "visual_dependency", "image_correspondence",
+                                         "correctness")
+           for k, t in (("ratings", datasets.List(datasets.Value("int64"))), ("min", datasets.Value("int64")))},
+        "verified": datasets.List(datasets.Value("bool"))})
     assert len(ds) == 4
+    # No verify stage ran: one null per turn, and null minimums (nanoVLM skips a null rating)
+    assert ds[0]["relevance_ratings"] == [None] * len(ds[0]["texts"]) and ds[0]["relevance_min"] is None
+    assert ds[0]["verified"] == [None] * len(ds[0]["texts"])
     row = ds[0]
     assert row["images"][0].size[0] > 500 and row["images"][0].mode in ("RGB", "L")  # decoded PIL images
     assert row["texts"] == [{"user": "How large is the approved budget?", "assistant": "4.2 million euros",
@@ -84,7 +91,12 @@ def test_the_card_has_the_hub_header_and_how_it_was_made(run_dir, tmp_path):
     assert sorted(str(p.relative_to(tmp_path / "ds")) for p in (tmp_path / "ds").glob(config["data_files"][0]["path"])) == [
         "data/" + p.name for p in sorted((tmp_path / "ds" / "data").iterdir())]
     assert header["dataset_info"]["splits"][0]["num_examples"] == 4
-    assert [f["name"] for f in header["dataset_info"]["features"]] == ["images", "texts"]
+    features = {f["name"]: f for f in header["dataset_info"]["features"]}
+    assert list(features)[:2] == ["images", "texts"] and len(features) == 2 + 5 * 2 + 1
+    assert features["relevance_ratings"] == {"name": "relevance_ratings", "list": "int64"}
+    assert features["correctness_min"] == {"name": "correctness_min", "dtype": "int64"}
+    assert features["verified"] == {"name": "verified", "list": "bool"}
+    assert "How correctness is stored" in card and "`correctness_ratings`" in card
     for words in ("## How it was made", "| QA pairs | 16 | 4 |", "code 4, grounded 4, unanswerable 4", "## Examples",
                   "**A:** 4.2 million euros", "## Recipe", "name: harbour",
                   "## Statistics", "4 samples, 6 images, 4 QA pairs.", "| docsynth:harbour | 4 | 100.00% |",

@@ -161,3 +161,74 @@ def test_any_qa_set_is_checked_from_a_jsonl_file(tmp_path):
     assert [(v["line"], v["agree"], v["how"]) for v in out] == [(1, True, "numbers"), (2, False, "numbers"),
                                                                  (5, True, "exact")]
     assert out[0]["label"] == "correct" and len(session.backend.calls[0]) == 2  # one request per context
+
+
+def pairs_of(req: ChatRequest) -> list[tuple[str, str]]:
+    return re.findall(r"(?m)^\d+\. Q: (.*)\n   A: (.*)$", req.messages[-1]["content"].split("Pairs:")[1])
+
+
+def judge_and_verifier(req: ChatRequest) -> str:
+    """Round trips as `verifier`; the judge scores correctness 1 where the answer is not the
+    careful reader's, formatting 4, relevance 5; and writes its reason first."""
+    if "Pairs:" not in req.messages[-1]["content"]:
+        return verifier(req)
+    return json.dumps({"ratings": [
+        {"reason": f"{i}. the page says {TRUTH.get(q, 'something')}", "relevance": 5,
+         "correctness": 1 if a.startswith("58 million") else 5, "formatting": 4}
+        for i, (q, a) in enumerate(pairs_of(req), 1)]})
+
+
+def test_the_judge_rates_every_pair_reason_first_and_write_gives_finevision_columns(generated, tmp_path):
+    import datasets
+
+    run = copy_run(generated, tmp_path / "run")
+    judged = recipe(verify={"enabled": True, "judge": True})
+    session = scripted_session(judge_and_verifier)
+    run_verify(judged, ROOT, run, session=session)
+    rows = verdicts(run)
+    for r in rows:  # every template is rated, overview too (it is not round-tripped)
+        assert r["relevance"] == [5, 5, 5] and r["formatting"] == [4, 4, 4] and r["correctness"] == [1, 5, 5]
+        assert r["judge_reasons"][1] == "the page says March 3, 2024"  # its number stripped
+    # The round trips go first, then the judge's requests, each with the document first.
+    kinds = [["Pairs:" in q.messages[-1]["content"] for q in call] for call in session.backend.calls]
+    assert kinds == [[False] * 3, [True] * 6]
+    assert all(q.messages[0]["content"].startswith("<document>") for call in session.backend.calls for q in call)
+
+    s = run_write(judged, run)  # recorded and kept by default
+    assert s.pairs_out == 18 and s.quality["rated"] == 18
+    assert s.quality["ratings"]["correctness"] == {"1": 6, "5": 12}
+    card = (run / "dataset" / "README.md").read_text()
+    assert "| correctness | 6 | 0 | 0 | 0 | 12 | 0 |" in card
+    ds = datasets.load_dataset(str(run / "dataset"), split="train")
+    row = next(r for r in ds if r["texts"][0]["assistant"].startswith("58 million"))
+    assert row["correctness_ratings"] == [1, 5, 5] and row["correctness_min"] == 1
+    assert row["relevance_min"] == 5 and row["visual_dependency_ratings"] == [None] * 3
+    assert row["verified"] in ([False, True, True], [None] * 3)
+    # nanoVLM's *_min_rating options (data/datasets.py, BaseDataset._get_messages) skip a turn whose
+    # rating is below the floor and pass a null one; its formatting floor 5 drops every turn here.
+    def nanovlm_turns(item, **floors):
+        return [t for i, t in enumerate(item["texts"])
+                if not any(item.get(f"{ax}_ratings") is not None and item[f"{ax}_ratings"][i] is not None
+                           and item[f"{ax}_ratings"][i] < floor for ax, floor in floors.items())]
+    assert len(nanovlm_turns(row, relevance=4)) == 3 and nanovlm_turns(row, formatting=5) == []
+
+    strict = run_write(recipe(verify={"enabled": True, "judge": True},
+                              filters=[{"name": "min_rating", "axes": {"correctness": 4}}]), run)
+    assert strict.pairs_out == 12 and strict.dropped == {"min_rating": 6}
+    assert "min_rating: correctness 1 < 4" in (run / "filter-rejects.jsonl").read_text()
+
+
+def test_a_judge_reply_with_a_score_out_of_range_leaves_the_pairs_unrated_and_says_why(generated, tmp_path):
+    run = copy_run(generated, tmp_path / "run")
+
+    def bad_judge(req: ChatRequest) -> str:
+        if "Pairs:" not in req.messages[-1]["content"]:
+            return verifier(req)
+        return json.dumps({"ratings": [{"reason": "fine", "relevance": 7, "correctness": 5, "formatting": 5}] * 3})
+
+    run_verify(recipe(verify={"enabled": True, "judge": True}), ROOT, run, session=scripted_session(bad_judge))
+    r = verdicts(run)[0]
+    assert r["relevance"] == [None] * 3 and "relevance is 7, not an integer from 1 to 5" in r["judge_reasons"][0]
+    assert r["judge_raw"].startswith('{"ratings"')
+    with pytest.raises(ValueError, match="greater than or equal to 1|less than or equal to 5"):
+        recipe(filters=[{"name": "min_rating", "axes": {"correctness": 6}}])

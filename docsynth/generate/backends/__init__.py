@@ -33,6 +33,7 @@ class Completion:
     prompt_tokens: int = 0
     output_tokens: int = 0
     error: str | None = None
+    cached_tokens: int = 0  # of the prompt, served from the engine's prefix cache (0 where not reported)
 
 
 class Backend(Protocol):

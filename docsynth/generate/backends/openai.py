@@ -136,5 +136,7 @@ def _completion(resp) -> Completion:
         return Completion(None, error=f"malformed response from the server ({type(e).__name__}): {resp.text[:200]}")
     if not isinstance(text, str):
         return Completion(None, error="malformed response from the server: message content is not text")
+    details = usage.get("prompt_tokens_details") or {}  # vllm serve reports it with --enable-prompt-tokens-details
     return Completion(text, choice.get("finish_reason"), int(usage.get("prompt_tokens") or 0),
-                      int(usage.get("completion_tokens") or 0))
+                      int(usage.get("completion_tokens") or 0),
+                      cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0)

@@ -150,4 +150,5 @@ class VLLMBackend:
 
 def _completion(out) -> Completion:
     c = out.outputs[0]
-    return Completion(c.text, c.finish_reason, len(out.prompt_token_ids or []), len(c.token_ids))
+    return Completion(c.text, c.finish_reason, len(out.prompt_token_ids or []), len(c.token_ids),
+                      cached_tokens=getattr(out, "num_cached_tokens", None) or 0)

@@ -1,0 +1,96 @@
+"""One sample's checks, as the verify stage and `docsynth verify --pairs` both run them: the round
+trip (its questions answered from its text alone, compared by docsynth.core.agree) and, where
+asked, the judge's ratings. Rows are dicts with sample_id, template, text, questions, answers.
+
+The round trips of a batch go to the backend first and the judge's requests after them: both
+start with the same document, so the judge's prompts find it in the engine's prefix cache.
+"""
+
+from __future__ import annotations
+
+from docsynth.core.agree import agreement
+from docsynth.core.inert import Inert
+from docsynth.core.recipe import VerifyConfig
+from docsynth.core.records import JUDGED_AXES, Verdicts
+from docsynth.generate.backends import Completion
+from docsynth.generate.parse import ParseError
+from docsynth.generate.samples import derive_seed
+from docsynth.generate.session import Session
+from docsynth.verify.ask import NOT_STATED, answer_template, answers_schema, parse_answers, verify_request
+from docsynth.verify.judge import judge_request, judge_template, parse_ratings
+
+
+class Checker:
+    def __init__(self, cfg: VerifyConfig, seed: int, session: Session) -> None:
+        self.cfg, self.seed, self.session = cfg, seed, session
+        self.answer, self.judge = answer_template(), judge_template()
+        self.inert = Inert(getattr(session.tokens, "specials", ()))
+        self.cached_tokens = 0  # prompt tokens the engine's prefix cache served (where it says)
+
+    def check(self, rows: list[dict]) -> list[Verdicts]:
+        """Verdicts for each row, in order (one backend call per kind of request)."""
+        asked = [r for r in rows if r["template"] not in self.cfg.skip_templates and r["questions"]]
+        trips = self._complete([verify_request(
+            self.answer, self.inert, r["text"], r["questions"], derive_seed(self.seed, f"verify:{r['sample_id']}"),
+            answers_schema(len(r["questions"]), self.cfg.max_answer_chars) if self.cfg.guided_json else None)
+            for r in asked], self.cfg.sampling)
+        trip = dict(zip((r["sample_id"] for r in asked), trips))
+        rated = [r for r in rows if r["questions"]] if self.cfg.judge else []
+        judged = dict(zip((r["sample_id"] for r in rated), self._complete([judge_request(
+            self.judge, self.inert, r["text"], r["questions"], r["answers"],
+            derive_seed(self.seed, f"judge:{r['sample_id']}"), self.cfg.guided_json) for r in rated],
+            self.cfg.judge_sampling)))
+        return [rate(round_trip(r, trip.get(r["sample_id"]), self.session.model, self.cfg.min_f1),
+                     judged.get(r["sample_id"])) for r in rows]
+
+    def _complete(self, requests, sampling) -> list[Completion]:
+        replies = self.session.backend.complete(requests, sampling) if requests else []
+        self.cached_tokens += sum(c.cached_tokens for c in replies)
+        return replies
+
+
+def round_trip(row: dict, reply: Completion | None, model: str, min_f1: float) -> Verdicts:
+    """One candidate's round-trip verdicts from the verifier's reply (None: its template is not
+    verified); not rated yet (see rate)."""
+    n = len(row["questions"])
+    unrated = dict(relevance=[None] * n, correctness=[None] * n, formatting=[None] * n, judge_reasons=[None] * n,
+                   judge_raw="")
+    if reply is None:
+        return Verdicts(row["sample_id"], row["template"], [None] * n, [None] * n, ["skipped template"] * n,
+                        [f"template {row['template']} is not verified (verify.skip_templates)"] * n, model, 0, 0, "",
+                        **unrated)
+    raw = reply.text or ""
+    try:
+        if reply.error is not None:
+            raise ParseError(f"backend: {reply.error}")
+        answers = parse_answers(raw, n)
+    except ParseError as e:
+        why = "backend error" if reply.error is not None else "unparsable reply"
+        return Verdicts(row["sample_id"], row["template"], [None] * n, [None] * n, [why] * n,
+                        [f"verifier: {e}"] * n, model, reply.prompt_tokens, reply.output_tokens, raw, **unrated)
+    agreements = [agreement(a, r or NOT_STATED, min_f1) for a, r in zip(row["answers"], answers)]
+    return Verdicts(row["sample_id"], row["template"], answers, [g.agree for g in agreements],
+                    [g.how for g in agreements], [g.reason for g in agreements], model, reply.prompt_tokens,
+                    reply.output_tokens, raw, **unrated)
+
+
+def rate(v: Verdicts, reply: Completion | None) -> Verdicts:
+    """v with the judge's scores and reasons (None: no judge ran). A reply that cannot be read
+    leaves the pairs unrated, its reason in judge_reasons: a guessed score would be worse."""
+    if reply is None:
+        return v
+    n = len(v.verified)
+    v.prompt_tokens += reply.prompt_tokens
+    v.output_tokens += reply.output_tokens
+    v.judge_raw = reply.text or ""
+    try:
+        if reply.error is not None:
+            raise ParseError(f"backend: {reply.error}")
+        ratings = parse_ratings(v.judge_raw, n)
+    except ParseError as e:
+        v.judge_reasons = [f"judge: {e}"] * n
+        return v
+    for axis in JUDGED_AXES:
+        setattr(v, axis, [r.scores[axis] for r in ratings])
+    v.judge_reasons = [r.reason for r in ratings]
+    return v

@@ -1,0 +1,91 @@
+"""The judge's request for one sample, and its reply read back: each question/answer pair
+rated against the sample's text (prompts/verify/judge.md), a short reason first, then
+relevance, correctness and formatting from 1 to 5.
+
+Reason before score: measured on the instruct model, a bare 1-5 "is this correct" gave 5 to
+70 of 73 pairs; the reason makes the model look at the page before it scores.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from docsynth.core.inert import Inert
+from docsynth.core.records import JUDGED_AXES
+from docsynth.core.resources import shipped
+from docsynth.generate.backends import ChatRequest
+from docsynth.generate.parse import ParseError, json_candidates
+from docsynth.generate.prompts import Template, load_template
+from docsynth.verify.ask import NUMBERED
+
+MAX_REASON_CHARS = 240
+
+
+@dataclass(slots=True)
+class Rating:
+    reason: str
+    scores: dict[str, int]  # JUDGED_AXES -> 1..5
+
+
+def judge_template() -> Template:
+    return load_template(shipped("prompts") / "verify" / "judge.md")
+
+
+def ratings_schema(n: int) -> dict:
+    score = {"type": "integer", "minimum": 1, "maximum": 5}
+    item = {"type": "object", "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS},
+                                             **{a: score for a in JUDGED_AXES}},
+            "required": ["reason", *JUDGED_AXES], "additionalProperties": False}
+    return {"type": "object", "properties": {"ratings": {"type": "array", "items": item, "minItems": n, "maxItems": n}},
+            "required": ["ratings"], "additionalProperties": False}
+
+
+def ratings_regex(n: int) -> str:
+    """The schema's JSON written compactly, as a regex (see ChatRequest.regex), each reason led by
+    its pair's number, as the round trip's answers are (docsynth.verify.ask.answers_regex)."""
+    char = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])'
+    items = [rf'\{{"reason": ?"{i}\. {char}{{1,{MAX_REASON_CHARS}}}"'
+             + "".join(rf', ?"{a}": ?[1-5]' for a in JUDGED_AXES) + r"\}" for i in range(1, n + 1)]
+    return r'\{"ratings": ?\[' + ", ?".join(items) + r"\]\}"
+
+
+def judge_request(template: Template, inert: Inert, text: str, questions: list[str], answers: list[str], seed: int,
+                  guided: bool) -> ChatRequest:
+    """The text is the candidate's own (already inert and quoted); the pairs are model output,
+    made inert here (docsynth.core.inert)."""
+    pairs = "\n".join(f"{i}. Q: {' '.join(inert(q).split())}\n   A: {' '.join(inert(a).split())}"
+                      for i, (q, a) in enumerate(zip(questions, answers), 1))
+    schema = ratings_schema(len(questions)) if guided else None
+    return ChatRequest(template.render(document=text, pairs=pairs), seed, schema,
+                       regex=ratings_regex(len(questions)) if guided else None)
+
+
+def parse_ratings(text: str, n: int) -> list[Rating]:
+    """n ratings from the judge's reply, in order; ParseError with the reason otherwise (a score
+    outside 1..5, or missing, makes the reply unusable: a guess would be worse than no rating)."""
+    for candidate in json_candidates(text or ""):
+        try:
+            data = json.loads(candidate, strict=False)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            data = data.get("ratings")
+        if not isinstance(data, list):
+            continue
+        if len(data) != n:
+            raise ParseError(f"{len(data)} ratings for {n} pairs")
+        out = []
+        for i, item in enumerate(data, 1):
+            if not isinstance(item, dict):
+                raise ParseError(f"rating {i} is not an object")
+            scores = {}
+            for a in JUDGED_AXES:
+                v = item.get(a)
+                if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v) or not 1 <= v <= 5:
+                    raise ParseError(f"rating {i}: {a} is {v!r}, not an integer from 1 to 5")
+                scores[a] = int(v)
+            reason = NUMBERED.sub("", " ".join(str(item.get("reason") or "").split()), count=1)
+            out.append(Rating(reason[:MAX_REASON_CHARS], scores))
+        return out
+    raise ParseError("no JSON list of ratings in the reply")
