@@ -10,6 +10,7 @@ from rich.table import Table
 
 from docsynth.cli import common
 from docsynth.dataset.mix import plan_summary, run_mix
+from docsynth.dataset.mixreport import filtered_text
 from docsynth.core.config import parse_config
 from docsynth.core.mixture import Mixture, load_mixture
 
@@ -69,11 +70,12 @@ def mix(
 
 def print_summary(s) -> None:
     t = Table(title=f"mixture {s.name} -> {s.out_dir}", title_justify="left")
-    for col in ("source", "available", "requested", "realised", "share", "epochs", "broken"):
-        t.add_column(col, justify="left" if col == "source" else "right")
+    for col in ("source", "available", "requested", "realised", "share", "epochs", "broken", "filtered"):
+        t.add_column(col, justify="left" if col in ("source", "filtered") else "right")
     for r in s.sources:
         t.add_row(r.name, f"{r.rows_available:,}", f"{r.requested:,}", f"{r.realised:,}",
-                  f"{100 * r.realised_share:.2f}%", f"{r.epochs:.2f}", f"{r.broken_images:,}" if r.broken_images else "")
+                  f"{100 * r.realised_share:.2f}%", f"{r.epochs:.2f}", f"{r.broken_images:,}" if r.broken_images else "",
+                  filtered_text(r))
     common.out.print(t, highlight=False)
     if not s.shards:
         common.out.print(f"dry run: {s.requested:,} rows planned, about {s.bytes / 1e6:,.1f} MB; nothing written",

@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 from pydantic import ByteSize, Field, field_validator, model_validator
 
 from docsynth.core.config import Section, parse_config, read_yaml
+from docsynth.core.filterconfig import RatingAxis
 
 
 class QAAdapter(Section):
@@ -94,6 +95,11 @@ class SourceConfig(Section):
     turns: TurnsConfig = Field(default_factory=TurnsConfig)
     broken_images: BrokenImages = BrokenImages.skip
     image_check: ImageCheck = ImageCheck.header
+    min_rating: dict[RatingAxis, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict, description=(
+        "leave out rows with a turn rated below the floor, e.g. {relevance: 3} (the source's AXIS_ratings column, "
+        "as docsynth and FineVision write it; a null rating passes, as in nanoVLM)"))
+    verified: bool = Field(False, description=(
+        "leave out rows with a turn whose round trip disagreed (the source's `verified` column, as docsynth writes it)"))
 
     @model_validator(mode="after")
     def _one_amount(self):

@@ -25,6 +25,46 @@ Image.MAX_IMAGE_PIXELS = None  # pages and charts are big; a bomb is caught by t
 
 def source_columns(src: Source) -> list[str]:
     """The columns to read; SourceError (naming the source and the column) if the schema does not fit."""
+    return _content_columns(src) + _quality_columns(src)
+
+
+def _quality_columns(src: Source) -> list[str]:
+    """The per-turn columns the source's min_rating and verified read (docsynth.dataset.cauldron)."""
+    want = [f"{axis}_ratings" for axis in src.cfg.min_rating] + (["verified"] if src.cfg.verified else [])
+    for c in want:
+        if c not in src.schema.names:
+            raise SourceError(f"source '{src.name}': its {'verified' if c == 'verified' else 'min_rating'} filter "
+                              f"reads a column '{c}', which the source does not have "
+                              f"(columns: {', '.join(src.schema.names)})")
+        t = src.schema.field(c).type
+        if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or not (
+                pa.types.is_integer(t.value_type) if c != "verified" else pa.types.is_boolean(t.value_type)):
+            raise SourceError(f"source '{src.name}': column '{c}' is {t}, not a list of "
+                              f"{'bool' if c == 'verified' else 'integers'} (one per turn)")
+    return want
+
+
+def quality_keep(src: Source, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+    """For each of the source's quality filters, the rows of the batch it leaves out (a row is the
+    unit here: one turn under the floor, or one that disagreed, leaves its row out); {} without."""
+    out = {}
+    for axis, floor in src.cfg.min_rating.items():
+        out[f"min_rating {axis}"] = _rows_where(batch.column(f"{axis}_ratings"), lambda v, floor=floor: pc.less(v, floor))
+    if src.cfg.verified:
+        out["verified"] = _rows_where(batch.column("verified"), lambda v: pc.invert(v))
+    return out
+
+
+def _rows_where(col: pa.Array, test) -> np.ndarray:
+    """Rows with an element for which test is true (nulls: false)."""
+    flat = pc.list_flatten(col)
+    hit = pc.fill_null(test(flat), False).to_numpy(zero_copy_only=False)
+    rows = np.zeros(len(col), dtype=bool)
+    rows[pc.list_parent_indices(col).to_numpy(zero_copy_only=False)[hit]] = True
+    return rows
+
+
+def _content_columns(src: Source) -> list[str]:
     a = src.cfg.adapter
     if a is None:
         why = cauldron_problem(src.schema)

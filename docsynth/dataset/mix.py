@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 import yaml
 
 import docsynth
-from docsynth.dataset.adapters import broken_rows, cap_and_split, to_cauldron
+from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, quality_keep, to_cauldron
 from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
 from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
@@ -145,8 +145,10 @@ def _scatter(m: Mixture, plans: list[SourcePlan], total: int, n_shards: int, spi
     for k, (start, batch) in interleave(readers, READERS, depth=READ_AHEAD):
         c = cursors[order[k]]
         p = c.p
-        rows, first = c.rows(start, batch)
+        rows, first, low = c.rows(start, batch)
         local, number = p.entries(c.perm, first, rows.num_rows)
+        if len(local) and low:
+            local, number = _drop_filtered(low, local, number, c.report)
         if len(local):
             local, number = _drop_broken(p, rows, local, number, first, c.report)
         if len(local):
@@ -173,14 +175,32 @@ class _Cursor:
         self.unit = None
         self.piece = 0
 
-    def rows(self, start: int, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
-        """The batch in the Cauldron schema, turns capped or split, and its first piece's number."""
+    def rows(self, start: int, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int, dict[str, np.ndarray]]:
+        """The batch in the Cauldron schema, turns capped or split, its first piece's number, and
+        the pieces each quality filter leaves out (those of the rows it leaves out)."""
         if start in self.unit_at:  # a unit's first batch: pieces are counted from the unit's start
             self.unit = self.p.src.units[self.unit_at[start]]
             self.piece = int(self.starts[self.unit_at[start]])
-        rows = cap_and_split(to_cauldron(self.p.src, batch), self.p.src.cfg.turns)
+        whole = to_cauldron(self.p.src, batch)
+        low = quality_keep(self.p.src, batch)
+        if low and self.p.src.cfg.turns.split is not None:
+            counts = piece_counts(whole, self.p.src.cfg.turns)
+            low = {k: np.repeat(v, counts) for k, v in low.items()}
+        rows = cap_and_split(whole, self.p.src.cfg.turns)
         first, self.piece = self.piece, self.piece + rows.num_rows
-        return rows, first
+        return rows, first, low
+
+
+def _drop_filtered(low: dict[str, np.ndarray], local: np.ndarray, number: np.ndarray,
+                   report: SourceReport) -> tuple[np.ndarray, np.ndarray]:
+    """Leave out the wanted rows a quality filter leaves out, counted by the first filter that does."""
+    keep = np.ones(len(local), dtype=bool)
+    for why, rows in low.items():
+        hit = keep & rows[local]
+        if hit.any():
+            report.filtered[why] = report.filtered.get(why, 0) + int(hit.sum())
+            keep &= ~hit
+    return local[keep], number[keep]
 
 
 def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number: np.ndarray, first: int,

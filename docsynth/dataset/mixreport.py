@@ -25,6 +25,7 @@ class SourceReport:
     epochs: float = 0.0
     broken_images: int = 0  # rows left out for a broken image
     broken_examples: list[dict] = field(default_factory=list)
+    filtered: dict[str, int] = field(default_factory=dict)  # rows left out by the source's min_rating / verified
 
 
 @dataclass(slots=True)
@@ -53,6 +54,11 @@ def source_reports(plans: list[SourcePlan], total: int) -> dict[str, SourceRepor
                                      requested_share=p.count / total, epochs=p.count / p.rows) for p in plans}
 
 
+def filtered_text(r: SourceReport) -> str:
+    """What a source's min_rating / verified left out, by filter ("" for none)."""
+    return ", ".join(f"{k}: {v:,}" for k, v in r.filtered.items())
+
+
 def mixture_card(m: Mixture, s: MixSummary, stats: Stats, data_files: str) -> str:
     """README.md: the Hub's YAML header (naming the shards data_files matches), and the sources
     with requested and realised shares."""
@@ -61,10 +67,11 @@ def mixture_card(m: Mixture, s: MixSummary, stats: Stats, data_files: str) -> st
              f"A training mixture of {len(s.sources)} sources in the schema of The Cauldron (`images`; `texts` of "
              f"user/assistant/source), shuffled with seed {m.seed} into {len(s.shards)} shards. Made with docsynth "
              f"{docsynth.__version__}; `mixture.json` has the shards' sha256 and `mixture.yaml` the mixture file.", "",
-             "| source | rows available | requested | realised | share | epochs | broken images left out |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| source | rows available | requested | realised | share | epochs | broken images left out "
+             "| left out by quality filters |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in s.sources:
         lines.append(f"| {r.name} | {r.rows_available:,} | {r.requested:,} | {r.realised:,} | "
-                     f"{100 * r.realised_share:.2f}% | {r.epochs:.2f} | {r.broken_images:,} |")
+                     f"{100 * r.realised_share:.2f}% | {r.epochs:.2f} | {r.broken_images:,} | {filtered_text(r)} |")
     lines += ["", f"{s.rows:,} rows, {s.bytes / 1e6:,.1f} MB.", "", stats_markdown(stats)]
     return "\n".join(lines)

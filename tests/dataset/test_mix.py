@@ -477,3 +477,36 @@ def test_a_kill_at_every_step_of_publishing_a_mixture_leaves_the_old_or_the_new_
             break
         assert res.returncode == -signal.SIGKILL, res.stderr
     assert res.returncode == 0 and at > 5 and seen[-1] == "B" and seen == sorted(seen) and seen[0] == "A", seen
+
+
+def test_rating_and_verified_filters_leave_out_rows_and_count_them(tmp_path, spill_images):
+    """A docsynth dataset's quality columns (DATASET_SCHEMA) and a FineVision-shaped source's
+    relevance_ratings: a row with one turn under the floor (or one that disagreed) is left out,
+    a null rating passes, and the report counts what each filter left out."""
+    from docsynth.dataset.cauldron import DATASET_SCHEMA, cauldron_row
+
+    d = tmp_path / "rated" / "data"
+    d.mkdir(parents=True)
+    turns = [([5, 5], [True, True]), ([5, 2], [True, True]), ([None, None], [None, None]), ([4, 5], [True, False]),
+             ([3, None], [None, True])]
+    table = pa.Table.from_pylist([cauldron_row([png(i)], [f"rated/{i}", f"rated/{i}#1"], ["a", "b"], "rated",
+                                               {"correctness": c, "relevance": [4, 4]}, v)
+                                  for i, (c, v) in enumerate(turns)], schema=DATASET_SCHEMA)
+    pq.write_table(table, d / "train.parquet")
+    base = {"name": "rated", "path": str(tmp_path / "rated"), "repeat": 1}
+    s = run_mix(Mixture.model_validate({"sources": [{**base, "min_rating": {"correctness": 4}, "verified": True}]}),
+                tmp_path / "out")
+    kept = users(pq.read_table(tmp_path / "out" / "data"))
+    assert sorted(kept) == ["rated/0", "rated/2"]
+    assert s.rows == 2 and s.sources[0].filtered == {"min_rating correctness": 2, "verified": 1}
+    assert pq.read_schema(next((tmp_path / "out" / "data").glob("*.parquet"))).names == ["images", "texts"]
+    split = run_mix(Mixture.model_validate({"sources": [{**base, "verified": True, "turns": {"split": 1}}]}),
+                    tmp_path / "split")  # a row left out takes all its pieces with it
+    assert split.rows == 8 and split.sources[0].filtered == {"verified": 2}
+
+    plain = cauldron_source(tmp_path, "plain", 4)
+    with pytest.raises(SourceError, match="source 'plain': its min_rating filter reads a column 'relevance_ratings'"):
+        run_mix(Mixture.model_validate({"sources": [{"name": "plain", "path": str(plain), "repeat": 1,
+                                                     "min_rating": {"relevance": 3}}]}), tmp_path / "bad")
+    with pytest.raises(ValueError, match="min_rating"):
+        Mixture.model_validate({"sources": [{**base, "min_rating": {"beauty": 3}}]})
