@@ -56,13 +56,29 @@ def lexical_kept(records: list[dict], recipe) -> list[bool]:
     return [kept[r["line"]] for r in records]
 
 
-def figures(rows: list[dict], unchecked: str = "keep") -> dict:
+def round_trip(unchecked: str = "keep"):
+    return lambda r: r["agree"] is True or (r["agree"] is None and unchecked == "keep")
+
+
+def judged(floor: int, and_round_trip: bool = False):
+    """The judge's correctness at least `floor` (an unrated pair is kept), with the round trip too if asked."""
+    def keep(r):
+        c = (r.get("ratings") or {}).get("correctness")
+        return (c is None or c >= floor) and (not and_round_trip or round_trip()(r))
+    return keep
+
+
+def figures(rows: list[dict], keep=None) -> dict:
+    """Correct shares of all pairs, of those the lexical filters keep, and of those `keep` keeps
+    of them (default: the round trip, unchecked kept)."""
+    keep = keep or round_trip()
+
     def share(sel):
         sel = list(sel)
         return round(sum(r["label"] == "correct" for r in sel) / len(sel), 3) if sel else None
 
     lexical = [r for r in rows if r["lexical"]]
-    verified = [r for r in lexical if r["agree"] is True or (r["agree"] is None and unchecked == "keep")]
+    verified = [r for r in lexical if keep(r)]
     correct_lexical = [r for r in lexical if r["label"] == "correct"]
     recall = (round(sum(r in verified for r in correct_lexical) / len(correct_lexical), 3)
               if correct_lexical else None)
@@ -78,9 +94,12 @@ def main() -> None:
     ap.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "quickstart-instruct.yaml")
     ap.add_argument("--labelled", type=Path, default=LABELLED)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--judge", action="store_true", help="also run the judge (verify.judge) and report its filters")
     ap.add_argument("--rows", type=Path, help="also write every pair with its verdict here (JSONL)")
     args = ap.parse_args()
     recipe, base = load_recipe(args.recipe)
+    if args.judge:
+        recipe = recipe.model_copy(update={"verify": recipe.verify.model_copy(update={"judge": True})})
     records, problems = read_pairs(args.labelled)
     if problems:
         sys.exit(f"{args.labelled}: {problems[:3]}")
@@ -90,11 +109,13 @@ def main() -> None:
     # As the stage asks: one generator's questions about one page together; the templates the
     # recipe leaves unverified (overview) stay unchecked, and are kept (unchecked: keep).
     skip = set(recipe.verify.skip_templates)
-    asked = [{**r, "sample": f"{r['model']}/{r['kind']}"} for r in records if r.get("template") not in skip]
+    asked = [{**r, "sample": f"{r['model']}/{r['kind']}", "template": r.get("template") or "pairs"} for r in records
+             if recipe.verify.judge or r.get("template") not in skip]  # the judge rates them all
     verdicts = {v["line"]: v for v in check_pairs(recipe, base, asked)}
     verdicts.update({r["line"]: {"agree": None, "how": "skipped template"} for r in records if r["line"] not in verdicts})
     t2 = time.perf_counter()
-    rows = [{**r, "lexical": k, "agree": verdicts[r["line"]]["agree"], "how": verdicts[r["line"]]["how"]}
+    rows = [{**r, "lexical": k, "agree": verdicts[r["line"]]["agree"], "how": verdicts[r["line"]]["how"],
+             "ratings": verdicts[r["line"]].get("ratings"), "judge_reason": verdicts[r["line"]].get("judge_reason")}
             for r, k in zip(records, kept)]
     groups = sorted({r["model"] for r in rows})
     report = {"verifier": recipe.verify.model or recipe.generate.model, "labelled": str(args.labelled),
@@ -102,20 +123,29 @@ def main() -> None:
               "by_generator": {g: figures([r for r in rows if r["model"] == g]) for g in groups},
               "all": figures(rows),
               # the `verified` filter with unchecked: drop (overview pairs, unparsable replies left out)
-              "unchecked_dropped": {g: figures([r for r in rows if r["model"] == g], "drop") for g in groups}}
+              "unchecked_dropped": {g: figures([r for r in rows if r["model"] == g], round_trip("drop")) for g in groups}}
+    if recipe.verify.judge:  # the judge's correctness score alone, and with the round trip
+        for floor in (4, 5):
+            report[f"judge_correctness_ge_{floor}"] = {g: figures([r for r in rows if r["model"] == g], judged(floor))
+                                                        for g in groups}
+            report[f"round_trip_and_judge_ge_{floor}"] = {
+                g: figures([r for r in rows if r["model"] == g], judged(floor, True)) for g in groups}
     if args.rows:
         args.rows.write_text("".join(json.dumps({k: r[k] for k in ("line", "model", "label", "lexical", "agree", "how",
-                                                                   "question", "answer")}) + "\n" for r in rows))
+                                                                   "ratings", "judge_reason", "question", "answer")})
+                                     + "\n" for r in rows))
     if args.json:
         print(json.dumps(report, indent=1))
         return
     print(f"verifier: {report['verifier']}\nlabelled pairs: {len(rows)} ({args.labelled})")
-    print(f"{'generator':<22} {'pairs':>5} {'correct':>8} {'kept lex':>8} {'correct':>8} {'kept ver':>8} "
+    print(f"{'generator':<40} {'pairs':>5} {'correct':>8} {'kept lex':>8} {'correct':>8} {'kept ver':>8} "
           f"{'correct':>8} {'recall':>7} {'ratio':>6}")
+    extra = [(f"{g} ({k.replace('_', ' ')})", f) for k in report if k.startswith(("judge_", "round_trip_and"))
+             for g, f in report[k].items()]
     for g, f in [*report["by_generator"].items(), ("all", report["all"]),
-                 *((f"{g} (unchecked: drop)", f) for g, f in report["unchecked_dropped"].items())]:
+                 *((f"{g} (unchecked: drop)", f) for g, f in report["unchecked_dropped"].items()), *extra]:
         pct = lambda x: "-" if x is None else f"{x:.0%}"  # noqa: E731
-        print(f"{g:<22} {f['pairs']:>5} {pct(f['correct_all']):>8} {f['kept_lexical']:>8} "
+        print(f"{g:<40} {f['pairs']:>5} {pct(f['correct_all']):>8} {f['kept_lexical']:>8} "
               f"{pct(f['correct_lexical']):>8} {f['kept_verified']:>8} {pct(f['correct_verified']):>8} "
               f"{pct(f['recall_of_correct']):>7} {f['precision_ratio'] or '-':>6}")
     print(f"lexical filters {report['seconds']['lexical']} s; verification {report['seconds']['verify']} s")

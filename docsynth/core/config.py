@@ -120,19 +120,21 @@ def _type_name(ann: Any) -> str:
     return getattr(ann, "__name__", str(ann)).replace("NoneType", "null")
 
 
-def reference(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
+def reference(model: type[BaseModel], prefix: str = "", instance: BaseModel | None = None) -> list[tuple[str, str, str, str]]:
     """(key path, type, default, description) of every key of a config model, nested sections
-    and each member of a list of tagged sections (the filters) included: the docs' key table."""
+    and each member of a list of tagged sections (the filters) included: the docs' key table.
+    A section's own default (verify.sampling's temperature 0) is shown, not its model's."""
     rows = []
     for name, f in model.model_fields.items():
         key = f"{prefix}{name}"
         members = [m for m in _members(f.annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
         items = [m for a in _members(f.annotation) if typing.get_origin(a) is list
                  for m in _members(typing.get_args(a)[0]) if isinstance(m, type) and issubclass(m, BaseModel)]
+        default = getattr(instance, name) if instance is not None else (
+            None if f.is_required() else f.get_default(call_default_factory=True))
         if members:
-            rows += reference(members[0], f"{key}.")
+            rows += reference(members[0], f"{key}.", default if isinstance(default, members[0]) else None)
             continue
-        default = f.get_default(call_default_factory=True)
         if isinstance(default, list) and default and isinstance(default[0], BaseModel):
             default = [getattr(d, "name", type(d).__name__) for d in default]
         shown = json.dumps(default.value if isinstance(default, Enum) else default, default=str)
@@ -141,6 +143,7 @@ def reference(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, 
                      " ".join((f.description or "").split())))
         for m in items:
             tag = m.model_fields["name"].default if "name" in m.model_fields else m.__name__
+            tag = tag if isinstance(tag, str) else ""  # a required name: `sources[].path`
             doc = " ".join((m.__doc__ or "").split())
             rows.append((f"{key}[{tag}]", "section", "", doc))
             rows += [r for r in reference(m, f"{key}[{tag}].") if not r[0].endswith("].name")]

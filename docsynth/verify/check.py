@@ -25,7 +25,9 @@ class Checker:
         self.cfg, self.seed, self.session = cfg, seed, session
         self.answer, self.judge = answer_template(), judge_template()
         self.inert = Inert(getattr(session.tokens, "specials", ()))
-        self.cached_tokens = 0  # prompt tokens the engine's prefix cache served (where it says)
+        # Tokens of this process's requests, by kind (answer: the round trip; judge), with the prompt
+        # tokens the engine's prefix cache served (where the backend says): bench/verify.py's figures.
+        self.tokens = {k: {"requests": 0, "prompt": 0, "cached": 0, "output": 0} for k in ("answer", "judge")}
 
     def check(self, rows: list[dict]) -> list[Verdicts]:
         """Verdicts for each row, in order (one backend call per kind of request)."""
@@ -33,19 +35,24 @@ class Checker:
         trips = self._complete([verify_request(
             self.answer, self.inert, r["text"], r["questions"], derive_seed(self.seed, f"verify:{r['sample_id']}"),
             answers_schema(len(r["questions"]), self.cfg.max_answer_chars) if self.cfg.guided_json else None)
-            for r in asked], self.cfg.sampling)
+            for r in asked], self.cfg.sampling, "answer")
         trip = dict(zip((r["sample_id"] for r in asked), trips))
         rated = [r for r in rows if r["questions"]] if self.cfg.judge else []
         judged = dict(zip((r["sample_id"] for r in rated), self._complete([judge_request(
             self.judge, self.inert, r["text"], r["questions"], r["answers"],
             derive_seed(self.seed, f"judge:{r['sample_id']}"), self.cfg.guided_json) for r in rated],
-            self.cfg.judge_sampling)))
+            self.cfg.judge_sampling, "judge")))
         return [rate(round_trip(r, trip.get(r["sample_id"]), self.session.model, self.cfg.min_f1),
                      judged.get(r["sample_id"])) for r in rows]
 
-    def _complete(self, requests, sampling) -> list[Completion]:
+    def _complete(self, requests, sampling, kind: str) -> list[Completion]:
         replies = self.session.backend.complete(requests, sampling) if requests else []
-        self.cached_tokens += sum(c.cached_tokens for c in replies)
+        t = self.tokens[kind]
+        for c in replies:
+            t["requests"] += 1
+            t["prompt"] += c.prompt_tokens
+            t["cached"] += c.cached_tokens
+            t["output"] += c.output_tokens
         return replies
 
 

@@ -1,7 +1,8 @@
 """Any QA set through the verifier: JSONL records of {"question", "answer", "context"} in, one
 verdict per record out, so the verifier can be measured on labelled data (bench/quality.py)
 and any dataset checked. Records that share a context (and an optional "sample" key) go in one
-request, as a sample's do, PER_REQUEST questions at most."""
+request, as a sample's do, PER_REQUEST questions at most. A record's optional "template" is its
+generation template: one in verify.skip_templates is rated by the judge but not round-tripped."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def check_pairs(recipe: Recipe, base: Path, records: list[dict], session: Sessio
     groups: dict[tuple, list[dict]] = {}
     chunks: dict[tuple, int] = {}
     for r in records:  # as a sample's questions: one context (and "sample", if given), PER_REQUEST at most
-        key = (r["context"], str(r.get("sample", "")))
+        key = (r["context"], str(r.get("sample", "")), str(r.get("template", "pairs")))
         n = chunks.setdefault(key, 0)
         if len(groups.setdefault((*key, n), [])) >= PER_REQUEST:
             chunks[key] = n = n + 1
@@ -67,7 +68,7 @@ def check_pairs(recipe: Recipe, base: Path, records: list[dict], session: Sessio
     out: list[dict] = []
     for i in range(0, len(contexts), cfg.batch_samples):
         batch = contexts[i:i + cfg.batch_samples]
-        rows = [{"sample_id": f"pairs:{groups[c][0]['line']}", "template": "pairs",
+        rows = [{"sample_id": f"pairs:{groups[c][0]['line']}", "template": c[2],
                  "text": format_document([template.quote(inert(c[0]))]),
                  "questions": [r["question"] for r in groups[c]], "answers": [r["answer"] for r in groups[c]]}
                 for c in batch]

@@ -51,6 +51,7 @@ class VerifySummary:
     unchecked: dict[str, int] = field(default_factory=dict)  # by why
     prompt_tokens: int = 0
     output_tokens: int = 0
+    run_tokens: dict = field(default_factory=dict)  # this run's requests by kind, with prefix-cache hits (Checker)
     seconds: float = 0.0
 
     rejects = 0  # a pair the verifier could not check is kept, unchecked: nothing is rejected here
@@ -105,6 +106,7 @@ class VerifyStage:
         self.upstream = TaskStore.of(run_dir, "generate")
         self.store = TaskStore.of(self.out, "verify")
         self.session = session
+        self.checker: Checker | None = None
         self.key = key_config(recipe)
         self._markers_read: dict = {}
 
@@ -165,10 +167,11 @@ class VerifyStage:
                           total["checked"], total["agreed"],
                           round(total["agreed"] / total["checked"], 3) if total["checked"] else 0.0,
                           dict(sorted(disagreed.items())), dict(sorted(unchecked.items())), total["prompt_tokens"],
-                          total["output_tokens"], round(time.perf_counter() - t0, 3))
+                          total["output_tokens"], self.checker.tokens if self.checker else {},
+                          round(time.perf_counter() - t0, 3))
         manifest = {"stage": "verify", "model": c.model, "backend": c.backend, "key": self.key,
                     "versions": {"docsynth": docsynth.__version__}, **{k: v for k, v in s.to_dict().items()
-                                                                       if k not in ("out_dir", "seconds")}}
+                                                                       if k not in ("out_dir", "seconds", "run_tokens")}}
         atomic_write_text(self.out / "verify-manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         return s
 

