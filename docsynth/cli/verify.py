@@ -63,11 +63,16 @@ def _pairs(r, base: Path, path: Path, json_out: bool) -> None:
             typer.echo(json.dumps(v, ensure_ascii=False))
         return
     t = Table(title=f"verify {path}", title_justify="left")
-    for col in ("line", "agree", "how", "question", "answer", "verifier"):
+    judged = r.verify.judge
+    for col in ("line", "agree", "how", "question", "answer", "verifier", *(("rel/cor/fmt", "judge") if judged else ())):
         t.add_column(col)
     for v in verdicts:
+        scores = v.get("ratings") or {}
         t.add_row(str(v["line"]), {True: "yes", False: "no", None: "-"}[v["agree"]], v["how"], v["question"],
-                  v["answer"], v["reanswer"] or "")
+                  v["answer"], v["reanswer"] or "",
+                  *(("/".join("-" if scores.get(a) is None else str(scores[a])
+                              for a in ("relevance", "correctness", "formatting")), v.get("judge_reason") or "")
+                    if judged else ()))
     common.out.print(t, highlight=False, markup=False)
     c = Counter(v["agree"] for v in verdicts)
     common.out.print(f"{c[True]:,} agree, {c[False]:,} disagree, {c[None]:,} unchecked of {len(verdicts):,}",
@@ -81,5 +86,7 @@ def print_summary(s) -> None:
     t.add_row("verified", f"{s.agreed:,} of {s.checked:,} checked agree ({s.verified_share:.0%})")
     t.add_row("disagree", ", ".join(f"{k}: {v:,}" for k, v in s.disagreed.items()) or "none")
     t.add_row("unchecked", ", ".join(f"{k}: {v:,}" for k, v in s.unchecked.items()) or "none")
-    t.add_row("tokens", f"{s.prompt_tokens:,} in, {s.output_tokens:,} out; {s.seconds:.1f} s")
+    cached = sum(k.get("cached", 0) for k in s.run_tokens.values())
+    t.add_row("tokens", f"{s.prompt_tokens:,} in, {s.output_tokens:,} out; {s.seconds:.1f} s"
+              + (f"  ({cached:,} prompt tokens from the engine's prefix cache this run)" if cached else ""))
     common.out.print(t, highlight=False)
