@@ -46,22 +46,27 @@ def verify_request(template: Template, inert: Inert, text: str, questions: list[
     return ChatRequest(msgs, seed, schema, regex=answers_regex(len(questions), schema) if schema else None)
 
 
-def parse_answers(text: str, n: int) -> list[str]:
-    """n answers from the verifier's reply ({"answers": [...]}, or a bare list), in order;
-    ParseError with the reason otherwise."""
+def reply_list(text: str, key: str, n: int, what: str, per: str) -> list:
+    """The first JSON list in a reply, as {key: [...]} or bare, of exactly n items; ParseError
+    with the reason otherwise (the verifier's answers, the judge's ratings)."""
     for candidate in json_candidates(text or ""):
         try:
             data = json.loads(candidate, strict=False)
         except ValueError:
             continue
         if isinstance(data, dict):
-            data = data.get("answers")
+            data = data.get(key)
         if isinstance(data, list):
-            answers = [NUMBERED.sub("", _text(a), count=1) for a in data]
-            if len(answers) != n:
-                raise ParseError(f"{len(answers)} answers for {n} questions")
-            return answers
-    raise ParseError("no JSON list of answers in the reply")
+            if len(data) != n:
+                raise ParseError(f"{len(data)} {what} for {n} {per}")
+            return data
+    raise ParseError(f"no JSON list of {what} in the reply")
+
+
+def parse_answers(text: str, n: int) -> list[str]:
+    """n answers from the verifier's reply ({"answers": [...]}, or a bare list), in order;
+    ParseError with the reason otherwise."""
+    return [NUMBERED.sub("", _text(a), count=1) for a in reply_list(text, "answers", n, "answers", "questions")]
 
 
 def _text(a) -> str:

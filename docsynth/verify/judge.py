@@ -8,16 +8,15 @@ Reason before score: measured on the instruct model, a bare 1-5 "is this correct
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from docsynth.core.inert import Inert
 from docsynth.core.records import JUDGED_AXES
 from docsynth.core.resources import shipped
 from docsynth.generate.backends import ChatRequest
-from docsynth.generate.parse import ParseError, json_candidates
+from docsynth.generate.parse import ParseError
 from docsynth.generate.prompts import Template, load_template
-from docsynth.verify.ask import NUMBERED
+from docsynth.verify.ask import NUMBERED, reply_list
 
 MAX_REASON_CHARS = 240
 
@@ -64,28 +63,16 @@ def judge_request(template: Template, inert: Inert, text: str, questions: list[s
 def parse_ratings(text: str, n: int) -> list[Rating]:
     """n ratings from the judge's reply, in order; ParseError with the reason otherwise (a score
     outside 1..5, or missing, makes the reply unusable: a guess would be worse than no rating)."""
-    for candidate in json_candidates(text or ""):
-        try:
-            data = json.loads(candidate, strict=False)
-        except ValueError:
-            continue
-        if isinstance(data, dict):
-            data = data.get("ratings")
-        if not isinstance(data, list):
-            continue
-        if len(data) != n:
-            raise ParseError(f"{len(data)} ratings for {n} pairs")
-        out = []
-        for i, item in enumerate(data, 1):
-            if not isinstance(item, dict):
-                raise ParseError(f"rating {i} is not an object")
-            scores = {}
-            for a in JUDGED_AXES:
-                v = item.get(a)
-                if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v) or not 1 <= v <= 5:
-                    raise ParseError(f"rating {i}: {a} is {v!r}, not an integer from 1 to 5")
-                scores[a] = int(v)
-            reason = NUMBERED.sub("", " ".join(str(item.get("reason") or "").split()), count=1)
-            out.append(Rating(reason[:MAX_REASON_CHARS], scores))
-        return out
-    raise ParseError("no JSON list of ratings in the reply")
+    out = []
+    for i, item in enumerate(reply_list(text, "ratings", n, "ratings", "pairs"), 1):
+        if not isinstance(item, dict):
+            raise ParseError(f"rating {i} is not an object")
+        scores = {}
+        for a in JUDGED_AXES:
+            v = item.get(a)
+            if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v) or not 1 <= v <= 5:
+                raise ParseError(f"rating {i}: {a} is {v!r}, not an integer from 1 to 5")
+            scores[a] = int(v)
+        reason = NUMBERED.sub("", " ".join(str(item.get("reason") or "").split()), count=1)
+        out.append(Rating(reason[:MAX_REASON_CHARS], scores))
+    return out
