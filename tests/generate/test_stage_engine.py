@@ -214,7 +214,7 @@ def test_the_hostile_corpus_on_the_real_engine(tiny_model, tmp_path):
         return [i for i in out.prompt_token_ids if i in special]
 
     clean = control_ids([STATEMENT], pdfs["planted_qa"])
-    assert len(clean) >= 4  # <s>?, <|system|> ... <|end|>, <|user|> ... <|end|>, <|assistant|>
+    assert len(clean) >= 3  # <s>?, <|user|> ... <|end|>, <|assistant|> (document first: no system turn)
     for name, pdf in pdfs.items():
         assert control_ids(file_page_texts(pdf, r.ingest), pdf) == clean, name
     try:  # the tiny model's pairs are noise: the filters may leave none, which writes nothing
