@@ -96,6 +96,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--judge", action="store_true", help="also run the judge (verify.judge) and report its filters")
     ap.add_argument("--rows", type=Path, help="also write every pair with its verdict here (JSONL)")
+    ap.add_argument("--only", action="append", metavar="GENERATOR",
+                    help="measure only this generator's pairs (repeatable; e.g. qwen2.5-coder-1.5b, variant)")
     args = ap.parse_args()
     recipe, base = load_recipe(args.recipe)
     if args.judge:
@@ -103,6 +105,10 @@ def main() -> None:
     records, problems = read_pairs(args.labelled)
     if problems:
         sys.exit(f"{args.labelled}: {problems[:3]}")
+    if args.only:
+        records = [r for r in records if r["model"] in args.only]
+        if not records:
+            sys.exit(f"{args.labelled}: no pairs of {', '.join(args.only)}")
     t0 = time.perf_counter()
     kept = lexical_kept(records, recipe)
     t1 = time.perf_counter()

@@ -75,8 +75,8 @@ def run_generate(recipe: RecipeLike, pages_dir: str | Path, out: str | Path | No
 
 def run_write(recipe: RecipeLike, run_dir: str | Path, out: str | Path | None = None):
     """`docsynth write`: filter the candidates of `run_dir` and write the Cauldron dataset."""
-    r, _ = _recipe(recipe, None)
-    return local.run_write(r, Path(run_dir), Path(out) if out else None)
+    r, base = _recipe(recipe, None)
+    return local.run_write(r, Path(run_dir), Path(out) if out else None, base)
 
 
 def mix(mixture: str | Path | Mixture, out: str | Path, *, spill_dir: str | Path | None = None, **overrides: Any):

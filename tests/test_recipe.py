@@ -26,7 +26,7 @@ def test_defaults_live_in_the_models():
     ({"ingest": {"ocr": {"mode": "sometimes"}}}, "ingest.ocr.mode: Input should be 'auto', 'always' or 'never'"),
     ({"ingest": {"dpi": 10}}, "ingest.dpi: Input should be greater than or equal to 36"),
     ({"ingest": {"ocr": {"languages": "eng; rm -rf"}}}, "ingest.ocr.languages: String should match pattern"),
-    ({"zzz": 1}, "zzz: unknown key (valid keys here: filters, generate, ingest, inputs, name, ray, seed, verify, write)"),
+    ({"zzz": 1}, "zzz: unknown key (valid keys here: decontaminate, filters, generate, ingest, inputs, name, ray, seed, verify, write)"),
 ])
 def test_invalid_recipes_name_the_key_path(data, message):
     with pytest.raises(RecipeError) as e:

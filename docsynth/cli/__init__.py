@@ -9,8 +9,8 @@ import typer
 
 from docsynth import __version__
 from docsynth.core.children import Terminated, signals_unwind
-from docsynth.cli import (common, generate, ingest, mix, preview, prompts, push, recipes, run, stats, validate, verify,
-                          write)
+from docsynth.cli import (common, decontaminate, generate, ingest, mix, preview, prompts, push, recipes, run, stats,
+                          validate, verify, write)
 
 app = typer.Typer(
     name="docsynth",
@@ -52,6 +52,7 @@ app.command("verify")(verify.verify)
 app.command("write")(write.write)
 app.command("rejects")(run.rejects)
 app.command("mix")(mix.mix)
+app.command("decontaminate")(decontaminate.decontaminate)
 app.command("push")(push.push)
 app.command("stats")(stats.stats)
 app.command("preview")(preview.preview)

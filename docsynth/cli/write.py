@@ -29,8 +29,8 @@ def write(
     rewritten when the candidates, filters and write settings are unchanged.
     """
     with common.failures():
-        r, _ = common.recipe_with(recipe, {})
-        s = run_write(r, run_dir, out)
+        r, base = common.recipe_with(recipe, {})
+        s = run_write(r, run_dir, out, base)
     if json_out:
         common.print_json(s.to_dict())
     else:

@@ -20,46 +20,14 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
 from docsynth.core.config import Section, parse_config, read_yaml
+from docsynth.core.adapterconfig import Adapter, LlavaAdapter, MessagesAdapter, QAAdapter  # noqa: F401 (sources use them)
+from docsynth.core.decontamconfig import DecontamConfig
 from docsynth.core.filterconfig import RatingAxis
-
-
-class QAAdapter(Section):
-    """Rows with an image column and question/answer columns (VQA-style)."""
-
-    kind: Literal["qa"] = "qa"
-    image: str = Field("image", description="the image column: an image, a list of images, or a path")
-    question: str = Field("question", description="the question column: a string, or a list (one turn each)")
-    answer: str = Field("answer", description="the answer column: a string, a list of answers, or one list per question")
-    answers: Literal["first", "most_common", "join"] = Field(
-        "first", description="several answers to one question: keep the first, the most common, or all joined by '; '")
-    image_root: Path | None = Field(None, description="where relative image paths resolve (default: the source's folder)")
-
-
-class LlavaAdapter(Section):
-    """LLaVA-style rows: `conversations` of {from: human|gpt, value} turns, images as paths."""
-
-    kind: Literal["llava"] = "llava"
-    image: str = Field("image", description="the image column: a path or a list of paths")
-    conversations: str = "conversations"
-    image_root: Path | None = Field(None, description="where image paths resolve (default: the source's folder)")
-
-
-class MessagesAdapter(Section):
-    """Chat rows: `messages` of {role, content} where content is a string or a list of parts
-    ({type: text, text} / {type: image}), images in an `images` column in order of the image parts."""
-
-    kind: Literal["messages"] = "messages"
-    messages: str = "messages"
-    images: str = Field("images", description="the images column (a list of images or paths)")
-    image_root: Path | None = Field(None, description="where image paths resolve (default: the source's folder)")
-
-
-Adapter = Annotated[QAAdapter | LlavaAdapter | MessagesAdapter, Field(discriminator="kind")]
 
 
 class TurnsConfig(Section):
@@ -100,6 +68,8 @@ class SourceConfig(Section):
         "as docsynth and FineVision write it; a null rating passes, as in nanoVLM)"))
     verified: bool = Field(False, description=(
         "leave out rows with a turn whose round trip disagreed (the source's `verified` column, as docsynth writes it)"))
+    decontaminate: DecontamConfig | None = Field(None, description=(
+        "this source's own check against evaluation sets, in place of the mixture's ({against: []}: none)"))
 
     @model_validator(mode="after")
     def _one_amount(self):
@@ -121,6 +91,8 @@ class Mixture(Section):
     row_group_bytes: ByteSize = Field(ByteSize(32_000_000), ge=100_000, description=(
         "target parquet row group size: the unit a loader reads and a resume re-reads"))
     license: str = Field("other", description="the card's license (the sources' terms decide it)")
+    decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description=(
+        "check every source against evaluation sets (a source's own section replaces it)"))
     sources: list[SourceConfig] = Field(min_length=1)
 
     @field_validator("sources")
@@ -149,4 +121,7 @@ def load_mixture(path: str | Path) -> tuple[Mixture, Path]:
         s.path = base / s.path if not s.path.is_absolute() else s.path
         if s.adapter is not None and s.adapter.image_root is not None and not s.adapter.image_root.is_absolute():
             s.adapter.image_root = base / s.adapter.image_root
+        if s.decontaminate is not None:
+            s.decontaminate = s.decontaminate.resolved(base)
+    m.decontaminate = m.decontaminate.resolved(base)
     return m, base

@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from docsynth.core.config import Section, parse_config, read_yaml
+from docsynth.core.decontamconfig import DecontamConfig
 from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
                                         InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
                                         MinRatingFilter, UnanswerableFilter, VerifiedFilter, default_filters)
@@ -244,6 +245,8 @@ class Recipe(Section):
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     write: WriteConfig = Field(default_factory=WriteConfig)
+    decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description=(
+        "check the pairs against evaluation sets as they are written (paths relative to the recipe)"))
     ray: RayConfig = Field(default_factory=RayConfig)
     filters: list[FilterConfig] = Field(default_factory=default_filters, description=(
         "applied in order to every QA pair; a name alone (- code) takes the filter's defaults"))

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import docsynth
 from docsynth.core.mixture import Mixture
+from docsynth.dataset.mixdecontam import mix_decontam_markdown
 from docsynth.dataset.cauldron import card_front, card_header
 from docsynth.dataset.plan import SourcePlan
 from docsynth.dataset.stats import Stats, stats_markdown
@@ -40,6 +41,7 @@ class MixSummary:
     seconds: float = 0.0
     sources: list[SourceReport] = field(default_factory=list)
     shards: list[dict] = field(default_factory=list)
+    decontamination: dict = field(default_factory=dict)  # by source (docsynth.dataset.mixdecontam)
 
     @property
     def rejects(self) -> int:
@@ -73,5 +75,6 @@ def mixture_card(m: Mixture, s: MixSummary, stats: Stats, data_files: str) -> st
     for r in s.sources:
         lines.append(f"| {r.name} | {r.rows_available:,} | {r.requested:,} | {r.realised:,} | "
                      f"{100 * r.realised_share:.2f}% | {r.epochs:.2f} | {r.broken_images:,} | {filtered_text(r)} |")
-    lines += ["", f"{s.rows:,} rows, {s.bytes / 1e6:,.1f} MB.", "", stats_markdown(stats)]
+    lines += ["", f"{s.rows:,} rows, {s.bytes / 1e6:,.1f} MB.", "", *mix_decontam_markdown(s.decontamination),
+              stats_markdown(stats)]
     return "\n".join(lines)

@@ -29,6 +29,8 @@ from docsynth.dataset.cauldron import (DATASET_CARD_FEATURES, DATASET_SCHEMA, ca
                                        rows_to_table, write_shard)
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
 from docsynth.core.records import reason_kind
+from docsynth.dataset.decontam import decontam_markdown
+from docsynth.dataset.decontamwrite import WriteDecontam
 from docsynth.dataset.filters import Pair, apply_filters, build_filters
 from docsynth.dataset.verdicts import Quality, VerdictSource, quality_markdown
 from docsynth.core.config import config_hash
@@ -58,6 +60,7 @@ class WriteSummary:
     dropped: dict[str, int] = field(default_factory=dict)  # pairs, by filter
     samples_dropped: int = 0  # left with no pairs
     quality: dict = field(default_factory=dict)  # round-trip verification (docsynth.dataset.verdicts)
+    decontamination: dict = field(default_factory=dict)  # docsynth.dataset.decontam; {} when not checked
     shards: list[str] = field(default_factory=list)
     bytes: int = 0
     reused: bool = False
@@ -106,8 +109,9 @@ class WriteStage:
     workers = 0
     opening = ""
 
-    def __init__(self, recipe: Recipe, run_dir: Path, out: Path | None = None) -> None:
+    def __init__(self, recipe: Recipe, run_dir: Path, out: Path | None = None, base: Path | None = None) -> None:
         self.recipe, self.run_dir, self.out = recipe, run_dir, out or run_dir / "dataset"
+        self.base = base or Path.cwd()  # the recipe's folder: evaluation set paths are relative to it
         self.upstream = TaskStore.of(run_dir, "generate")
         self.store = DatasetMarker(self.out)
 
@@ -124,16 +128,21 @@ class WriteStage:
         self.verdicts = VerdictSource(self.run_dir, self.candidates, self.recipe.verify.enabled)
         keys = [[f.info["key"], f.shard.name, f.info.get("sha256")] for f in self.candidates]
         r = self.recipe
+        # the evaluation sets are opened, checked and hashed here, before anything is written
+        self.decontam = (WriteDecontam(r.decontaminate.resolved(self.base), self.run_dir)
+                         if r.decontaminate.enabled else None)
         return [WriteTask(0, config_hash({"filters": [f.model_dump(mode="json") for f in r.filters],
                                           "write": r.write.model_dump(mode="json"), "name": r.name},
-                                         keys, self.verdicts.keys(), docsynth.__version__))]
+                                         keys, self.verdicts.keys(), docsynth.__version__,
+                                         *([self.decontam.key()] if self.decontam else [])))]
 
     def open(self) -> None:
         pass
 
     def run(self, tasks: list[WriteTask]):
         for task in tasks:
-            yield task, _write(self.recipe, self.run_dir, self.out, self.candidates, self.verdicts, task.key).to_dict()
+            yield task, _write(self.recipe, self.run_dir, self.out, self.candidates, self.verdicts, task.key,
+                               self.decontam).to_dict()
 
     def crashed(self, task: WriteTask) -> dict | None:
         return None
@@ -143,7 +152,7 @@ class WriteStage:
 
 
 def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished], verdicts: VerdictSource,
-           key: str) -> WriteSummary:
+           key: str, decontam: WriteDecontam | None = None) -> WriteSummary:
     t0 = time.perf_counter()
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -174,13 +183,22 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
     quality = Quality(used=verdicts.used)
     for shard in candidates:
         judged = verdicts.of(shard.index)
+        hits = decontam.shard(shard) if decontam else {}
+        at = -1  # the row within the shard, as decontam.shard counts
         for batch in pq.ParquetFile(shard.shard).iter_batches(batch_size=64, columns=_COLUMNS):
             for c in batch.to_pylist():
+                at += 1
                 s.samples_in += 1
                 s.pairs_in += len(c["questions"])
                 v = judged.get(c["sample_id"])
                 pairs = _pairs(c, v)
                 kept, gone = apply_filters(pairs, filters)
+                if at in hits:  # an image hit takes every pair the filters kept; a text hit its own
+                    live = [i for i, p in enumerate(pairs) if any(p is k for k in kept)]
+                    whole, one = decontam.apply(c["sample_id"], hits[at], live)
+                    out_now = {i: whole for i in live} if whole else one
+                    gone += [(pairs[i], why) for i, why in out_now.items()]
+                    kept = [pairs[i] for i in live if i not in out_now]
                 quality.add(v, [any(p is k for k in kept) for p in pairs])
                 for p, why in gone:
                     dropped[reason_kind(why)] += 1
@@ -206,6 +224,7 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
                     flush()
     s.dropped = dict(sorted(dropped.items()))
     s.quality = quality.to_dict()
+    s.decontamination = decontam.finish() if decontam else {}
     if not s.samples_in:
         raise DocsynthError(f"{run_dir} holds no QA candidates to write: generate rejected every sample "
                             f"(reasons in {run_dir / 'generate-rejects.jsonl'}; docsynth rejects {run_dir})")
@@ -258,7 +277,8 @@ def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: li
              "- Filters, in order: " + ", ".join(f"`{f.name}`" for f in recipe.filters), "",
              "| | in | out |", "| --- | --- | --- |",
              f"| samples | {s.samples_in:,} | {s.samples_out:,} |", f"| QA pairs | {s.pairs_in:,} | {s.pairs_out:,} |", "",
-             f"Samples left with no pair: {s.samples_dropped:,}.", "", *quality_markdown(s.quality, s.dropped)]
+             f"Samples left with no pair: {s.samples_dropped:,}.", "", *quality_markdown(s.quality, s.dropped),
+             *decontam_markdown(s.decontamination)]
     if examples:
         lines += ["## Examples", ""]
         for ex in examples:

@@ -130,9 +130,10 @@ def run_verify(recipe: Recipe, base: Path, run_dir: Path, out: Path | None = Non
         return drive(VerifyStage(recipe, base, run_dir, out, session), progress)
 
 
-def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None) -> WriteSummary:
-    """Filter the run's candidates and write the dataset; nothing is rewritten when unchanged."""
-    stage = WriteStage(recipe, run_dir, out)
+def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None, base: Path | None = None) -> WriteSummary:
+    """Filter the run's candidates and write the dataset; nothing is rewritten when unchanged.
+    base: the recipe's folder (its evaluation set paths are relative to it; default the current one)."""
+    stage = WriteStage(recipe, run_dir, out, base)
     with locked(run_dir, stage.out):  # it writes RUN/filter-rejects.jsonl too
         return drive(stage)
 
@@ -160,7 +161,7 @@ def stages(recipe: Recipe, base: Path, out: Path, session: Session | None = None
     """The recipe's stages over one run directory, by name."""
     return {"ingest": IngestStage(recipe, base, out), "generate": GenerateStage(recipe, base, out, out, session),
             "verify": VerifyStage(recipe, base, out, out, session if shares_engine(recipe) else None),
-            "write": WriteStage(recipe, out)}
+            "write": WriteStage(recipe, out, base=base)}
 
 
 def forget(stages_: dict[str, Stage], names: list[str]) -> None:

@@ -1,0 +1,98 @@
+"""The `decontaminate:` section of recipes and mixture files: which evaluation sets the data must
+not contain, and how a copy is recognised.
+
+    decontaminate:
+      action: drop                 # or flag: keep the sample, report the hit
+      against:
+        - {name: docvqa, path: /data/docvqa/test, adapter: {kind: qa, answer: answers}}
+        - {name: chartqa, path: /data/the_cauldron, config: chartqa, split: test}
+      images: {max_distance: 10}
+      text: {ngram: 2, question: 0.7, question_answer: 0.8}
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from docsynth.core.adapterconfig import Adapter
+from docsynth.core.config import Section
+
+
+class EvalSet(Section):
+    """An evaluation set, read like a mixture's source (docsynth.dataset.sources)."""
+
+    name: str
+    path: Path = Field(description="a Cauldron-style dataset, a folder of parquet shards (or a glob), a "
+                                   "save_to_disk dataset, or a Hub-style dataset folder with a card and configs")
+    config: str | None = Field(None, description="the config of a Hub-style folder that has several")
+    split: str = Field("test", description="the split to read")
+    adapter: Adapter | None = Field(None, description=(
+        "how to read a set that is not in the Cauldron schema, e.g. DocVQA's image/question/answers: "
+        "{kind: qa, answer: answers}"))
+
+
+class Action(str, Enum):
+    drop = "drop"  # leave the sample (image hit) or the pair (text hit) out
+    flag = "flag"  # keep it; the report and the card say it matched
+
+
+class ImageMatch(Section):
+    """Page images against evaluation images, by 64-bit perceptual hash (docsynth.core.phash)."""
+
+    enabled: bool = True
+    # Measured (docsynth.core.phash): re-encoding, resizing, 3 % crops, greyscale and another dpi
+    # move the 64-bit hash at most 12 bits (99.9 % at most 10) and the 256-bit one at most 40;
+    # distinct pages are 56 or more apart on the 256-bit hash.
+    max_distance: int = Field(11, ge=0, le=15, description=(
+        "candidates: the most bits two 64-bit hashes may differ in (0-15)"))
+    confirm_distance: int = Field(48, ge=0, le=256, description=(
+        "a candidate is the same image if the 256-bit hashes differ in at most this many bits"))
+
+
+class TextMatch(Section):
+    """Questions (and question + answer) against the evaluation set's, by normalised word n-grams
+    (docsynth.core.ngrams). A one-word change in a 10-word question keeps 7 of its 9 word pairs
+    (0.78) but only 5 of its 8 word triples (0.62): pairs tell an edited copy from a new question."""
+
+    enabled: bool = True
+    ngram: int = Field(2, ge=1, le=13, description="words per n-gram")
+    question: float | None = Field(0.7, gt=0, le=1, description=(
+        "a question sharing this share of its n-grams with an evaluation question is a hit; null: not checked"))
+    min_question_words: int = Field(6, ge=1, description=(
+        "shorter questions are not checked alone (any two sets share 'what is the date?'), only with their answer"))
+    question_answer: float | None = Field(0.8, gt=0, le=1, description=(
+        "question and answer together against an evaluation question and its answer; null: not checked"))
+
+
+class DecontamConfig(Section):
+    """Checking data against evaluation sets. With no `against`, nothing is checked."""
+
+    against: list[EvalSet] = Field(default_factory=list, description="the evaluation sets")
+    action: Action = Field(Action.drop, description="drop: leave hits out; flag: keep them, report them")
+    images: ImageMatch = Field(default_factory=ImageMatch)
+    text: TextMatch = Field(default_factory=TextMatch)
+
+    @field_validator("against")
+    @classmethod
+    def _unique_names(cls, v: list[EvalSet]) -> list[EvalSet]:
+        names = [e.name for e in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"evaluation set name {', '.join(twice)} is used twice")
+        return v
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.against) and (self.images.enabled or self.text.enabled)
+
+    def resolved(self, base: Path) -> DecontamConfig:
+        """The same, with relative paths resolved against base (the recipe's or mixture's folder)."""
+        def one(e: EvalSet) -> EvalSet:
+            a = e.adapter
+            if a is not None and a.image_root is not None:
+                a = a.model_copy(update={"image_root": base / a.image_root})
+            return e.model_copy(update={"path": base / e.path, "adapter": a})
+        return self.model_copy(update={"against": [one(e) for e in self.against]})

@@ -1,0 +1,98 @@
+"""A mixture's `decontaminate:` sections, applied by mix.
+
+Each source is checked against the mixture's section, or its own where it has one. The mixer
+works on rows: a row with any hit (a page image, or a turn's question) is left out whole under
+action drop, counted in the source's `filtered` as "decontaminate", and kept under flag. Every
+hit goes to OUT/decontamination.jsonl (sample: SOURCE:ROW). The sources' hashes are kept in
+OUT/.hashes by file, so a rerun, or a new evaluation set, hashes none of them again. Every
+evaluation set of every section is opened, and its schema checked, before any hashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from docsynth.core.config import config_hash
+from docsynth.core.decontamconfig import DecontamConfig
+from docsynth.core.files import atomic_write_text
+from docsynth.core.mixture import Mixture
+from docsynth.dataset.decontam import REPORT, DecontamSummary, EvalIndex, hash_source, open_eval_set, report_lines
+from docsynth.dataset.hashes import HashCache
+from docsynth.dataset.plan import SourcePlan
+
+
+@dataclass(slots=True)
+class MixDecontam:
+    """By source: the rows it leaves out (drop) and what was found."""
+
+    marked: dict[str, np.ndarray] = field(default_factory=dict)  # sorted source rows
+    found: dict[str, dict] = field(default_factory=dict)  # DecontamSummary.to_dict()
+    lines: list[str] = field(default_factory=list)
+
+    def write(self, out: Path) -> None:
+        atomic_write_text(out / REPORT, "".join(self.lines))
+
+
+def section(m: Mixture, name: str) -> DecontamConfig:
+    s = next(s for s in m.sources if s.name == name)
+    return s.decontaminate if s.decontaminate is not None else m.decontaminate
+
+
+def check_sets(m: Mixture) -> None:
+    """Open every evaluation set of the mixture: DecontamError names the first that cannot be used."""
+    for c in [m.decontaminate, *(s.decontaminate for s in m.sources if s.decontaminate is not None)]:
+        for e in c.against:
+            open_eval_set(e)
+
+
+def mixture_hits(m: Mixture, plans: list[SourcePlan], cache_dir: Path,
+                 progress: Callable[[str], None] | None = None) -> MixDecontam | None:
+    """Hash and check every source that has a section; None when none has."""
+    cfgs = {p.src.name: section(m, p.src.name) for p in plans}
+    cfgs = {k: c for k, c in cfgs.items() if c.enabled}
+    if not cfgs:
+        return None
+    check_sets(m)  # every set opened and checked before any is hashed
+    indexes: dict[str, EvalIndex] = {}
+    for c in cfgs.values():
+        indexes.setdefault(config_hash(c), EvalIndex(c, cache_dir / "eval", progress))
+    found = MixDecontam()
+    for p in plans:
+        c = cfgs.get(p.src.name)
+        if c is None:
+            continue
+        index = indexes[config_hash(c)]
+        summary = DecontamSummary.start(index)
+        rows: set[int] = set()
+        for _, rh, first in hash_source(p.src, p.columns, HashCache(cache_dir / "data", c.text.ngram),
+                                        c.images.enabled, progress):
+            hits = index.check(rh)
+            summary.add(hits)
+            found.lines += report_lines(hits, lambda r, first=first, name=p.src.name: f"{name}:{first + r}")
+            rows |= {first + h.row for h in hits}
+        if c.action == "drop":
+            found.marked[p.src.name] = np.array(sorted(rows), dtype=np.int64)
+            summary.rows_dropped = len(rows)
+        summary.report = REPORT
+        found.found[p.src.name] = {**summary.to_dict(), "rows_with_hits": len(rows)}
+    return found
+
+
+def mix_decontam_markdown(found: dict[str, dict]) -> list[str]:
+    """The mixture card's Decontamination section: per source, the sets and the hits."""
+    if not found:
+        return []
+    lines = ["## Decontamination", "", f"Every hit is listed in `{REPORT}`; a row with a hit is left out under "
+             "`action: drop` (counted in the source's filtered rows) and kept under `flag`.", "",
+             "| source | evaluation sets | action | rows with a hit | image hits | question hits | question + answer hits |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, d in found.items():
+        total = {k: sum(h.get(k, 0) for h in d["hits"].values()) for k in ("image", "question", "question_answer")}
+        sets = ", ".join(f"{s['name']} ({s['rows']:,} rows)" for s in d["sets"])
+        lines.append(f"| {name} | {sets} | {d['action']} | {d['rows_with_hits']:,} | "
+                     f"{total['image']:,} | {total['question']:,} | {total['question_answer']:,} |")
+    return lines + [""]
