@@ -52,6 +52,9 @@ def print_summary(s, show: int) -> None:
     t.add_row("documents", f"{s.docs:,}  ({s.tasks} tasks, {s.tasks_skipped} reused from an earlier run)")
     t.add_row("pages", f"{s.pages:,}  " + ", ".join(f"{k}: {v:,}" for k, v in s.pages_by_source.items()))
     t.add_row("rejected", f"{s.rejects:,}  " + ", ".join(f"{k}: {v}" for k, v in s.reject_reasons.items()))
+    if any(s.duplicates.values()):
+        t.add_row("near-duplicates", f"{s.duplicates['documents']:,} documents, {s.duplicates['pages']:,} pages "
+                                     "(each names the copy kept in the rejects)")
     t.add_row("time", f"{s.seconds:.1f} s, {s.pages_this_run:,} pages rendered now at {s.pages_per_s:.1f} pages/s")
     if s.rejects:
         t.add_row("rejects", s.rejects_file)

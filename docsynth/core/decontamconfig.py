@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -65,6 +66,34 @@ class TextMatch(Section):
         "shorter questions are not checked alone (any two sets share 'what is the date?'), only with their answer"))
     question_answer: float | None = Field(0.8, gt=0, le=1, description=(
         "question and answer together against an evaluation question and its answer; null: not checked"))
+
+
+class DedupConfig(Section):
+    """Near-duplicate documents and pages across the whole run, found after ingest: the first copy
+    in input order is kept, and each later one is a reject naming it. Off by default: it changes
+    which pages a run keeps (sample_pdfs/ holds a scanned copy of annual_report.pdf on purpose);
+    turn it on for crawled collections (templates, re-uploads, versions)."""
+
+    documents: bool = Field(False, description="drop documents whose text is nearly that of an earlier one (MinHash-LSH)")
+    pages: bool = Field(False, description="drop pages whose image is nearly that of an earlier page (perceptual hash)")
+    images: ImageMatch = Field(default_factory=ImageMatch)
+    # Re-saved and re-ordered copies share every shingle but those across the page breaks moved
+    # (0.9+); a copy with one of ten pages changed about 0.8, one of four about 0.6; distinct documents < 0.1.
+    similarity: float = Field(0.7, gt=0, le=1, description="estimated Jaccard similarity of two copies, at least")
+    bands: Literal[4, 8, 16, 32] = Field(16, description=(
+        "LSH bands of the 64-entry signature: more find less similar candidates (16: half of pairs at 0.5)"))
+
+    @property
+    def enabled(self) -> bool:
+        return self.documents or self.pages
+
+
+class MixDedup(Section):
+    """Rows whose image is nearly one of an earlier row's, across the mixture's sources (The
+    Cauldron's sources overlap): the first in source order is kept."""
+
+    images: bool = Field(False, description="leave out rows with a page image already in an earlier row")
+    match: ImageMatch = Field(default_factory=ImageMatch)
 
 
 class DecontamConfig(Section):

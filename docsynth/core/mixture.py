@@ -26,7 +26,7 @@ from pydantic import ByteSize, Field, field_validator, model_validator
 
 from docsynth.core.config import Section, parse_config, read_yaml
 from docsynth.core.adapterconfig import Adapter, LlavaAdapter, MessagesAdapter, QAAdapter  # noqa: F401 (sources use them)
-from docsynth.core.decontamconfig import DecontamConfig
+from docsynth.core.decontamconfig import DecontamConfig, MixDedup
 from docsynth.core.filterconfig import RatingAxis
 
 
@@ -93,6 +93,7 @@ class Mixture(Section):
     license: str = Field("other", description="the card's license (the sources' terms decide it)")
     decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description=(
         "check every source against evaluation sets (a source's own section replaces it)"))
+    dedup: MixDedup = Field(default_factory=MixDedup)
     sources: list[SourceConfig] = Field(min_length=1)
 
     @field_validator("sources")

@@ -27,19 +27,28 @@ def ngram_hashes(text: str, n: int) -> np.ndarray:
 
 
 class TextIndex:
-    """Stored texts as n-gram hash sets; `similar` finds those a query overlaps enough."""
+    """Stored texts as n-gram hash sets; `similar` finds those a query overlaps enough.
 
-    def __init__(self, grams: np.ndarray, items: np.ndarray, sizes: np.ndarray) -> None:
-        self.grams, self.items, self.sizes = grams, items, sizes
+    Two layouts of the same n-grams: sorted by hash (each n-gram's postings, to find candidates)
+    and by item (each text's own set, to count what a candidate shares). A query looks up only its
+    rarest n-grams, as many as a text could miss and still reach the overlap (prefix filtering),
+    so "what is the" (in a third of 100,000 questions) is never a posting list to walk; the
+    candidates are then counted exactly (bench/decontam.py: 275 -> 19,500 lookups/s against 100,000
+    questions).
+    """
+
+    def __init__(self, grams: np.ndarray, items: np.ndarray, sizes: np.ndarray, own: np.ndarray,
+                 offsets: np.ndarray) -> None:
+        self.grams, self.items, self.sizes, self.own, self.offsets = grams, items, sizes, own, offsets
 
     @classmethod
     def build(cls, texts: list[np.ndarray]) -> TextIndex:
         """From each stored text's ngram_hashes; item i is texts[i]."""
         sizes = np.array([len(t) for t in texts], dtype=np.int64)
-        grams = np.concatenate(texts) if texts else np.empty(0, np.uint64)
+        own = np.concatenate(texts).astype(np.uint64) if texts else np.empty(0, np.uint64)
         items = np.repeat(np.arange(len(texts), dtype=np.int64), sizes)
-        o = np.argsort(grams, kind="stable")
-        return cls(grams[o], items[o], sizes)
+        o = np.argsort(own, kind="stable")
+        return cls(own[o], items[o], sizes, own, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -50,13 +59,24 @@ class TextIndex:
         if not len(query) or not len(self.grams):
             return []
         lo = np.searchsorted(self.grams, query, "left")
-        hi = np.searchsorted(self.grams, query, "right")
-        n = hi - lo
+        n = np.searchsorted(self.grams, query, "right") - lo
+        # overlap <= shared / |query|: a text reaching it shares at least `need` of the query's
+        # n-grams, so it holds one of any len(query) - need + 1 of them: look up the rarest
+        need = max(1, int(np.ceil(min_overlap * len(query) - 1e-9)))
+        rare = np.argsort(n, kind="stable")[:len(query) - need + 1]
+        lo, n = lo[rare], n[rare]
         if not n.any():
             return []
         pos = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(lo, n)
-        items, shared = np.unique(self.items[pos], return_counts=True)
-        overlap = shared / np.maximum(self.sizes[items], len(query))
-        keep = overlap >= min_overlap
-        order = np.lexsort((items[keep], -overlap[keep]))
-        return [(int(i), round(float(o), 3)) for i, o in zip(items[keep][order], overlap[keep][order])]
+        cands = np.unique(self.items[pos])
+        # count exactly what each candidate shares: its own n-grams, looked up in the query's
+        starts, ends = self.offsets[cands], self.offsets[cands + 1]
+        k = ends - starts
+        at = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k) + np.repeat(starts, k)
+        shared = np.bincount(np.repeat(np.arange(len(cands)), k), weights=np.isin(self.own[at], query),
+                             minlength=len(cands))
+        overlap = shared / np.maximum(self.sizes[cands], len(query))
+        keep = overlap >= min_overlap - 1e-9
+        items, overlap = cands[keep], overlap[keep]
+        order = np.lexsort((items, -overlap))
+        return [(int(i), round(float(o), 3)) for i, o in zip(items[order], overlap[order])]

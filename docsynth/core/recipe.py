@@ -14,7 +14,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from docsynth.core.config import Section, parse_config, read_yaml
-from docsynth.core.decontamconfig import DecontamConfig
+from docsynth.core.decontamconfig import DecontamConfig, DedupConfig
 from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
                                         InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
                                         MinRatingFilter, UnanswerableFilter, VerifiedFilter, default_filters)
@@ -79,6 +79,7 @@ class IngestConfig(Section):
         "limit on rendering and reading one page (OCR has its own limit on top); mupdf can hang "
         "on hostile content, so a page past it is rejected and its worker process replaced"))
     ocr: OcrConfig = Field(default_factory=OcrConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
     workers: int | None = Field(None, ge=1, description="processes; default: all cores")
 
 

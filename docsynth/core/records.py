@@ -28,13 +28,15 @@ class Page:
     text: str
     text_source: str  # "layer" | "ocr" | "none"
     ocr_confidence: float | None  # mean tesseract word confidence (0-100), OCR pages only
+    phash: int | None = None  # the image's 64-bit perceptual hash (docsynth.core.phash)
+    phash_fine: bytes | None = None  # its 256-bit one (32 bytes)
 
 
 PAGE_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("source", pa.string()), ("page", pa.int32()), ("num_pages", pa.int32()),
     ("image", pa.binary()), ("image_format", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
     ("dpi", pa.float32()), ("text", pa.string()), ("text_source", pa.string()),
-    ("ocr_confidence", pa.float32()),
+    ("ocr_confidence", pa.float32()), ("phash", pa.uint64()), ("phash_fine", pa.binary(32)),
 ])
 assert [f.name for f in fields(Page)] == PAGE_SCHEMA.names
 

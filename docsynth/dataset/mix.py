@@ -46,7 +46,7 @@ import docsynth
 from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, quality_keep, to_cauldron
 from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
-from docsynth.dataset.mixdecontam import check_sets, mixture_hits
+from docsynth.dataset.mixdecontam import check_sets, mixture_duplicates, mixture_hits, write_reports
 from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
@@ -88,8 +88,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
     reports = source_reports(plans, total)
     with locked(out):  # the sources are checked: from here on the output is this process's
         found = mixture_hits(m, plans, out / ".hashes")
-        for p in plans:
-            p.contaminated = found.marked.get(p.src.name) if found else None
+        dups = mixture_duplicates(m, plans, out / ".hashes")
         data = out / "data"
         spill = (spill_dir / f".docsynth-spill-{os.getpid()}") if spill_dir else out / ".spill"
         shutil.rmtree(spill, ignore_errors=True)
@@ -113,9 +112,8 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
             s["path"] = str(path.relative_to(out))
         s = MixSummary(str(out), m.name, m.seed, rows=sum(x["rows"] for x in shards), requested=total,
                        bytes=sum(x["bytes"] for x in shards), bytes_read=read, shards=shards,
-                       decontamination=found.found if found else {})
-        if found:
-            found.write(out)
+                       decontamination=found.found if found else {}, duplicates=dups.counts if dups else {})
+        write_reports(out, found, dups)
         for r in reports.values():
             r.realised_share = r.realised / max(s.rows, 1)
             s.sources.append(r)
@@ -191,8 +189,8 @@ class _Cursor:
             self.piece = int(self.starts[self.unit_at[start]])
         whole = to_cauldron(self.p.src, batch)
         low = quality_keep(self.p.src, batch)
-        if self.p.contaminated is not None and len(self.p.contaminated):
-            low["decontaminate"] = np.isin(np.arange(start, start + batch.num_rows), self.p.contaminated)
+        for why, rows in self.p.left_out.items():  # decontaminate, duplicate (docsynth.dataset.mixdecontam)
+            low[why] = np.isin(np.arange(start, start + batch.num_rows), rows)
         if low and self.p.src.cfg.turns.split is not None:
             counts = piece_counts(whole, self.p.src.cfg.turns)
             low = {k: np.repeat(v, counts) for k, v in low.items()}

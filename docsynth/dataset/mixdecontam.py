@@ -10,6 +10,7 @@ evaluation set of every section is opened, and its schema checked, before any ha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,24 +18,24 @@ from pathlib import Path
 import numpy as np
 
 from docsynth.core.config import config_hash
-from docsynth.core.decontamconfig import DecontamConfig
+from docsynth.core.decontamconfig import DecontamConfig, TextMatch
 from docsynth.core.files import atomic_write_text
 from docsynth.core.mixture import Mixture
+from docsynth.core.hamming import HammingIndex
+from docsynth.core.phash import fine_distances
 from docsynth.dataset.decontam import REPORT, DecontamSummary, EvalIndex, hash_source, open_eval_set, report_lines
 from docsynth.dataset.hashes import HashCache
 from docsynth.dataset.plan import SourcePlan
+
+DUPLICATES_REPORT = "duplicates.jsonl"
 
 
 @dataclass(slots=True)
 class MixDecontam:
     """By source: the rows it leaves out (drop) and what was found."""
 
-    marked: dict[str, np.ndarray] = field(default_factory=dict)  # sorted source rows
     found: dict[str, dict] = field(default_factory=dict)  # DecontamSummary.to_dict()
     lines: list[str] = field(default_factory=list)
-
-    def write(self, out: Path) -> None:
-        atomic_write_text(out / REPORT, "".join(self.lines))
 
 
 def section(m: Mixture, name: str) -> DecontamConfig:
@@ -75,11 +76,74 @@ def mixture_hits(m: Mixture, plans: list[SourcePlan], cache_dir: Path,
             found.lines += report_lines(hits, lambda r, first=first, name=p.src.name: f"{name}:{first + r}")
             rows |= {first + h.row for h in hits}
         if c.action == "drop":
-            found.marked[p.src.name] = np.array(sorted(rows), dtype=np.int64)
+            p.left_out["decontaminate"] = np.array(sorted(rows), dtype=np.int64)
             summary.rows_dropped = len(rows)
         summary.report = REPORT
         found.found[p.src.name] = {**summary.to_dict(), "rows_with_hits": len(rows)}
     return found
+
+
+@dataclass(slots=True)
+class MixDuplicates:
+    counts: dict[str, int] = field(default_factory=dict)  # rows left out, by source
+    lines: list[str] = field(default_factory=list)  # OUT/duplicates.jsonl
+
+
+def mixture_duplicates(m: Mixture, plans: list[SourcePlan], cache_dir: Path) -> MixDuplicates | None:
+    """With dedup.images: every row whose page image is nearly one of an earlier row's, in the
+    mixture's source order then row order (the first copy is kept), left out and listed."""
+    if not m.dedup.images:
+        return None
+    match = m.dedup.match
+    where, coarse, fine = [], [], []
+    for k, p in enumerate(plans):
+        # the same cache as the decontaminate check's (its default n-gram size)
+        for _, rh, first in hash_source(p.src, p.columns, HashCache(cache_dir / "data", TextMatch().ngram), True):
+            where += [(k, first + int(r)) for r in rh.img_row]
+            coarse.append(rh.img)
+            fine.append(rh.fine)
+    if not where:
+        return MixDuplicates()
+    coarse_all, fine_all = np.concatenate(coarse), np.concatenate(fine)
+    qi, si, _ = HammingIndex.build(coarse_all).near(coarse_all, match.max_distance)
+    order = np.array([k * (1 << 40) + r for k, r in where], dtype=np.int64)  # source, then row
+    earlier = order[si] < order[qi]  # another image of the same row is no earlier copy
+    qi, si = qi[earlier], si[earlier]
+    d = fine_distances(fine_all[qi], fine_all[si])
+    sure = d <= match.confirm_distance
+    first_copy: dict[tuple[int, int], tuple[tuple[int, int], int]] = {}
+    for q, s, dist in zip(qi[sure].tolist(), si[sure].tolist(), d[sure].tolist()):
+        row = where[q]
+        if row not in first_copy or where[s] < first_copy[row][0]:
+            first_copy[row] = (where[s], dist)
+    out = MixDuplicates()
+    for k, p in enumerate(plans):
+        rows = sorted(r for (kk, r) in first_copy if kk == k)
+        if rows:
+            p.left_out["duplicate"] = np.array(rows, dtype=np.int64)
+            out.counts[p.src.name] = len(rows)
+    name = lambda w: f"{plans[w[0]].src.name}:{w[1]}"  # noqa: E731
+    out.lines = [json.dumps({"sample": name(row), "of": name(of), "distance": dist}, sort_keys=True) + "\n"
+                 for row, (of, dist) in sorted(first_copy.items())]
+    return out
+
+
+def write_reports(out: Path, found: MixDecontam | None, dups: MixDuplicates | None) -> None:
+    """OUT/decontamination.jsonl and OUT/duplicates.jsonl, or neither where not asked for (an
+    earlier mix's are removed)."""
+    for name, what in ((REPORT, found), (DUPLICATES_REPORT, dups)):
+        if what is None:
+            (out / name).unlink(missing_ok=True)
+        else:
+            atomic_write_text(out / name, "".join(what.lines))
+
+
+def dedup_markdown(counts: dict[str, int]) -> list[str]:
+    if not counts:
+        return []
+    return ["## Near-duplicates", "", "Rows whose page image is nearly one of an earlier row's (the mixture's "
+            f"`dedup.images`; the first copy is kept; each with the row it copies in `{DUPLICATES_REPORT}`): "
+            + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + ".", ""]
 
 
 def mix_decontam_markdown(found: dict[str, dict]) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import docsynth
 from docsynth.core.mixture import Mixture
-from docsynth.dataset.mixdecontam import mix_decontam_markdown
+from docsynth.dataset.mixdecontam import dedup_markdown, mix_decontam_markdown
 from docsynth.dataset.cauldron import card_front, card_header
 from docsynth.dataset.plan import SourcePlan
 from docsynth.dataset.stats import Stats, stats_markdown
@@ -42,6 +42,7 @@ class MixSummary:
     sources: list[SourceReport] = field(default_factory=list)
     shards: list[dict] = field(default_factory=list)
     decontamination: dict = field(default_factory=dict)  # by source (docsynth.dataset.mixdecontam)
+    duplicates: dict = field(default_factory=dict)  # rows left out as near-duplicates, by source (dedup.images)
 
     @property
     def rejects(self) -> int:
@@ -76,5 +77,6 @@ def mixture_card(m: Mixture, s: MixSummary, stats: Stats, data_files: str) -> st
         lines.append(f"| {r.name} | {r.rows_available:,} | {r.requested:,} | {r.realised:,} | "
                      f"{100 * r.realised_share:.2f}% | {r.epochs:.2f} | {r.broken_images:,} | {filtered_text(r)} |")
     lines += ["", f"{s.rows:,} rows, {s.bytes / 1e6:,.1f} MB.", "", *mix_decontam_markdown(s.decontamination),
+              *dedup_markdown(s.duplicates),
               stats_markdown(stats)]
     return "\n".join(lines)

@@ -30,7 +30,7 @@ class SourcePlan:
     offset: int = 0  # where its output rows start in the numbering of all output rows
     unit_pieces: list[int] = field(default_factory=list)  # rows each unit offers (after splitting)
     row_bytes: float = 0.0
-    contaminated: np.ndarray | None = None  # source rows its decontaminate section leaves out (sorted)
+    left_out: dict[str, np.ndarray] = field(default_factory=dict)  # by reason: source rows to leave out (sorted)
 
     @property
     def epochs(self) -> int:

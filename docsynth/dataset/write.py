@@ -36,6 +36,7 @@ from docsynth.dataset.verdicts import Quality, VerdictSource, quality_markdown
 from docsynth.core.config import config_hash
 from docsynth.core.recipe import Recipe, dump_recipe
 from docsynth.dataset.stats import Stats, StatsAccumulator, stats_markdown
+from docsynth.core.duplicates import duplicate_counts
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.tasks import Finished, Task, TaskStore
 
@@ -61,6 +62,7 @@ class WriteSummary:
     samples_dropped: int = 0  # left with no pairs
     quality: dict = field(default_factory=dict)  # round-trip verification (docsynth.dataset.verdicts)
     decontamination: dict = field(default_factory=dict)  # docsynth.dataset.decontam; {} when not checked
+    duplicates: dict = field(default_factory=dict)  # near-duplicates ingest dropped (ingest.dedup)
     shards: list[str] = field(default_factory=list)
     bytes: int = 0
     reused: bool = False
@@ -225,6 +227,7 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
     s.dropped = dict(sorted(dropped.items()))
     s.quality = quality.to_dict()
     s.decontamination = decontam.finish() if decontam else {}
+    s.duplicates = duplicate_counts(run_dir)
     if not s.samples_in:
         raise DocsynthError(f"{run_dir} holds no QA candidates to write: generate rejected every sample "
                             f"(reasons in {run_dir / 'generate-rejects.jsonl'}; docsynth rejects {run_dir})")
@@ -277,7 +280,9 @@ def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: li
              "- Filters, in order: " + ", ".join(f"`{f.name}`" for f in recipe.filters), "",
              "| | in | out |", "| --- | --- | --- |",
              f"| samples | {s.samples_in:,} | {s.samples_out:,} |", f"| QA pairs | {s.pairs_in:,} | {s.pairs_out:,} |", "",
-             f"Samples left with no pair: {s.samples_dropped:,}.", "", *quality_markdown(s.quality, s.dropped),
+             f"Samples left with no pair: {s.samples_dropped:,}."
+             + (f" Near-duplicates left out at ingest (`ingest.dedup`, the first copy kept): "
+                f"{s.duplicates['documents']:,} documents, {s.duplicates['pages']:,} pages." if s.duplicates else ""), "", *quality_markdown(s.quality, s.dropped),
              *decontam_markdown(s.decontamination)]
     if examples:
         lines += ["## Examples", ""]

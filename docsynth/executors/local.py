@@ -207,7 +207,10 @@ def _run_recipe(recipe, base, out, force, progress, session, executor, address, 
 
 
 def _ingest_beside_generate(ingest: IngestStage, generate: GenerateStage, progress: Progress | None):
-    """Ingest in a thread (its tasks in its process pool) while generate follows its store here."""
+    """Ingest in a thread (its tasks in its process pool) while generate follows its store here;
+    with ingest.dedup, one after the other (near-duplicates are known once every task is done)."""
+    if ingest.recipe.ingest.dedup.enabled:
+        return drive(ingest, progress), drive(generate, progress)
     done, stop = threading.Event(), threading.Event()
     result: dict = {}
 

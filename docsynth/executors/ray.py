@@ -106,26 +106,41 @@ def run_on_ray(ingest: IngestStage, generate: GenerateStage, cfg: RayConfig, add
     # its own CPUs across the cluster.
     ds = ds.map(ingest_one, fn_kwargs={"stage": pickle.dumps(ingest)}, num_cpus=cfg.ingest_cpus,
                 max_retries=cfg.ingest_retries)
+    markers: dict[str, dict[int, dict]] = {"ingest": {}, "generate": {}}
+    reused: dict[str, set[int]] = {"ingest": set(), "generate": set()}
+    summary = None
+    if ingest.recipe.ingest.dedup.enabled:
+        # Near-duplicates are found over every ingest task (in input order) before any is
+        # generated: ingest runs to the end, its finish finds them, then generate starts.
+        rows = list(ds.iter_rows())
+        for row in rows:
+            _advance(progress, "ingest", pickle.loads(row["task"]), row, markers, reused)
+        summary = ingest.finish(tasks, markers["ingest"], reused["ingest"], t0)
+        generate.plan()  # reads what ingest left out
+        ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
     ds = ds.map_batches(GenerateRunner, fn_constructor_kwargs={"stage": pickle.dumps(generate)},
                         batch_size=cfg.tasks_per_batch, compute=ray.data.ActorPoolStrategy(size=cfg.engine_replicas),
                         num_gpus=gpus, num_cpus=cfg.engine_cpus, batch_format="default")
-    markers: dict[str, dict[int, dict]] = {"ingest": {}, "generate": {}}
-    reused: dict[str, set[int]] = {"ingest": set(), "generate": set()}
     gen_tasks = {}
     for row in ds.iter_rows():
         task = pickle.loads(row["task"])
         gen_task = generate.task_of(ingest.store.info(task.index))
         gen_tasks[task.index] = gen_task
         progress.planned(generate.name, [gen_task])
-        for name, t in (("ingest", task), ("generate", gen_task)):
-            markers[name][task.index] = json.loads(row[name])
-            if row[f"{name}_reused"]:
-                reused[name].add(task.index)
-            progress.advanced(name, t, markers[name][task.index], bool(row[f"{name}_reused"]))
-    summary = ingest.finish(tasks, markers["ingest"], reused["ingest"], t0)
+        if summary is None:
+            _advance(progress, "ingest", task, row, markers, reused)
+        _advance(progress, "generate", gen_task, row, markers, reused)
+    summary = summary or ingest.finish(tasks, markers["ingest"], reused["ingest"], t0)
     gen = sorted(gen_tasks.values(), key=lambda t: t.index)
     generate.store.prune(gen)
     return summary, generate.finish(gen, markers["generate"], reused["generate"], t0)
+
+
+def _advance(progress: Progress, name: str, task, row: dict, markers: dict, reused: dict) -> None:
+    markers[name][task.index] = json.loads(row[name])
+    if row[f"{name}_reused"]:
+        reused[name].add(task.index)
+    progress.advanced(name, task, markers[name][task.index], bool(row[f"{name}_reused"]))
 
 
 def _init(ray, address: str | None, num_cpus: int | None, object_store_memory: int | None) -> None:

@@ -56,13 +56,22 @@ def _documents(shard: Path) -> Iterator[list[dict]]:
         yield doc
 
 
-def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reject]) -> list[Sample]:
+def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reject],
+                 skip: dict | None = None) -> list[Sample]:
     """The samples of one ingest shard: each document cut into windows of max_pages_per_sample
-    pages (or skipped when longer, as the recipe says); pages without text are left out."""
+    pages (or skipped when longer, as the recipe says); pages without text are left out, and so
+    are the documents and pages `skip` names (ingest's near-duplicates)."""
     out = []
     n = cfg.max_pages_per_sample
+    skip_docs = set((skip or {}).get("documents", ()))
+    skip_pages = {tuple(p) for p in (skip or {}).get("pages", ())}
     for rows in _documents(shard):
         first = rows[0]
+        if first["doc_id"] in skip_docs:  # a near-duplicate (ingest.dedup): its reject is ingest's
+            continue
+        rows = [r for r in rows if (r["doc_id"], r["page"]) not in skip_pages]
+        if not rows:
+            continue
         if cfg.long_documents == "skip" and first["num_pages"] > n:
             rejects.append(Reject("generate", first["source"], first["doc_id"], None,
                                   f"skipped: {first['num_pages']} pages > max_pages_per_sample {n}"))

@@ -32,6 +32,7 @@ from docsynth.core.config import config_hash
 from docsynth.core.recipe import GroundedFilter, Recipe, dump_recipe
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.tasks import Finished, Task, TaskStore
+from docsynth.core.duplicates import read_duplicates
 
 log = logging.getLogger(__name__)
 ROW_GROUP_SAMPLES = 32
@@ -73,6 +74,7 @@ class GenerateTask(Task):
 
     shard: str = ""  # the ingest shard
     pages: int = 0  # pages in it
+    skip: dict | None = None  # its near-duplicates, left out (docsynth.ingest.dedup)
 
 
 def key_config(recipe: Recipe, templates) -> str:
@@ -99,6 +101,7 @@ class GenerateStage:
         self.session = session
         self.prompter: Prompter | None = None
         self._markers_read: dict = {}
+        self.duplicates: dict[str, dict] = {}  # by ingest shard: what ingest.dedup leaves out
         self._generated = [0.0, 0]  # seconds and output tokens of the generation run here
 
     def begin(self) -> None:
@@ -111,12 +114,15 @@ class GenerateStage:
     def plan(self) -> list[GenerateTask]:
         """One task per finished ingest shard so far, keyed by that shard's own key and this
         stage's config."""
+        self.duplicates = read_duplicates(self.pages_dir)
         return [self.task_of(f) for f in self.upstream.finished(self._markers_read, verify=True)]
 
     def task_of(self, ingested: Finished) -> GenerateTask:
-        """The task of one finished ingest task."""
-        return GenerateTask(ingested.index, config_hash({"pages": ingested.info["key"]}, self.key),
-                            str(ingested.shard), ingested.info["pages"])
+        """The task of one finished ingest task (and what ingest.dedup leaves out of it)."""
+        skip = self.duplicates.get(ingested.shard.name)
+        return GenerateTask(ingested.index, config_hash({"pages": ingested.info["key"], **({"skip": skip} if skip else {})},
+                                                        self.key),
+                            str(ingested.shard), ingested.info["pages"], skip)
 
     @property
     def opening(self) -> str:
@@ -163,7 +169,7 @@ def _waves(todo: list[GenerateTask], cfg, seed: int):
     wave, size = [], 0
     for task in todo:
         rejects: list[Reject] = []
-        samples = plan_samples(Path(task.shard), cfg, seed, rejects)
+        samples = plan_samples(Path(task.shard), cfg, seed, rejects, task.skip)
         wave.append((task, samples, rejects))
         size += len(samples)
         if size >= cfg.batch_samples:

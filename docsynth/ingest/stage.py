@@ -29,6 +29,9 @@ from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.recipe import Recipe, dump_recipe
 from docsynth.core.records import PAGE_SCHEMA, Reject, pages_to_table, reason_kind, write_in_groups
 from docsynth.core.tasks import Task, TaskStore
+from docsynth.core.minhash import SHINGLE, signature
+from docsynth.core.duplicates import write_duplicates
+from docsynth.ingest.dedup import find_duplicates
 from docsynth.ingest.ocr import check_tesseract
 from docsynth.ingest.pages import document_pages
 from docsynth.ingest.sources import DocRef, input_holding, iter_documents, read_document
@@ -59,6 +62,7 @@ class IngestSummary:
     rejects: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
     rejects_file: str = ""
+    duplicates: dict[str, int] = field(default_factory=dict)  # near-duplicates dropped (ingest.dedup)
     shards: list[str] = field(default_factory=list)
     seconds: float = 0.0
     pages_per_s: float = 0.0
@@ -92,6 +96,7 @@ class IngestStage:
         cfg = self.recipe.ingest
         self.tesseract = check_tesseract(cfg.ocr.languages) if cfg.ocr.mode != "never" else None
         self.store.prepare()
+        write_duplicates(self.out, None)  # an earlier run's must not steer a generate that follows this one
         atomic_write_text(self.out / "recipe.yaml", dump_recipe(self.recipe))
 
     def plan(self) -> list[IngestTask]:
@@ -102,7 +107,9 @@ class IngestStage:
         docs = list(iter_documents(self.recipe.inputs, self.base, self.plan_rejects.append))
         if not docs and not self.plan_rejects:
             raise DocsynthError("the inputs hold no documents")
-        key = config_hash(self.recipe.ingest, self.recipe.inputs.pdf_column, docsynth.__version__)
+        # dedup is decided after every task (finish): changing it redoes no page
+        key = config_hash(self.recipe.ingest.model_dump(mode="json", exclude={"dedup"}), self.recipe.inputs.pdf_column,
+                          PAGE_SCHEMA.names, docsynth.__version__)
         n = self.recipe.inputs.docs_per_task
         tasks = [IngestTask(i // n, config_hash({"ids": [d.doc_id for d in docs[i:i + n]]}, key), docs[i:i + n])
                  for i in range(0, len(docs), n)]
@@ -122,6 +129,7 @@ class IngestStage:
         t0 = time.perf_counter()
         cfg, pdf_column = self.recipe.ingest, self.recipe.inputs.pdf_column
         rejects: list[dict] = []
+        signatures: list[list[str]] = []  # [doc_id, MinHash signature hex], in document order
         by_source: Counter[str] = Counter()
         ocr_s = cfg.ocr.timeout_s if cfg.ocr.mode != "never" else 0.0
         watch = PageWatch(self.store, task, cfg.page_timeout_s + ocr_s)
@@ -136,9 +144,14 @@ class IngestStage:
                 except OSError as e:
                     reject(ref, None, f"unreadable: {e.strerror or e}")
                     continue
+                texts = []
                 for page in document_pages(ref, data, cfg, reject, watch):
                     by_source[page.text_source] += 1
+                    texts.append(page.text)
                     yield page
+                sig = signature(texts, SHINGLE)
+                if sig is not None:
+                    signatures.append([ref.doc_id, sig.tobytes().hex()])
 
         def write(tmp: Path) -> None:
             compression = {c: ("none" if c == "image" else "zstd") for c in PAGE_SCHEMA.names}
@@ -151,7 +164,7 @@ class IngestStage:
         finally:
             watch.close()
         return {"pages": sum(by_source.values()), "by_source": dict(by_source), "rejects": rejects,
-                "seconds": round(time.perf_counter() - t0, 3)}
+                "minhash": signatures, "seconds": round(time.perf_counter() - t0, 3)}
 
     def crashed(self, task: IngestTask) -> dict | None:
         """A worker died on this task alone: skip the page it died on and retry (None), or give
@@ -163,9 +176,21 @@ class IngestStage:
         atomic_write(self.store.shard(task), lambda tmp: pq.write_table(pages_to_table([]), tmp))
         return {"pages": 0, "by_source": {}, "rejects": rej, "seconds": 0.0}
 
+    def _dedup(self, tasks: list[IngestTask], markers: dict[int, dict]) -> list[Reject]:
+        """Near-duplicates across the run (docsynth.ingest.dedup), written to OUT/duplicates.json
+        for generate; without ingest.dedup, no file (an earlier run's is removed)."""
+        cfg = self.recipe.ingest.dedup
+        if not cfg.enabled:
+            return []
+        found, content = find_duplicates(self.store.shards(tasks), [markers[t.index].get("minhash", []) for t in tasks], cfg)
+        write_duplicates(self.out, content)
+        return found
+
     def finish(self, tasks: list[IngestTask], markers: dict[int, dict], reused: set[int], t0: float) -> IngestSummary:
         tasks = sorted(tasks, key=lambda t: t.index)
         rejects = [r.to_dict() for r in self.plan_rejects] + [r for t in tasks for r in markers[t.index]["rejects"]]
+        duplicates = self._dedup(tasks, markers)
+        rejects += [r.to_dict() for r in duplicates]
         atomic_write_text(self.out / "rejects.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
         by_source: Counter[str] = Counter()
         for t in tasks:
@@ -177,6 +202,8 @@ class IngestStage:
             rejects=len(rejects), reject_reasons=dict(Counter(reason_kind(r["reason"]) for r in rejects)),
             rejects_file=str(self.out / "rejects.jsonl"), shards=[str(p) for p in shards],
             pages_this_run=sum(markers[t.index]["pages"] for t in tasks if t.index not in reused))
+        s.duplicates = {"documents": sum(r.page is None for r in duplicates),
+                        "pages": sum(r.page is not None for r in duplicates)}
         s.seconds = round(time.perf_counter() - t0, 3)
         s.pages_per_s = round(s.pages_this_run / s.seconds, 2) if s.seconds else 0.0
         manifest = {"stage": "ingest", "config_key": config_hash(self.recipe.ingest, self.recipe.inputs),

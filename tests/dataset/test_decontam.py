@@ -210,3 +210,31 @@ def test_mix_leaves_out_the_rows_of_each_source_that_copy_its_evaluation_sets(co
     again = run_mix(m, out)
     assert again.sources[0].realised == docs.realised
     assert stamps and {p: p.stat().st_mtime_ns for p in (out / ".hashes").rglob("*.npz")} == stamps
+
+
+def test_mix_leaves_out_rows_whose_image_an_earlier_row_or_source_has(corpus, tmp_path):
+    import yaml
+
+    from docsynth.core.mixture import load_mixture
+    from docsynth.dataset.mix import run_mix
+
+    # a second source: altered copies of the first 10 pages of the corpus, then 6 distinct pages
+    held_in = corpus["held_in"]
+    copies = [altered(held_in[i], ALTERATIONS[i % 7]) for i in range(10)] + [render(p) for p in pages(6, 77, False)]
+    second = cauldron_dataset(tmp_path / "second", copies, [[("What is shown on this page today?", "a page")]] * 16)
+    spec = {"name": "dedup-mix", "dedup": {"images": True},
+            "sources": [{"name": "first", "path": str(corpus["dataset"]), "repeat": 1},
+                        {"name": "second", "path": str(second), "repeat": 1}]}
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump(spec))
+    m, _ = load_mixture(tmp_path / "mix.yaml")
+    s = run_mix(m, tmp_path / "mix")
+    first, later = s.sources
+    # the first source keeps all but scanned_report's two pages (rows 7, 8: annual_report's rows
+    # 0, 1 scanned); the second loses its 10 copies, each naming the first copy in the first source
+    assert first.filtered == {"duplicate": 2} and later.filtered == {"duplicate": 10}
+    assert s.duplicates == {"first": 2, "second": 10} and later.realised == 6
+    lines = {x["sample"]: x["of"] for x in map(json.loads, (tmp_path / "mix" / "duplicates.jsonl").read_text().splitlines())}
+    twin = {7: 0, 8: 1}
+    assert lines == {"first:7": "first:0", "first:8": "first:1",
+                     **{f"second:{i}": f"first:{twin.get(i, i)}" for i in range(10)}}
+    assert "## Near-duplicates" in (tmp_path / "mix" / "README.md").read_text()

@@ -114,3 +114,36 @@ def test_ray_gives_the_local_executors_dataset_and_a_restart_skips_finished_task
     for name, mtime in ingested.items():
         assert (out / "pages" / name).stat().st_mtime_ns == mtime
     assert dataset_rows(out) == want
+
+
+def test_ray_with_dedup_generates_after_ingest_and_leaves_the_copies_out(tiny_model, tmp_path):
+    """ingest.dedup on Ray: ingest runs to its end, its finish finds the re-saved copy of a
+    document, and the engine actors never generate for it: the same dataset as the local executor."""
+    import pymupdf
+
+    from tests.run.test_run_resume import DOCS, SAMPLES
+
+    copy = tmp_path / "docs" / "zz_resaved_copy.pdf"
+    copy.parent.mkdir()
+    copy.write_bytes(pymupdf.open(SAMPLES / DOCS[0]).tobytes(garbage=4, deflate=True))
+    recipe = write_recipe(tmp_path / "r.json", tiny_model)
+    data = json.loads(recipe.read_text())
+    data["inputs"]["paths"].append(str(copy))
+    data["ingest"]["dedup"] = {"documents": True, "pages": True}
+    recipe.write_text(json.dumps(data))
+    results = {}
+    for name, extra in (("local", ()), ("ray", ("--executor", "ray"))):
+        res = run(recipe, tmp_path / name, *extra)
+        assert res.returncode in (0, 3), res.stderr[-3000:]
+        results[name] = json.loads(res.stdout)
+    for s in results.values():
+        assert s["ingest"]["duplicates"]["documents"] == 1 and s["generate"]["tasks"] == len(DOCS) + 1
+    rows = dataset_rows(tmp_path / "ray")
+    assert rows and rows == dataset_rows(tmp_path / "local")
+    import hashlib
+
+    copy_id = hashlib.sha256(copy.read_bytes()).hexdigest()[:24]  # docsynth's doc_id
+    assert copy.read_bytes() != (SAMPLES / DOCS[0]).read_bytes()
+    assert not any(f"doc:{copy_id}" in t["source"] for r in rows for t in r["texts"])
+    assert any(f"doc:{hashlib.sha256((SAMPLES / DOCS[0]).read_bytes()).hexdigest()[:24]}" in t["source"]
+               for r in rows for t in r["texts"])
