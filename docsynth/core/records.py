@@ -28,8 +28,8 @@ class Page:
     text: str
     text_source: str  # "layer" | "ocr" | "none"
     ocr_confidence: float | None  # mean tesseract word confidence (0-100), OCR pages only
-    phash: int | None = None  # the image's 64-bit perceptual hash (docsynth.core.phash)
-    phash_fine: bytes | None = None  # its 256-bit one (32 bytes)
+    phash: int | None = None  # the rendered pixels' 64-bit perceptual hash (docsynth.core.phash.pixels_hash)
+    phash_fine: bytes | None = None  # their 256-bit one (32 bytes)
 
 
 PAGE_SCHEMA = pa.schema([

@@ -9,7 +9,6 @@ from pathlib import Path
 import pymupdf
 
 from docsynth.core.errors import DocsynthError
-from docsynth.core.phash import image_hash
 from docsynth.core.records import Page
 from docsynth.core.recipe import IngestConfig
 from docsynth.ingest.ocr import check_tesseract, ocr_page
@@ -52,7 +51,7 @@ def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
                 text, source, conf, turned = page_text(page, cfg)
                 if turned:  # a scan read upright by OCR: its image is shown upright too
                     page.set_rotation((page.rotation + turned) % 360)
-                image, w, h_px, dpi = render(page, cfg)
+                image, w, h_px, dpi, h = render(page, cfg)
                 warned = pymupdf.TOOLS.mupdf_warnings(reset=True)
                 if doc.is_repaired and warned:
                     # In a file mupdf had to repair (truncated, broken xref), a page that warns
@@ -66,11 +65,8 @@ def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
                 continue
             finally:
                 watch.end()
-            # 2.5 ms for a 150-dpi JPEG (bench/decontam.py): run-wide near-duplicate pages and
-            # decontamination compare these without decoding the image again
-            h = image_hash(image)
             yield Page(ref.doc_id, ref.source, i, n, image, cfg.image_format, w, h_px, round(dpi, 2),
-                       text, source, conf, h[0] if h else None, h[1].tobytes() if h else None)
+                       text, source, conf, h[0], h[1].tobytes())
 
 
 def page_text(page, cfg: IngestConfig) -> tuple[str, str, float | None, int]:

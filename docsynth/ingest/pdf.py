@@ -12,6 +12,7 @@ import simplejpeg
 from PIL import Image
 
 from docsynth.ingest.layout import lines_from_words, reading_order_text
+from docsynth.core.phash import pixels_hash
 from docsynth.core.recipe import IngestConfig, OcrConfig
 
 _MAGIC = [(b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"PK\x03\x04", "a ZIP archive"),
@@ -77,14 +78,18 @@ def zoom_for(rect: pymupdf.Rect, dpi: float, max_pixels: int) -> float:
     return min(zoom, MAX_SIDE / max(rect.width, rect.height))
 
 
-def render(page: pymupdf.Page, cfg: IngestConfig) -> tuple[bytes, int, int, float]:
-    """Encoded page image, its width and height, and the dpi actually used."""
+def render(page: pymupdf.Page, cfg: IngestConfig) -> tuple[bytes, int, int, float, tuple[int, np.ndarray]]:
+    """Encoded page image, its width and height, the dpi actually used, and the perceptual
+    hashes of its pixels (docsynth.core.phash.pixels_hash)."""
     zoom = zoom_for(page.rect, cfg.dpi, cfg.max_pixels)
     try:
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False)
     except Exception as e:
         raise BadPage(f"render failed: {e}") from None
-    return encode(pix, cfg.image_format, cfg.image_quality), pix.width, pix.height, zoom * 72.0
+    pixels = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.height, pix.stride)[:, : pix.width * 3]
+    hashes = pixels_hash(pixels.reshape(pix.height, pix.width, 3))
+    del pixels  # release the view before the pixmap can be freed
+    return encode(pix, cfg.image_format, cfg.image_quality), pix.width, pix.height, zoom * 72.0, hashes
 
 
 def encode(pix: pymupdf.Pixmap, fmt: str, quality: int) -> bytes:
