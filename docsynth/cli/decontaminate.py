@@ -10,7 +10,7 @@ from rich.table import Table
 
 from docsynth.cli import common
 from docsynth.core.config import parse_config, read_yaml
-from docsynth.core.decontamconfig import Action, DecontamConfig, EvalSet
+from docsynth.core.decontamconfig import Action, DecontamConfig, EvalSet, ImageMatch
 from docsynth.core.errors import UsageError
 from docsynth.dataset.cleanset import decontaminate_dataset
 from docsynth.dataset.decontam import guess_adapter
@@ -52,7 +52,9 @@ def decontaminate(
         "Write a copy here: without the hits (--action drop) or with them (flag), with decontamination.jsonl "
         "and a card. Without it, only check and report."))] = None,
     action: Annotated[Action | None, typer.Option(help="drop: leave hits out of --out; flag: keep them.")] = None,
-    max_distance: Annotated[int | None, typer.Option(help="Image hashes this many bits apart or fewer match (0-15).")] = None,
+    max_distance: Annotated[int | None, typer.Option(help=(
+        "64-bit image hashes this many bits apart or fewer are candidates "
+        f"(0-15; default {ImageMatch.model_fields['max_distance'].default})."))] = None,
     cache: Annotated[Path | None, typer.Option(help=(
         "Where hashes are kept (default $DOCSYNTH_CACHE/hashes): a rerun, or a new evaluation set, "
         "does not decode the dataset's images again."))] = None,
@@ -60,9 +62,9 @@ def decontaminate(
 ) -> None:
     """Find the samples of a dataset that copy an evaluation set.
 
-    Page images are compared by 64-bit perceptual hash (robust to re-encoding, resizing, small
-    crops, greyscale and another dpi); questions, and question + answer, by normalised word
-    n-gram overlap. Every evaluation set is opened and its schema checked before any work. An
+    Page images are compared by perceptual hash, a 64-bit one to find candidates and a 256-bit
+    one to confirm them (robust to re-encoding, resizing, small crops, greyscale and another
+    dpi); questions, and question + answer, by normalised word n-gram overlap. Every evaluation set is opened and its schema checked before any work. An
     image hit marks the whole sample, a text hit its turn. Exit code 3 if anything matched.
     """
     with common.failures():
