@@ -1,6 +1,7 @@
 """Benchmark of docsynth's LLM backends against plain vLLM and a plain OpenAI client, in one process.
 
     .venv/bin/python bench/generate.py [--model tiny|quickstart|PATH] [--prompts 64] [--repeat 3]
+    .venv/bin/python bench/generate.py --vision [--max-image-pixels 100000]
 
 The same prompts (the five templates rendered over the sample PDFs' pages, cycled), the same
 seeds and sampling, alternately through the plain call and through docsynth; medians over
@@ -11,6 +12,11 @@ docsynth / plain (target >= 0.95 for both):
    both against one `vllm serve` (the API server module) of the same model on loopback.
 --model tiny (default) builds the random-weight test model (fast; its text is noise, so it
 runs with a token budget and no EOS); quickstart uses gemma-3-270m from its PyPI package.
+--vision (in-process only): the tiny random Idefics3 (tests/tiny_vlm.py, or --model PATH of a
+VLM), each prompt a sample page's image at 150 dpi with its text under every template in turn
+(the visual ones included). docsynth's side includes its own work per request: fitting the
+page image to --max-image-pixels and building the image parts; the plain LLM.chat gets the
+finished messages. Both run on one engine with the same limit_mm_per_prompt and processor size.
 """
 
 from __future__ import annotations
@@ -55,6 +61,35 @@ def prompts(n: int, chat: bool) -> list[ChatRequest]:
     return reqs
 
 
+def vision_pages(n: int) -> list[tuple[bytes, str]]:
+    """(page image as ingest stores it: JPEG at 150 dpi, its text) of the sample PDFs' pages, cycled to n."""
+    import pymupdf
+
+    pages = []
+    for pdf in sorted((ROOT / "sample_pdfs").glob("*.pdf")):
+        texts = file_page_texts(pdf, IngestConfig(ocr={"mode": "never"}))
+        with pymupdf.open(pdf) as doc:
+            for page, text in zip(doc, texts):
+                if text.strip():
+                    pages.append((page.get_pixmap(dpi=150).tobytes("jpeg", jpg_quality=90), text[:3000]))
+    return [pages[i % len(pages)] for i in range(n)]
+
+
+def vision_requests(pages: list[tuple[bytes, str]], max_pixels: int) -> list[ChatRequest]:
+    """What the generate stage builds with generate.vision: the page fitted to the budget, as an
+    image part where the template places it (or first), then the document."""
+    from docsynth.generate.images import fit_image
+
+    templates = list(load_templates().values())
+    reqs = []
+    for i, (image, text) in enumerate(pages):
+        t = templates[i % len(templates)]
+        values = {"document": format_document([text]), "num_pairs": 4, "num_pages": 1}
+        part = fit_image(image, max_pixels).part()
+        reqs.append(ChatRequest(t.render_parts([part], **{k: v for k, v in values.items() if k in t.variables}), seed=i))
+    return reqs
+
+
 def model_path(name: str, tmp: Path) -> tuple[str, bool]:
     """(model folder, has a chat template)."""
     if name == "tiny":
@@ -72,12 +107,14 @@ def rate(tokens: int, seconds: float) -> float:
     return tokens / seconds if seconds else 0.0
 
 
-def bench_inprocess(model: str, reqs: list[ChatRequest], sampling: Sampling, repeat: int) -> tuple[float, float]:
+def bench_inprocess(model: str, reqs: list[ChatRequest], sampling: Sampling, repeat: int, engine: dict = ENGINE,
+                    build=None) -> tuple[float, float]:
+    """build: docsynth's side builds its requests itself, inside its timing (vision)."""
     from vllm import SamplingParams
 
     from docsynth.generate.backends.vllm import VLLMBackend
 
-    backend = VLLMBackend(model, ENGINE)
+    backend = VLLMBackend(model, engine)
     llm = backend.llm
     extra = {"ignore_eos": True} if sampling.temperature > 0 else {}
 
@@ -95,7 +132,7 @@ def bench_inprocess(model: str, reqs: list[ChatRequest], sampling: Sampling, rep
 
     def ours() -> float:
         t0 = time.perf_counter()
-        out = backend.complete(reqs, sampling)
+        out = backend.complete(build() if build else reqs, sampling)
         return rate(sum(c.output_tokens for c in out), time.perf_counter() - t0)
 
     if extra:  # the same budget for both: docsynth's sampling has no ignore_eos, so patch it in
@@ -199,11 +236,16 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-server", action="store_true")
+    ap.add_argument("--vision", action="store_true", help="image prompts to a VLM (in-process only)")
+    ap.add_argument("--max-image-pixels", type=int, default=100_000)
+    ap.add_argument("--wave", type=int, default=16, help="--vision: prompts per engine call")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     for k, v in {"VLLM_CPU_KVCACHE_SPACE": "2", "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
                  "VLLM_CPU_OMP_THREADS_BIND": f"0-{cores - 1}", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}.items():
         os.environ.setdefault(k, v)
+    if args.vision:
+        return bench_vision(args)
     with tempfile.TemporaryDirectory() as tmp:
         model, chat = model_path(args.model, Path(tmp))
         reqs = prompts(args.prompts, chat)
@@ -225,6 +267,75 @@ def main() -> None:
             os.killpg(proc.pid, 9)
         print(f"2. server      plain AsyncOpenAI     {plain:8.1f} tok/s   docsynth openai backend {ours:8.1f} tok/s"
               f"   ratio {ours / plain:.3f}  (concurrency {args.concurrency}, target >= 0.95)", flush=True)
+
+
+def bench_vision(args) -> None:
+    """Three ways over the same waves of page-image prompts, on one engine: plain LLM.chat of the
+    finished prompts; docsynth's backend on the same finished prompts (the target's measure);
+    and docsynth as its generate stage runs, fitting each wave's page images in a thread
+    (core.readahead.prefetch) while the engine works on the wave before."""
+    from transformers import AutoProcessor
+    from vllm import SamplingParams
+
+    from docsynth.core.readahead import prefetch
+    from docsynth.generate.backends.vllm import VLLMBackend
+    from docsynth.generate.images import processor_kwargs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.model == "tiny":
+            from tests.tiny_vlm import build_tiny_vlm
+
+            model = str(build_tiny_vlm(Path(tmp) / "vlm"))
+        else:
+            model = args.model
+        pages = vision_pages(args.prompts)
+        waves = [pages[i:i + args.wave] for i in range(0, len(pages), args.wave)]
+        finished = [vision_requests(w, args.max_image_pixels) for w in waves]  # before any clock starts
+        kwargs = processor_kwargs(AutoProcessor.from_pretrained(model, local_files_only=True), args.max_image_pixels)
+        engine = {**ENGINE, "limit_mm_per_prompt": {"image": 1}, **({"mm_processor_kwargs": kwargs} if kwargs else {})}
+        sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=args.max_tokens)
+        backend = VLLMBackend(model, engine)
+        orig = VLLMBackend._params  # the same token budget on every side: the random model's text is noise
+        VLLMBackend._params = staticmethod(lambda r, s: _with_ignore_eos(orig(r, s)))
+
+        def plain() -> float:
+            t0, n = time.perf_counter(), 0
+            for reqs in finished:
+                params = [SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p, ignore_eos=True,
+                                         max_tokens=sampling.max_tokens, seed=r.seed) for r in reqs]
+                outs = backend.llm.chat([r.messages for r in reqs], params, use_tqdm=False)
+                n += sum(len(o.outputs[0].token_ids) for o in outs)
+            return rate(n, time.perf_counter() - t0)
+
+        def same() -> float:
+            t0 = time.perf_counter()
+            n = sum(c.output_tokens for reqs in finished for c in backend.complete(reqs, sampling))
+            return rate(n, time.perf_counter() - t0)
+
+        def staged() -> float:
+            t0 = time.perf_counter()
+            built = prefetch((vision_requests(w, args.max_image_pixels) for w in waves), depth=1)
+            n = sum(c.output_tokens for reqs in built for c in backend.complete(reqs, sampling))
+            return rate(n, time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        for w in waves:
+            vision_requests(w, args.max_image_pixels)
+        fit_ms = (time.perf_counter() - t0) / len(pages) * 1000
+        print(f"model {args.model} (vision): {len(pages)} page-image prompts in waves of {args.wave}, images fitted "
+              f"to {args.max_image_pixels:,} pixels ({fit_ms:.1f} ms a page), {args.max_tokens} output tokens each, "
+              f"medians of {args.repeat}", flush=True)
+        plain()  # warm-up (prefix cache, allocator)
+        a, b, c = [], [], []
+        for _ in range(args.repeat):
+            a.append(plain())
+            b.append(same())
+            c.append(staged())
+        pa, sb, sc = (statistics.median(x) for x in (a, b, c))
+        print(f"1. in-process  plain LLM.chat {pa:8.1f} tok/s   docsynth vllm backend, same prompts {sb:8.1f} tok/s"
+              f"   ratio {sb / pa:.3f}  (target >= 0.95)", flush=True)
+        print(f"   with docsynth fitting each wave's images in a thread, as its stage does: {sc:8.1f} tok/s"
+              f"   ratio {sc / pa:.3f}", flush=True)
 
 
 if __name__ == "__main__":

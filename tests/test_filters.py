@@ -163,6 +163,15 @@ def test_grounded(answer, expected):
     assert verdict(build_filters([GroundedFilter()])[0], answer) == expected
 
 
+def test_grounded_passes_the_pairs_of_templates_that_read_the_image():
+    """A value read off a chart need not be in the text layer (generate.vision's visual templates)."""
+    f = build_filters([GroundedFilter()])[0]
+    assert f(Pair("What is the Q3 bar?", "about 250,000 residents", TEXT, template="charts_figures"), []) is True
+    assert f(Pair("What is the Q3 bar?", "about 250,000 residents", TEXT, template="specific_facts"), []) is not True
+    strict = build_filters([GroundedFilter(skip_templates=[])])[0]
+    assert strict(Pair("What is the Q3 bar?", "about 250,000 residents", TEXT, template="charts_figures"), []) is not True
+
+
 def test_filters_apply_in_order_and_say_which_dropped_each_pair():
     r = parse_recipe({"filters": ["code", "unanswerable", "length", "near_duplicates", "grounded"]})
     pairs = [Pair(q, a, TEXT) for q, a in [

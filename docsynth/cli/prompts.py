@@ -64,11 +64,15 @@ def render(
     req = out.request
     messages = [{"role": "prompt", "content": req.prompt}] if req.prompt is not None else req.messages
     if json_out:
-        common.print_json(messages)
+        common.print_json(messages)  # image parts as the model gets them (data URIs)
         return
     for m in messages:  # verbatim: no wrapping, no markup, exactly the message text
         typer.echo(f"----- {m['role']} -----")
-        typer.echo(m["content"])
+        if isinstance(m["content"], str):
+            typer.echo(m["content"])
+            continue
+        for part in m["content"]:  # generate.vision: text and image parts, in order
+            typer.echo(part["text"] if part["type"] == "text" else "[page image]")
     s = out.sample
     common.err.print(f"[dim]pages 1-{len(s.pages)} of {out.pages}; context {out.context} tokens ({out.context_from})"
                      + ("; the text was cut to fit" if s.truncated else "") + "[/dim]", highlight=False)

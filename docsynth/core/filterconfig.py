@@ -56,6 +56,9 @@ class GroundedFilter(Section):
     min_score: float = Field(0.8, ge=0, le=1, description=(
         "support needed: 1 = found verbatim; else the best of a fuzzy match and the share of the "
         "answer's content words found in the text"))
+    skip_templates: list[str] = Field(["charts_figures", "layout_visual"], description=(
+        "templates whose answers are read off the page image (a value read from a chart's axis, a stamp's "
+        "wording), which the text layer need not hold: their pairs pass this filter"))
 
 
 class InjectionFilter(Section):

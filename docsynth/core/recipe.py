@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from docsynth.core.config import Section, parse_config, read_yaml
 from docsynth.core.decontamconfig import DecontamConfig, DedupConfig
+from docsynth.core.engineconfig import CpuEngineConfig, OpenAIConfig, Sampling  # noqa: F401 (the recipe's sections)
 from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
                                         InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
                                         MinRatingFilter, UnanswerableFilter, VerifiedFilter, default_filters)
@@ -83,52 +84,6 @@ class IngestConfig(Section):
     workers: int | None = Field(None, ge=1, description="processes; default: all cores")
 
 
-class Sampling(Section):
-    """Decoding settings, passed to the backend."""
-
-    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature (0: greedy)")
-    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling: the smallest set of tokens with this much probability")
-    max_tokens: int = Field(768, ge=16, description="tokens the model may write per request")
-    seed: int | None = Field(None, description="sampling seed; default: derived from the recipe seed per request")
-    repetition_penalty: float = Field(1.0, gt=0, description="above 1, tokens already written are less likely again")
-    stop: list[str] = Field(default_factory=list, description=(
-        "strings that end a completion (for few-shot prompts: the start of the next example)"))
-
-
-class OpenAIConfig(Section):
-    """An OpenAI-compatible server (vllm serve, SGLang, ...)."""
-
-    base_url: str | None = Field(None, description="default: $OPENAI_BASE_URL")
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (never the key itself)")
-    concurrency: int = Field(32, ge=1, description="requests in flight at once")
-    timeout_s: float = Field(300.0, gt=0, description="per request")
-    max_retries: int = Field(5, ge=0, description="on 429, 5xx and connection errors, with backoff")
-    default_context: int = Field(4096, ge=256, description=(
-        "the model's context assumed when the server does not report it and generate.context_tokens is not set"))
-    chars_per_token: float = Field(3.0, gt=0, description=(
-        "when the model's tokenizer is not on this machine, the context budget counts this many characters "
-        "per token (on the safe side for most tokenizers on prose)"))
-
-
-class CpuEngineConfig(Section):
-    """vLLM's CPU build only (a GPU build ignores it): the engine's memory and cores, which vLLM
-    otherwise takes from VLLM_CPU_* variables. A variable that is set still wins, and so do
-    kv_cache_memory_bytes or gpu_memory_utilization given in generate.engine."""
-
-    kv_cache_gib: float | None = Field(None, gt=0, description=(
-        "the KV cache (what VLLM_CPU_KVCACHE_SPACE sets); default: kv_cache_share of the memory "
-        "available when the engine starts, at most kv_cache_max_gib"))
-    kv_cache_share: float = Field(0.25, gt=0, le=0.9, description=(
-        "share of the available memory the default KV cache takes (vLLM's own default, 0.92 of all "
-        "memory, fails on a machine where anything else runs)"))
-    kv_cache_max_gib: float = Field(4.0, gt=0, description=(
-        "cap on the default KV cache: 4 GiB holds about 100 full 4k-token sequences of a 1.5B model"))
-    bind_all_cores: bool = Field(True, description=(
-        "bind the engine's threads to every core this process may use, none kept back (what "
-        "VLLM_CPU_OMP_THREADS_BIND sets); false: vLLM's own binding, which keeps a core for its "
-        "scheduler: half the cores of a 2-core machine"))
-
-
 class GenerateConfig(Section):
     """Question/answer generation with an LLM."""
 
@@ -152,6 +107,17 @@ class GenerateConfig(Section):
         "the model's context; document text is truncated, token-aware, to leave room for the prompt "
         "and max_tokens (default: the engine's max_model_len)"))
     guided_json: bool = Field(True, description="constrain output to the QA JSON schema where the backend can")
+    vision: bool = Field(False, description=(
+        "send each sample's page images with the prompt, as image parts of the chat (the model must be a "
+        "vision-language model: checked before any work starts)"))
+    text: Literal["layer", "none"] = Field("layer", description=(
+        "with vision: also send the page text (layer: the text layer, or OCR) or the images alone (none)"))
+    max_image_pixels: int = Field(1_000_000, ge=4096, description=(
+        "with vision: a page image larger than this (width x height) is resized to it, aspect kept, before it "
+        "is sent; its tokens count in the context budget"))
+    pixels_per_token: float = Field(784.0, gt=0, description=(
+        "with vision, where the model's processor is not on this machine (a remote server's model): image "
+        "tokens estimated as pixels / this (784: Qwen2-VL's 28x28 pixels per token)"))
     max_pair_chars: int = Field(400, ge=8, description=(
         "under guided JSON, the longest question or answer the schema allows (bounds runaway output)"))
     retries: int = Field(2, ge=0, description="new attempts (new seed) for a completion that does not parse")
@@ -199,6 +165,12 @@ class VerifyConfig(Section):
     min_f1: float = Field(0.5, ge=0, le=1, description=(
         "token F1 at which two answers without numbers agree (numbers, dates and units must agree anyway)"))
     batch_samples: int = Field(256, ge=1, description="samples sent to the backend together")
+    vision: bool | None = Field(None, description=(
+        "the verifier and judge see the sample's page images (a vision-language model): the judge then also rates "
+        "visual_dependency and image_correspondence, and pairs made from text are checked against the image "
+        "(default: generate.vision)"))
+    text: Literal["layer", "none"] | None = Field(None, description=(
+        "with vision: give the verifier the page text too (layer) or the images alone (none; default: generate.text)"))
     judge: bool = Field(False, description=(
         "also rate every pair (overview ones too) 1-5 for relevance, correctness and formatting, a short reason "
         "first: the dataset's *_ratings columns; one more request per sample"))

@@ -123,10 +123,12 @@ def candidates_to_table(rows: list[Candidate]) -> pa.Table:
 
 # Per-turn rating axes of the output, in FineVision's names (relevance, formatting,
 # visual_dependency, image_correspondence: what nanoVLM's *_min_rating options read), plus
-# correctness, which FineVision has no column for. The text-only judge fills JUDGED_AXES; the
-# visual axes stay null until a judge sees the page image.
+# correctness, which FineVision has no column for. Every judge fills JUDGED_AXES; one that sees
+# the page images (verify.vision) fills VISUAL_AXES too, which otherwise stay null.
 RATING_AXES = ("relevance", "formatting", "visual_dependency", "image_correspondence", "correctness")
 JUDGED_AXES = ("relevance", "correctness", "formatting")
+VISUAL_AXES = ("visual_dependency", "image_correspondence")
+RATED_AXES = JUDGED_AXES + VISUAL_AXES  # what a verdict holds
 
 
 @dataclass(slots=True)
@@ -148,6 +150,8 @@ class Verdicts:
     relevance: list[int | None]
     correctness: list[int | None]
     formatting: list[int | None]
+    visual_dependency: list[int | None]
+    image_correspondence: list[int | None]
     judge_reasons: list[str | None]
     judge_raw: str  # the judge's text, verbatim ("" where no judge ran)
 
@@ -157,7 +161,7 @@ VERDICT_SCHEMA = pa.schema([
     ("verified", pa.list_(pa.bool_())), ("how", pa.list_(pa.string())), ("reasons", pa.list_(pa.string())),
     ("model", pa.string()), ("prompt_tokens", pa.int32()), ("output_tokens", pa.int32()), ("raw_output", pa.string()),
     ("relevance", pa.list_(pa.int8())), ("correctness", pa.list_(pa.int8())), ("formatting", pa.list_(pa.int8())),
-    ("judge_reasons", pa.list_(pa.string())), ("judge_raw", pa.string()),
+    ("visual_dependency", pa.list_(pa.int8())), ("image_correspondence", pa.list_(pa.int8())), ("judge_reasons", pa.list_(pa.string())), ("judge_raw", pa.string()),
 ])
 assert [f.name for f in fields(Verdicts)] == VERDICT_SCHEMA.names
 

@@ -34,6 +34,7 @@ class Pair:
     verified: bool | None = None  # the verify stage's round trip: None where not checked
     check: str = ""  # its reason
     ratings: dict[str, int | None] = dataclass_field(default_factory=dict)  # the judge's, by axis (RATING_AXES)
+    template: str = ""  # the prompt template the pair was generated with
 
 
 # Patterns that mark code in an answer, each with the reason it gives. Prose that merely
@@ -174,9 +175,11 @@ class Grounded:
     fuzzy match) nor made of words it contains. A bare yes/no is judged by what follows it."""
 
     def __init__(self, cfg: GroundedFilter) -> None:
-        self.min_score = cfg.min_score
+        self.min_score, self.skip = cfg.min_score, set(cfg.skip_templates)
 
     def __call__(self, pair: Pair, kept: Sequence[Pair]) -> Verdict:
+        if pair.template in self.skip:
+            return True  # read off the image: the text layer need not hold it
         answer = _YES_NO.sub("", pair.answer, count=1)
         if not normalise(answer):
             return True  # "Yes." / "No": nothing to look for

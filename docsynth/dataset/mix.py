@@ -50,7 +50,7 @@ from docsynth.dataset.mixdecontam import check_sets, mixture_duplicates, mixture
 from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
-from docsynth.dataset.readahead import interleave, prefetch
+from docsynth.core.readahead import interleave, prefetch
 from docsynth.dataset.shuffle import SPILL_QUEUE_BYTES, OutputFull, Spill
 from docsynth.dataset.sources import SourceError
 from docsynth.dataset.stats import StatsAccumulator

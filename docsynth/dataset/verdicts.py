@@ -15,10 +15,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from docsynth.core.errors import DocsynthError
-from docsynth.core.records import JUDGED_AXES
+from docsynth.core.records import JUDGED_AXES, RATED_AXES
 from docsynth.core.tasks import Finished, TaskStore
 
-_COLUMNS = ["sample_id", "verified", "how", "reasons", "model", "relevance", "correctness", "formatting"]
+_COLUMNS = ["sample_id", "verified", "how", "reasons", "model", *RATED_AXES]
 
 
 class VerdictSource:
@@ -44,7 +44,9 @@ class VerdictSource:
         if not self.used:
             return {}
         rows = {}
-        for batch in pq.ParquetFile(self.fresh[index].shard).iter_batches(batch_size=512, columns=_COLUMNS):
+        f = pq.ParquetFile(self.fresh[index].shard)
+        columns = [c for c in _COLUMNS if c in f.schema_arrow.names]  # a shard from before the visual axes lacks them
+        for batch in f.iter_batches(batch_size=512, columns=columns):
             for r in batch.to_pylist():
                 rows[r["sample_id"]] = r
         return rows
@@ -67,10 +69,12 @@ class Quality:
 
     def add(self, verdict: dict | None, kept: list[bool]) -> None:
         """One sample: its verdict row and which of its pairs were kept."""
-        for ax in JUDGED_AXES:
+        for ax in RATED_AXES:
+            scores = (verdict or {}).get(ax) or [None] * len(kept)
+            if ax not in JUDGED_AXES and ax not in self.ratings and all(r is None for r in scores):
+                continue  # the visual axes appear once a judge that sees the images rated something
             hist = Counter(self.ratings.get(ax, {}))
-            hist.update(str(r) if r is not None else "unrated" for r, k in
-                        zip(verdict[ax] if verdict else [None] * len(kept), kept) if k)
+            hist.update(str(r) if r is not None else "unrated" for r, k in zip(scores, kept) if k)
             self.ratings[ax] = dict(sorted(hist.items()))
         if verdict is None:
             self.kept += sum(kept)
@@ -103,7 +107,8 @@ CORRECTNESS_STORED = (
     "How correctness is stored, per turn: `verified` (list of bool; null where not checked) is the round trip's "
     "verdict, and `correctness_ratings` / `correctness_min` the judge's 1-5 score; `relevance_*` and "
     "`formatting_*` are the judge's other scores, in FineVision's names (nanoVLM's `*_min_rating` options read "
-    "them); `visual_dependency_*` and `image_correspondence_*` stay null until a judge sees the page image. "
+    "them); `visual_dependency_*` (does the question need the image?) and `image_correspondence_*` (does the "
+    "answer match the image?) are rated by a judge that sees the page images (`verify.vision`), else null. "
     "`datasets` reads them as `List(Value('int64'))`, `Value('int64')` and `List(Value('bool'))`.")
 
 

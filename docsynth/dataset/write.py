@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 import docsynth
 from docsynth.core.errors import DocsynthError
-from docsynth.core.records import JUDGED_AXES
+from docsynth.core.records import RATED_AXES
 from docsynth.dataset.cauldron import (DATASET_CARD_FEATURES, DATASET_SCHEMA, card_front, card_header, cauldron_row,
                                        rows_to_table, write_shard)
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
@@ -47,7 +47,7 @@ _COLUMNS = ["sample_id", "doc_id", "source", "pages", "images", "text", "questio
 def _pairs(c: dict, v: dict | None) -> list[Pair]:
     """A candidate's pairs, with their verdicts and ratings where the verify stage gave them."""
     return [Pair(q, a, c["text"], *((v["verified"][i], v["reasons"][i]) if v else (None, "")),
-                 {ax: v[ax][i] for ax in JUDGED_AXES} if v else {})
+                 {ax: (v.get(ax) or [None] * len(c["questions"]))[i] for ax in RATED_AXES} if v else {}, c["template"])
             for i, (q, a) in enumerate(zip(c["questions"], c["answers"]))]
 
 
@@ -212,7 +212,7 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
                 source = (f"docsynth:{recipe.name} doc:{c['doc_id']} pages:{c['pages'][0]}-{c['pages'][-1]} "
                           f"template:{c['template']} model:{c['model']}")
                 row = cauldron_row(c["images"], [p.question for p in kept], [p.answer for p in kept], source,
-                                   {ax: [p.ratings.get(ax) for p in kept] for ax in JUDGED_AXES},
+                                   {ax: [p.ratings.get(ax) for p in kept] for ax in RATED_AXES},
                                    [p.verified for p in kept])
                 if len(examples) < cfg.card_examples:
                     examples.append({"source": c["source"], "pages": c["pages"], "texts": row["texts"]})

@@ -32,9 +32,12 @@ KNOWN_VARIABLES = {
     "num_pages": "how many pages the document text covers",
     "questions": "the verify stage's numbered questions, to answer from the document alone",
     "pairs": "the verify stage's numbered question/answer pairs, for the judge to rate",
+    "images": ("the sample's page images, as image parts of the message (generate.vision: true); a template "
+               "without this slot gets them at the start of its first user message"),
 }
 _SLOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _TAG = re.compile(r"</?\s*([A-Za-z][\w-]*)\s*/?>")
+_IMAGES = re.compile(r"\{\{\s*images\s*\}\}")
 _PAGE_MARK = re.compile(r"\[\s*page\s+\d+\s*\]")  # format_document's own marks
 _ROLE = re.compile(r"^\[(system|user|assistant|prompt)\]\s*$", re.M)
 
@@ -82,6 +85,32 @@ class Template:
             if key and (key in self.fences or _PAGE_MARK.fullmatch(key)):
                 lines[i] = f'"{line.strip()}"'
         return "\n".join(lines)
+
+    @property
+    def visual(self) -> bool:
+        """Whether the template places the page images itself (and so needs generate.vision)."""
+        return "images" in self.variables
+
+    def render_parts(self, images: list[dict], **values: object) -> list[dict]:
+        """Chat messages whose content is a list of parts: the image parts where {{ images }}
+        stands, else first in the first user message (before the document, so the engine's
+        prefix cache shares them across requests about one sample). The text is cut at the slot
+        before substitution, so document text can never place an image."""
+        text_values = self.render(**{**values, **({"images": ""} if self.visual else {})})
+        out, placed = [], False
+        for (role, body), msg in zip(self.messages, text_values):
+            pieces = [_SLOT.sub(lambda m: str(values[m.group(1)]), x) for x in _IMAGES.split(body)] if self.visual \
+                else [msg["content"]]
+            parts: list[dict] = []
+            for i, piece in enumerate(pieces):
+                if i:
+                    parts += images
+                if piece.strip():
+                    parts.append({"type": "text", "text": piece.strip("\n")})
+            if not self.visual and role == "user" and not placed:
+                parts, placed = [*images, *parts], True
+            out.append({"role": role, "content": parts})
+        return out
 
     def render(self, **values: object) -> list[dict[str, str]]:
         """Chat messages with every slot filled; DocsynthError if a value is missing or extra."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from docsynth.core.recipe import Recipe
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.budget import local_tokens
+from docsynth.generate.images import blank_page
 from docsynth.generate.models import PREFIX, cache_dir
 from docsynth.generate.prompts import find_template, prompts_dir
 from docsynth.generate.samples import Prompter, Sample, derive_seed
@@ -57,6 +58,8 @@ def render(recipe: Recipe, base: Path, template: str, doc: Path, texts: list[str
     window = texts[:g.max_pages_per_sample]
     sid = f"{doc.name}:0-{len(window) - 1}"
     sample = Sample(sid, doc.name, str(doc), list(range(len(window))), window, template)
+    if g.vision:  # where the page images go (white stand-ins of the budget's size: the text is what is rendered)
+        sample.images = [blank_page(g.max_image_pixels) for _ in window]
     prompter = Prompter(g, templates, local_tokens(model, g.openai.chars_per_token), context, num_pairs)
     request = prompter.request(sample, derive_seed(recipe.seed, sid))
     return Rendered(request, sample, context, context_from, len(texts))

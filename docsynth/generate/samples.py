@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,6 +14,7 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.inert import Inert
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.budget import Tokens, fit
+from docsynth.generate.images import ImageTokens, PageImage, budget_size, fit_image
 from docsynth.core.text import normalise
 from docsynth.generate.parse import qa_json_schema
 from docsynth.generate.prompts import Template, choose, format_document
@@ -22,6 +23,8 @@ from docsynth.core.recipe import GenerateConfig
 
 TEXT_COLUMNS = ["doc_id", "source", "page", "num_pages", "text"]
 MIN_DOCUMENT_TOKENS = 32
+# What a vision prompt says in place of the document under generate.text: none.
+NO_TEXT = "(No text is given: read the pages from their images.)"
 
 
 @dataclass(slots=True)
@@ -36,6 +39,7 @@ class Sample:
     template: str
     text: str = ""  # the document text as given to the model, after truncation
     truncated: bool = False
+    images: list[PageImage] = field(default_factory=list)  # with generate.vision: the pages, fitted to the budget
 
 
 def derive_seed(seed: int, key: str, attempt: int = 0) -> int:
@@ -43,10 +47,12 @@ def derive_seed(seed: int, key: str, attempt: int = 0) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{key}:{attempt}".encode()).digest()[:4], "big") >> 1
 
 
-def _documents(shard: Path) -> Iterator[list[dict]]:
-    """Rows (text columns) of one ingest shard, grouped by document, in page order."""
+def _documents(shard: Path, images: bool = False) -> Iterator[list[dict]]:
+    """Rows (text columns, and the page image where asked) of one ingest shard, grouped by
+    document, in page order."""
     doc: list[dict] = []
-    for batch in pq.ParquetFile(shard).iter_batches(batch_size=256, columns=TEXT_COLUMNS):
+    columns = TEXT_COLUMNS + (["image"] if images else [])
+    for batch in pq.ParquetFile(shard).iter_batches(batch_size=32 if images else 256, columns=columns):
         for row in batch.to_pylist():
             if doc and row["doc_id"] != doc[0]["doc_id"]:
                 yield doc
@@ -60,12 +66,13 @@ def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reje
                  skip: dict | None = None) -> list[Sample]:
     """The samples of one ingest shard: each document cut into windows of max_pages_per_sample
     pages (or skipped when longer, as the recipe says); pages without text are left out, and so
-    are the documents and pages `skip` names (ingest's near-duplicates)."""
+    are the documents and pages `skip` names (ingest's near-duplicates). With generate.vision,
+    each sample holds its page images fitted to max_image_pixels (an unreadable one: a reject)."""
     out = []
     n = cfg.max_pages_per_sample
     skip_docs = set((skip or {}).get("documents", ()))
     skip_pages = {tuple(p) for p in (skip or {}).get("pages", ())}
-    for rows in _documents(shard):
+    for rows in _documents(shard, cfg.vision):
         first = rows[0]
         if first["doc_id"] in skip_docs:  # a near-duplicate (ingest.dedup): its reject is ingest's
             continue
@@ -84,8 +91,14 @@ def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reje
         for i in range(0, len(with_text), n):
             win = with_text[i:i + n]
             sid = f"{first['doc_id']}:{win[0]['page']}-{win[-1]['page']}"
-            out.append(Sample(sid, first["doc_id"], first["source"], [r["page"] for r in win],
-                              [r["text"] for r in win], choose(cfg.templates, cfg.template_weights, seed, sid)))
+            s = Sample(sid, first["doc_id"], first["source"], [r["page"] for r in win], [r["text"] for r in win],
+                       choose(cfg.templates, cfg.template_weights, seed, sid))
+            try:
+                s.images = [fit_image(r["image"], cfg.max_image_pixels) for r in win] if cfg.vision else []
+            except ValueError as e:
+                rejects.append(Reject("generate", s.source, s.doc_id, s.pages[0], f"bad image: {e}"))
+                continue
+            out.append(s)
     return out
 
 
@@ -93,9 +106,11 @@ class Prompter:
     """Renders a sample's prompt with its text fitted to the context budget."""
 
     def __init__(self, cfg: GenerateConfig, templates: dict[str, Template], tokens: Tokens, context: int,
-                 num_pairs: int | None = None) -> None:
-        """num_pairs: ask this many pairs of every sample, instead of pairs_per_page per page."""
+                 num_pairs: int | None = None, images: ImageTokens | None = None) -> None:
+        """num_pairs: ask this many pairs of every sample, instead of pairs_per_page per page;
+        images: the model's image token counts (generate.vision)."""
         self.cfg, self.templates, self.tokens, self.context = cfg, templates, tokens, context
+        self.images = images
         self.inert = Inert(getattr(tokens, "specials", ()))
         self._num_pairs = num_pairs
         self._overhead: dict[tuple[str, int], int] = {}
@@ -105,7 +120,8 @@ class Prompter:
         return self._num_pairs or self.cfg.pairs_per_page * len(sample.pages)
 
     def _values(self, t: Template, sample: Sample, document: str) -> dict:
-        values = {"document": document, "num_pairs": self.num_pairs(sample), "num_pages": len(sample.pages)}
+        values = {"document": document, "num_pairs": self.num_pairs(sample), "num_pages": len(sample.pages),
+                  "images": ""}  # where the images stand, for the text alone (render_parts places them)
         return {k: v for k, v in values.items() if k in t.variables}
 
     def _fixed_tokens(self, t: Template, sample: Sample) -> int:
@@ -120,9 +136,23 @@ class Prompter:
     def check(self) -> None:
         """DocsynthError if some template leaves no room for the document within the context
         (a recipe problem, better said once than as a reject per sample)."""
-        probe = Sample("", "", "", [0] * self.cfg.max_pages_per_sample, [""] * self.cfg.max_pages_per_sample, "")
+        n = self.cfg.max_pages_per_sample
+        probe = Sample("", "", "", [0] * n, [""] * n, "")
+        pictures = n * self.images.count(*budget_size(self.cfg.max_image_pixels)) if self.cfg.vision and self.images else 0
         for t in self.templates.values():
-            room = self.context - self.cfg.sampling.max_tokens - self._fixed_tokens(t, probe)
+            if t.visual and not self.cfg.vision:
+                raise DocsynthError(f"prompt '{t.name}' asks about the page images: set generate.vision: true "
+                                    "(and a vision-language model)")
+            if t.completion and self.cfg.vision:
+                raise DocsynthError(f"prompt '{t.name}' is a plain-text completion prompt, which cannot carry images; "
+                                    "generate.vision needs chat templates")
+            room = self.context - self.cfg.sampling.max_tokens - self._fixed_tokens(t, probe) - pictures
+            if room < MIN_DOCUMENT_TOKENS and pictures:
+                raise DocsynthError(
+                    f"prompt '{t.name}' with {n} page images of up to {self.cfg.max_image_pixels:,} pixels "
+                    f"({pictures} tokens) and sampling.max_tokens {self.cfg.sampling.max_tokens} leaves {room} of the "
+                    f"model's {self.context}-token context for the text; lower generate.max_image_pixels or "
+                    "max_pages_per_sample, or raise the context")
             if room < MIN_DOCUMENT_TOKENS:
                 raise DocsynthError(
                     f"prompt '{t.name}' takes {self._fixed_tokens(t, probe)} tokens and sampling.max_tokens "
@@ -142,6 +172,8 @@ class Prompter:
     def request(self, sample: Sample, seed: int) -> ChatRequest:
         t = self.templates[sample.template]
         budget = self.context - self.cfg.sampling.max_tokens - self._fixed_tokens(t, sample)
+        if self.images:  # the images' tokens first: they are not cut, the text is
+            budget -= sum(self.images.count(im.width, im.height) for im in sample.images)
         budget -= budget // 50  # 2% margin: cutting and joining texts can shift token boundaries
         if budget < MIN_DOCUMENT_TOKENS:
             raise ValueError(f"the context ({self.context} tokens) leaves no room for the document after the "
@@ -149,8 +181,12 @@ class Prompter:
         if not sample.text:  # pages as data: no control token, no closing delimiter (docsynth.core.inert, Template.quote)
             texts, sample.truncated = fit([t.quote(self.inert(x)) for x in sample.texts], budget, self.tokens)
             sample.text = format_document(texts)
-        msgs = t.render(**self._values(t, sample, sample.text))
         schema = qa_json_schema(self.num_pairs(sample) + 2, self.cfg.max_pair_chars) if self.cfg.guided_json else None
+        if self.cfg.vision:
+            document = NO_TEXT if self.cfg.text == "none" else sample.text
+            values = {k: v for k, v in self._values(t, sample, document).items() if k != "images"}
+            return ChatRequest(t.render_parts([im.part() for im in sample.images], **values), seed, schema)
+        msgs = t.render(**self._values(t, sample, sample.text))
         if t.completion:
             return ChatRequest([], seed, schema, prompt=msgs[0]["content"])
         return ChatRequest(msgs, seed, schema)

@@ -38,11 +38,13 @@ def answers_regex(n: int, schema: dict) -> str:
 
 
 def verify_request(template: Template, inert: Inert, text: str, questions: list[str], seed: int,
-                   schema: dict | None) -> ChatRequest:
+                   schema: dict | None, images: list[dict] | None = None) -> ChatRequest:
     """The text is the candidate's own, already made inert and quoted for generation; the
-    questions are model output, made inert here too (docsynth.core.inert)."""
+    questions are model output, made inert here too (docsynth.core.inert). With images (chat
+    image parts), the questions are answered from the pages as seen."""
     numbered = "\n".join(f"{i}. {' '.join(inert(q).split())}" for i, q in enumerate(questions, 1))
-    msgs = template.render(document=text, questions=numbered)
+    msgs = template.render_parts(images, document=text, questions=numbered) if images is not None else \
+        template.render(document=text, questions=numbered)
     return ChatRequest(msgs, seed, schema, regex=answers_regex(len(questions), schema) if schema else None)
 
 

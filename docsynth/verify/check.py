@@ -1,6 +1,8 @@
 """One sample's checks, as the verify stage and `docsynth verify --pairs` both run them: the round
 trip (its questions answered from its text alone, compared by docsynth.core.agree) and, where
-asked, the judge's ratings. Rows are dicts with sample_id, template, text, questions, answers.
+asked, the judge's ratings. Rows are dicts with sample_id, template, text, questions, answers,
+and with verify.vision their page images (bytes): both requests then carry the pages, fitted to
+generate.max_image_pixels, and the judge rates the visual axes too.
 
 The round trips of a batch go to the backend first and the judge's requests after them: both
 start with the same document, so the judge's prompts find it in the engine's prefix cache.
@@ -11,19 +13,23 @@ from __future__ import annotations
 from docsynth.core.agree import agreement
 from docsynth.core.inert import Inert
 from docsynth.core.recipe import VerifyConfig
-from docsynth.core.records import JUDGED_AXES, Verdicts
+from docsynth.core.records import RATED_AXES, Verdicts
 from docsynth.generate.backends import Completion
+from docsynth.generate.images import fit_image
 from docsynth.generate.parse import ParseError
-from docsynth.generate.samples import derive_seed
+from docsynth.generate.samples import NO_TEXT, derive_seed
 from docsynth.generate.session import Session
 from docsynth.verify.ask import NOT_STATED, answer_template, answers_schema, parse_answers, verify_request
-from docsynth.verify.judge import judge_request, judge_template, parse_ratings
+from docsynth.verify.judge import judge_axes, judge_request, judge_template, parse_ratings
 
 
 class Checker:
-    def __init__(self, cfg: VerifyConfig, seed: int, session: Session) -> None:
+    def __init__(self, cfg: VerifyConfig, seed: int, session: Session, vision: bool = False, text: str = "layer",
+                 max_image_pixels: int = 0) -> None:
+        """vision, text, max_image_pixels: the verify section's, resolved against generate's."""
         self.cfg, self.seed, self.session = cfg, seed, session
-        self.answer, self.judge = answer_template(), judge_template()
+        self.vision, self.text, self.max_pixels = vision, text, max_image_pixels
+        self.answer, self.judge = answer_template(), judge_template(vision)
         self.inert = Inert(getattr(session.tokens, "specials", ()))
         # Tokens of this process's requests, by kind (answer: the round trip; judge), with the prompt
         # tokens the engine's prefix cache served (where the backend says): bench/verify.py's figures.
@@ -33,17 +39,33 @@ class Checker:
         """Verdicts for each row, in order (one backend call per kind of request)."""
         asked = [r for r in rows if r["template"] not in self.cfg.skip_templates and r["questions"]]
         trips = self._complete([verify_request(
-            self.answer, self.inert, r["text"], r["questions"], derive_seed(self.seed, f"verify:{r['sample_id']}"),
-            answers_schema(len(r["questions"]), self.cfg.max_answer_chars) if self.cfg.guided_json else None)
-            for r in asked], self.cfg.sampling, "answer")
+            self.answer, self.inert, self._document(r), r["questions"], derive_seed(self.seed, f"verify:{r['sample_id']}"),
+            answers_schema(len(r["questions"]), self.cfg.max_answer_chars) if self.cfg.guided_json else None,
+            self._images(r)) for r in asked], self.cfg.sampling, "answer")
         trip = dict(zip((r["sample_id"] for r in asked), trips))
         rated = [r for r in rows if r["questions"]] if self.cfg.judge else []
         judged = dict(zip((r["sample_id"] for r in rated), self._complete([judge_request(
-            self.judge, self.inert, r["text"], r["questions"], r["answers"],
-            derive_seed(self.seed, f"judge:{r['sample_id']}"), self.cfg.guided_json) for r in rated],
+            self.judge, self.inert, self._document(r), r["questions"], r["answers"],
+            derive_seed(self.seed, f"judge:{r['sample_id']}"), self.cfg.guided_json, self._images(r)) for r in rated],
             self.cfg.judge_sampling, "judge")))
         return [rate(round_trip(r, trip.get(r["sample_id"]), self.session.model, self.cfg.min_f1),
-                     judged.get(r["sample_id"])) for r in rows]
+                     judged.get(r["sample_id"]), judge_axes(self.vision)) for r in rows]
+
+    def _document(self, row: dict) -> str:
+        return NO_TEXT if self.vision and self.text == "none" else row["text"]
+
+    def _images(self, row: dict) -> list[dict] | None:
+        """The row's pages as chat image parts (None without vision); an image that cannot be
+        read is left out (the pair is still checked, against what remains)."""
+        if not self.vision:
+            return None
+        parts = []
+        for data in row.get("images") or []:
+            try:
+                parts.append(fit_image(data, self.max_pixels).part())
+            except ValueError:
+                continue
+        return parts
 
     def _complete(self, requests, sampling, kind: str) -> list[Completion]:
         replies = self.session.backend.complete(requests, sampling) if requests else []
@@ -60,8 +82,7 @@ def round_trip(row: dict, reply: Completion | None, model: str, min_f1: float) -
     """One candidate's round-trip verdicts from the verifier's reply (None: its template is not
     verified); not rated yet (see rate)."""
     n = len(row["questions"])
-    unrated = dict(relevance=[None] * n, correctness=[None] * n, formatting=[None] * n, judge_reasons=[None] * n,
-                   judge_raw="")
+    unrated = {**{a: [None] * n for a in RATED_AXES}, "judge_reasons": [None] * n, "judge_raw": ""}
     if reply is None:
         return Verdicts(row["sample_id"], row["template"], [None] * n, [None] * n, ["skipped template"] * n,
                         [f"template {row['template']} is not verified (verify.skip_templates)"] * n, model, 0, 0, "",
@@ -81,7 +102,7 @@ def round_trip(row: dict, reply: Completion | None, model: str, min_f1: float) -
                     reply.output_tokens, raw, **unrated)
 
 
-def rate(v: Verdicts, reply: Completion | None) -> Verdicts:
+def rate(v: Verdicts, reply: Completion | None, axes: tuple[str, ...]) -> Verdicts:
     """v with the judge's scores and reasons (None: no judge ran). A reply that cannot be read
     leaves the pairs unrated, its reason in judge_reasons: a guessed score would be worse."""
     if reply is None:
@@ -93,11 +114,11 @@ def rate(v: Verdicts, reply: Completion | None) -> Verdicts:
     try:
         if reply.error is not None:
             raise ParseError(f"backend: {reply.error}")
-        ratings = parse_ratings(v.judge_raw, n)
+        ratings = parse_ratings(v.judge_raw, n, axes)
     except ParseError as e:
         v.judge_reasons = [f"judge: {e}"] * n
         return v
-    for axis in JUDGED_AXES:
+    for axis in axes:
         setattr(v, axis, [r.scores[axis] for r in ratings])
     v.judge_reasons = [r.reason for r in ratings]
     return v

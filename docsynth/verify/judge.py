@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from docsynth.core.inert import Inert
-from docsynth.core.records import JUDGED_AXES
+from docsynth.core.records import JUDGED_AXES, RATED_AXES
 from docsynth.core.resources import shipped
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.parse import ParseError
@@ -24,43 +24,51 @@ MAX_REASON_CHARS = 240
 @dataclass(slots=True)
 class Rating:
     reason: str
-    scores: dict[str, int]  # JUDGED_AXES -> 1..5
+    scores: dict[str, int]  # axis -> 1..5 (JUDGED_AXES; RATED_AXES for a judge that sees the images)
 
 
-def judge_template() -> Template:
-    return load_template(shipped("prompts") / "verify" / "judge.md")
+def judge_template(vision: bool = False) -> Template:
+    """The text judge, or the one that sees the page images and rates the visual axes too."""
+    return load_template(shipped("prompts") / "verify" / ("judge_visual.md" if vision else "judge.md"))
 
 
-def ratings_schema(n: int) -> dict:
+def judge_axes(vision: bool) -> tuple[str, ...]:
+    return RATED_AXES if vision else JUDGED_AXES
+
+
+def ratings_schema(n: int, axes: tuple[str, ...] = JUDGED_AXES) -> dict:
     score = {"type": "integer", "minimum": 1, "maximum": 5}
     item = {"type": "object", "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS},
-                                             **{a: score for a in JUDGED_AXES}},
-            "required": ["reason", *JUDGED_AXES], "additionalProperties": False}
+                                             **{a: score for a in axes}},
+            "required": ["reason", *axes], "additionalProperties": False}
     return {"type": "object", "properties": {"ratings": {"type": "array", "items": item, "minItems": n, "maxItems": n}},
             "required": ["ratings"], "additionalProperties": False}
 
 
-def ratings_regex(n: int) -> str:
+def ratings_regex(n: int, axes: tuple[str, ...] = JUDGED_AXES) -> str:
     """The schema's JSON written compactly, as a regex (see ChatRequest.regex), each reason led by
     its pair's number, as the round trip's answers are (docsynth.verify.ask.answers_regex)."""
     char = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])'
     items = [rf'\{{"reason": ?"{i}\. {char}{{1,{MAX_REASON_CHARS}}}"'
-             + "".join(rf', ?"{a}": ?[1-5]' for a in JUDGED_AXES) + r"\}" for i in range(1, n + 1)]
+             + "".join(rf', ?"{a}": ?[1-5]' for a in axes) + r"\}" for i in range(1, n + 1)]
     return r'\{"ratings": ?\[' + ", ?".join(items) + r"\]\}"
 
 
 def judge_request(template: Template, inert: Inert, text: str, questions: list[str], answers: list[str], seed: int,
-                  guided: bool) -> ChatRequest:
+                  guided: bool, images: list[dict] | None = None) -> ChatRequest:
     """The text is the candidate's own (already inert and quoted); the pairs are model output,
-    made inert here (docsynth.core.inert)."""
+    made inert here (docsynth.core.inert). With images (chat image parts), the judge sees the
+    pages and rates the visual axes too."""
+    axes = judge_axes(images is not None)
     pairs = "\n".join(f"{i}. Q: {' '.join(inert(q).split())}\n   A: {' '.join(inert(a).split())}"
                       for i, (q, a) in enumerate(zip(questions, answers), 1))
-    schema = ratings_schema(len(questions)) if guided else None
-    return ChatRequest(template.render(document=text, pairs=pairs), seed, schema,
-                       regex=ratings_regex(len(questions)) if guided else None)
+    schema = ratings_schema(len(questions), axes) if guided else None
+    msgs = template.render_parts(images, document=text, pairs=pairs) if images is not None else \
+        template.render(document=text, pairs=pairs)
+    return ChatRequest(msgs, seed, schema, regex=ratings_regex(len(questions), axes) if guided else None)
 
 
-def parse_ratings(text: str, n: int) -> list[Rating]:
+def parse_ratings(text: str, n: int, axes: tuple[str, ...] = JUDGED_AXES) -> list[Rating]:
     """n ratings from the judge's reply, in order; ParseError with the reason otherwise (a score
     outside 1..5, or missing, makes the reply unusable: a guess would be worse than no rating)."""
     out = []
@@ -68,7 +76,7 @@ def parse_ratings(text: str, n: int) -> list[Rating]:
         if not isinstance(item, dict):
             raise ParseError(f"rating {i} is not an object")
         scores = {}
-        for a in JUDGED_AXES:
+        for a in axes:
             v = item.get(a)
             if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v) or not 1 <= v <= 5:
                 raise ParseError(f"rating {i}: {a} is {v!r}, not an integer from 1 to 5")

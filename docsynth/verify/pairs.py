@@ -15,7 +15,7 @@ from docsynth.core.inert import Inert
 from docsynth.core.recipe import Recipe
 from docsynth.generate.session import Session, open_session
 from docsynth.generate.prompts import format_document
-from docsynth.core.records import JUDGED_AXES
+from docsynth.core.records import RATED_AXES
 from docsynth.verify.ask import answer_template
 from docsynth.verify.check import Checker
 from docsynth.verify.stage import verifier_config
@@ -76,7 +76,7 @@ def check_pairs(recipe: Recipe, base: Path, records: list[dict], session: Sessio
             for j, r in enumerate(groups[c]):
                 out.append({"line": r["line"], "question": r["question"], "answer": r["answer"],
                             "reanswer": v.reanswers[j], "agree": v.verified[j], "how": v.how[j], "reason": v.reasons[j],
-                            **({"ratings": {a: getattr(v, a)[j] for a in JUDGED_AXES},
+                            **({"ratings": {a: getattr(v, a)[j] for a in RATED_AXES},
                                 "judge_reason": v.judge_reasons[j]} if cfg.judge else {}),
                             **({"label": r["label"]} if "label" in r else {})})
     yield from sorted(out, key=lambda x: x["line"])

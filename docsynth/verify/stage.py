@@ -27,7 +27,7 @@ from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.records import VERDICT_SCHEMA, Verdicts, write_in_groups
 from docsynth.core.recipe import GenerateConfig, Recipe
 from docsynth.core.tasks import Task, TaskStore
-from docsynth.generate.session import Session, open_session
+from docsynth.generate.session import Session, check_vision, open_session
 from docsynth.verify.ask import answer_template
 from docsynth.verify.check import Checker
 from docsynth.verify.judge import judge_template
@@ -71,7 +71,7 @@ def verifier_config(recipe: Recipe) -> GenerateConfig:
     """The generate section the verifier's session opens: the generator's, with the verify
     section's backend, model, engine, cpu, openai and sampling where set."""
     v = recipe.verify
-    own = {k: getattr(v, k) for k in ("backend", "model", "model_dtype", "engine", "cpu", "openai")
+    own = {k: getattr(v, k) for k in ("backend", "model", "model_dtype", "engine", "cpu", "openai", "vision", "text")
            if getattr(v, k) is not None}
     return recipe.generate.model_copy(update={**own, "sampling": v.sampling, "guided_json": v.guided_json})
 
@@ -80,7 +80,8 @@ def shares_engine(recipe: Recipe) -> bool:
     """Whether the verifier runs on the generator's engine (else the generator's is stopped first:
     two engines on one CPU machine do not fit beside each other)."""
     c, g = verifier_config(recipe), recipe.generate
-    return all(getattr(c, k) == getattr(g, k) for k in ("backend", "model", "model_dtype", "engine", "cpu", "openai"))
+    return all(getattr(c, k) == getattr(g, k) for k in ("backend", "model", "model_dtype", "engine", "cpu", "openai",
+                                                          "vision", "max_image_pixels", "max_pages_per_sample"))
 
 
 def key_config(recipe: Recipe) -> str:
@@ -89,8 +90,8 @@ def key_config(recipe: Recipe) -> str:
     return config_hash({k: v[k] for k in ("sampling", "skip_templates", "guided_json", "max_answer_chars", "min_f1",
                                           "judge", "judge_sampling")},
                        c.backend, c.model, c.model_dtype, c.engine, answer_template().path.read_text(),
-                       judge_template().path.read_text() if recipe.verify.judge else "", recipe.seed,
-                       docsynth.__version__)
+                       judge_template(c.vision).path.read_text() if recipe.verify.judge else "", recipe.seed,
+                       docsynth.__version__, *([c.text, c.max_image_pixels] if c.vision else []))
 
 
 class VerifyStage:
@@ -109,6 +110,8 @@ class VerifyStage:
         self.checker: Checker | None = None
         self.key = key_config(recipe)
         self._markers_read: dict = {}
+        if session is None and recipe.verify.enabled and not shares_engine(recipe):  # else generate checks it
+            check_vision(verifier_config(recipe), base)
 
     def begin(self) -> None:
         if not self.upstream.root.is_dir():
@@ -128,14 +131,16 @@ class VerifyStage:
     def open(self) -> None:
         if self.session is None:
             self.session = open_session(verifier_config(self.recipe), self.base)
-        self.checker = Checker(self.cfg, self.recipe.seed, self.session)
+        c = verifier_config(self.recipe)
+        self.checker = Checker(self.cfg, self.recipe.seed, self.session, c.vision, c.text, c.max_image_pixels)
 
     def run(self, tasks: list[VerifyTask]):
         """Samples of consecutive tasks go to the backend together (verify.batch_samples)."""
         wave: list[tuple[VerifyTask, list[dict]]] = []
         size = 0
+        columns = _COLUMNS + (["images"] if verifier_config(self.recipe).vision else [])
         for task in tasks:
-            rows = [r for b in pq.ParquetFile(task.shard).iter_batches(batch_size=256, columns=_COLUMNS)
+            rows = [r for b in pq.ParquetFile(task.shard).iter_batches(batch_size=256, columns=columns)
                     for r in b.to_pylist()]
             wave.append((task, rows))
             size += len(rows)

@@ -17,21 +17,26 @@ ROOT = Path(__file__).resolve().parents[2]
 OPENING = "<document>\n{{ document }}\n</document>\n\n"
 
 
-def test_five_shipped_templates_load_and_differ():
+def test_the_shipped_templates_load_and_differ():
     ts = load_templates()
-    assert sorted(ts) == ["overview", "reasoning", "short_extraction", "specific_facts", "tables_layout"]
+    text = ["overview", "reasoning", "short_extraction", "specific_facts", "tables_layout"]
+    visual = ["charts_figures", "layout_visual", "tables_drawn"]
+    assert sorted(ts) == sorted(text + visual)
+    assert {n for n, t in ts.items() if t.visual} == set(visual)
     bodies = {t.messages[-1][1] for t in ts.values()}
-    assert len(bodies) == 5
+    assert len(bodies) == 8
     for t in ts.values():
         assert t.purpose and "document" in t.variables and "num_pairs" in t.variables
-        # One user turn that opens with the document, as the verify stage's round trip and judge do:
-        # the engine's prefix cache then shares the document between the three (bench/verify.py).
+        # One user turn that opens with the document (a visual one: the page images, then the
+        # document), as the verify stage's round trip and judge do: the engine's prefix cache
+        # then shares the document between the three (bench/verify.py).
         assert [r for r, _ in t.messages] == ["user"]
-        assert t.messages[0][1].startswith(OPENING)
+        assert t.messages[0][1].startswith(("{{ images }}\n" if t.visual else "") + OPENING)
     from docsynth.verify.ask import answer_template
     from docsynth.verify.judge import judge_template
 
     assert all(v.messages[0][1].startswith(OPENING) for v in (answer_template(), judge_template()))
+    assert judge_template(vision=True).messages[0][1].startswith("{{ images }}\n" + OPENING)
 
 
 def test_rendering_fills_slots_and_keeps_document_text_as_data():
@@ -94,7 +99,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_list_show_render():
     listed = json.loads(_cli("list", "--json").stdout)
-    assert [x["name"] for x in listed] == sorted(x["name"] for x in listed) and len(listed) == 5
+    assert [x["name"] for x in listed] == sorted(x["name"] for x in listed) and len(listed) == 8
     assert _cli("show", "reasoning").stdout == (ROOT / "prompts/reasoning.md").read_text()
     res = _cli("render", "reasoning", "--doc", "sample_pdfs/annual_report.pdf", "--pairs", "3", "--json")
     (user,) = json.loads(res.stdout)

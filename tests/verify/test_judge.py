@@ -46,3 +46,18 @@ def test_the_regex_takes_numbered_reasons_first_and_scores_1_to_5_only():
     assert not rx.fullmatch(good.replace('"2. no"', '"no"'))  # unnumbered
     assert not rx.fullmatch(good.replace('"relevance": 5, "correctness": 4', '"correctness": 4, "relevance": 5'))
     assert not rx.fullmatch(good.replace('"1. yes"', '"1. ' + "x" * (MAX_REASON_CHARS + 1) + '"'))
+
+
+def test_the_visual_judge_needs_all_five_axes():
+    from docsynth.core.records import RATED_AXES
+
+    five = {**ITEM, "visual_dependency": 2, "image_correspondence": 5}
+    (r,) = parse_ratings(json.dumps([five]), 1, RATED_AXES)
+    assert r.scores == {"relevance": 5, "correctness": 4, "formatting": 5, "visual_dependency": 2,
+                        "image_correspondence": 5}
+    with pytest.raises(ParseError, match="visual_dependency is None"):
+        parse_ratings(json.dumps([ITEM]), 1, RATED_AXES)
+    rx = re.compile(ratings_regex(1, RATED_AXES))
+    assert rx.fullmatch('{"ratings": [{"reason": "1. a stamp", "relevance": 5, "correctness": 4, "formatting": 5, '
+                        '"visual_dependency": 2, "image_correspondence": 5}]}')
+    assert not rx.fullmatch(json.dumps({"ratings": [ITEM]}))

@@ -232,3 +232,43 @@ def test_a_judge_reply_with_a_score_out_of_range_leaves_the_pairs_unrated_and_sa
     assert r["judge_raw"].startswith('{"ratings"')
     with pytest.raises(ValueError, match="greater than or equal to 1|less than or equal to 5"):
         recipe(filters=[{"name": "min_rating", "axes": {"correctness": 6}}])
+
+
+def test_a_judge_that_sees_the_pages_checks_against_them_and_fills_the_visual_columns(generated, tmp_path):
+    """verify.vision: the round trip and the judge get the candidate's page images (fitted to the
+    budget) before the document, the judge uses its visual template, and its visual scores land in
+    FineVision's visual_dependency / image_correspondence columns."""
+    import base64
+    import io
+
+    import datasets
+    from PIL import Image
+
+    run = copy_run(generated, tmp_path / "run")
+    seen = []
+
+    def visual(req: ChatRequest) -> str:
+        parts = req.messages[-1]["content"]
+        images = [p for p in parts if p["type"] == "image_url"]
+        seen.append((parts[0]["type"], [Image.open(io.BytesIO(base64.b64decode(p["image_url"]["url"].split(",")[1])))
+                                        .size for p in images]))
+        text = "\n".join(p["text"] for p in parts if p["type"] == "text")
+        if "Pairs:" not in text:
+            qs = re.findall(r"(?m)^\d+\. (.*)$", text.split("Questions:")[1])
+            return json.dumps({"answers": [TRUTH.get(q, "not stated") for q in qs]})
+        assert "visual_dependency" in text and "image_correspondence" in text  # the visual judge's template
+        return json.dumps({"ratings": [{"reason": f"{i}. the image shows it", "relevance": 5, "correctness": 4,
+                                        "formatting": 5, "visual_dependency": 2, "image_correspondence": 4}
+                                       for i in (1, 2, 3)]})
+
+    r = recipe(verify={"enabled": True, "judge": True, "vision": True},
+               generate={"guided_json": False, "templates": ["specific_facts", "overview"], "max_pages_per_sample": 1,
+                         "max_image_pixels": 50_000})
+    s = run_verify(r, ROOT, run, session=scripted_session(visual))
+    assert s.checked == 9 and len(seen) == 9 and all(first == "image_url" and len(sizes) == 1 and sizes[0][0] * sizes[0][1] <= 50_000
+                                           for first, sizes in seen)
+    assert all(v["visual_dependency"] == [2, 2, 2] and v["image_correspondence"] == [4, 4, 4] for v in verdicts(run))
+    w = run_write(r, run)
+    assert w.quality["ratings"]["visual_dependency"] == {"2": 18}
+    ds = datasets.load_dataset(str(run / "dataset"), split="train")
+    assert all(x["visual_dependency_ratings"] == [2, 2, 2] and x["image_correspondence_min"] == 4 for x in ds)

@@ -51,6 +51,26 @@ class OpenAIBackend:
                 return m["max_model_len"]
         return None
 
+    def check_vision(self) -> None:
+        """DocsynthError unless the server's model takes an image part (asked once, before any
+        work: a text-only model would otherwise fail every request, or answer without the image)."""
+        import base64
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), "white").save(buf, "PNG")
+        image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}}
+        probe = ChatRequest([{"role": "user", "content": [image, {"type": "text", "text": "What colour is this?"}]}], 0)
+        (reply,) = self.complete([probe], Sampling(temperature=0.0, max_tokens=16))
+        if reply.error is None:
+            return
+        if reply.error.startswith("HTTP 4"):
+            raise DocsynthError(f"generate.vision is true, but the server at {self.base} refuses an image for "
+                                f"{self.model} ({reply.error[:300]}): name a vision-language model, or set vision: false")
+        raise DocsynthError(f"cannot check that {self.model} at {self.base} takes images: {reply.error[:300]}")
+
     def close(self) -> None:
         pass
 

@@ -1,6 +1,7 @@
 """Iterators made ahead by threads: pyarrow's reading, decoding and writing release the GIL, so
 producing items on other cores overlaps with consuming them (the mixer reads its sources with
-`interleave` and gathers each shard's next row group with `prefetch`)."""
+`interleave` and gathers each shard's next row group with `prefetch`; the generate stage plans
+its next wave, page images fitted with PIL, which releases the GIL too, while the engine works)."""
 
 from __future__ import annotations
 
