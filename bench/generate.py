@@ -76,16 +76,21 @@ def vision_pages(n: int) -> list[tuple[bytes, str]]:
 
 
 def vision_requests(pages: list[tuple[bytes, str]], max_pixels: int) -> list[ChatRequest]:
-    """What the generate stage builds with generate.vision: the page fitted to the budget, as an
-    image part where the template places it (or first), then the document."""
+    """What the generate stage builds with generate.vision: the page fitted to the budget (by its
+    pool of threads), as an image part where the template places it (or first), then the document."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from docsynth.generate.images import fit_image
+    from docsynth.generate.samples import FIT_THREADS
 
     templates = list(load_templates().values())
     reqs = []
-    for i, (image, text) in enumerate(pages):
+    with ThreadPoolExecutor(FIT_THREADS) as pool:
+        fitted = list(pool.map(lambda p: fit_image(p[0], max_pixels), pages))
+    for i, ((image, text), fit) in enumerate(zip(pages, fitted)):
         t = templates[i % len(templates)]
         values = {"document": format_document([text]), "num_pairs": 4, "num_pages": 1}
-        part = fit_image(image, max_pixels).part()
+        part = fit.part()
         reqs.append(ChatRequest(t.render_parts([part], **{k: v for k, v in values.items() if k in t.variables}), seed=i))
     return reqs
 

@@ -4,7 +4,9 @@ its template, its seeds and its prompt."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,9 @@ from docsynth.core.recipe import GenerateConfig
 
 TEXT_COLUMNS = ["doc_id", "source", "page", "num_pages", "text"]
 MIN_DOCUMENT_TOKENS = 32
+# Threads fitting page images (PIL decodes, resizes and encodes without the GIL): 15 ms a 150-dpi
+# page on one core of this machine, so a wave of 1,024 pages takes 15 s on one thread.
+FIT_THREADS = min(8, os.cpu_count() or 1)
 # What a vision prompt says in place of the document under generate.text: none.
 NO_TEXT = "(No text is given: read the pages from their images.)"
 
@@ -68,8 +73,9 @@ def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reje
     pages (or skipped when longer, as the recipe says); pages without text are left out, and so
     are the documents and pages `skip` names (ingest's near-duplicates). With generate.vision,
     each sample holds its page images fitted to max_image_pixels (an unreadable one: a reject)."""
-    out = []
+    out: list[tuple[Sample, list]] = []
     n = cfg.max_pages_per_sample
+    pool = ThreadPoolExecutor(FIT_THREADS) if cfg.vision else None
     skip_docs = set((skip or {}).get("documents", ()))
     skip_pages = {tuple(p) for p in (skip or {}).get("pages", ())}
     for rows in _documents(shard, cfg.vision):
@@ -93,13 +99,21 @@ def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reje
             sid = f"{first['doc_id']}:{win[0]['page']}-{win[-1]['page']}"
             s = Sample(sid, first["doc_id"], first["source"], [r["page"] for r in win], [r["text"] for r in win],
                        choose(cfg.templates, cfg.template_weights, seed, sid))
-            try:
-                s.images = [fit_image(r["image"], cfg.max_image_pixels) for r in win] if cfg.vision else []
-            except ValueError as e:
-                rejects.append(Reject("generate", s.source, s.doc_id, s.pages[0], f"bad image: {e}"))
-                continue
-            out.append(s)
-    return out
+            out.append((s, [pool.submit(fit_image, r["image"], cfg.max_image_pixels) for r in win] if pool else []))
+    if pool is None:
+        return [s for s, _ in out]
+    with pool:
+        return [s for s, fits in out if _fitted(s, fits, rejects)]
+
+
+def _fitted(s: Sample, fits: list, rejects: list[Reject]) -> bool:
+    """The sample with its page images fitted (by the pool), or a reject for an unreadable one."""
+    try:
+        s.images = [f.result() for f in fits]
+        return True
+    except ValueError as e:
+        rejects.append(Reject("generate", s.source, s.doc_id, s.pages[0], f"bad image: {e}"))
+        return False
 
 
 class Prompter:
