@@ -1,6 +1,7 @@
 """Benchmark of `docsynth ingest` against plain single-process baselines, in one process.
 
     .venv/bin/python bench/ingest.py [--docs 600] [--scanned 12] [--repeat 3]
+    .venv/bin/python bench/ingest.py --tar [--docs 600] [--repeat 3]
 
 Prints, with medians over --repeat runs (these machines are shared and noisy):
 1. born-digital corpus: pages/s of a plain loop (pymupdf render at 150 dpi + JPEG
@@ -16,6 +17,9 @@ Prints, with medians over --repeat runs (these machines are shared and noisy):
    OCRed: ocr.blank_ink 0) vs now (rejected as `blank page` after a 50 dpi look; target >= 20x).
 5. image formats at 150 dpi: encode ms/page, bytes/page and PSNR vs lossless, to
    justify the default (jpeg q90).
+--tar alone: the born-digital corpus as loose files vs the same documents in PDFA-style
+WebDataset shards (KEY.pdf + KEY.json, 100 documents a shard), docsynth ingest of each,
+alternately; pages/s and the ratio tar / loose (target >= 0.95).
 """
 
 from __future__ import annotations
@@ -253,13 +257,49 @@ def image_formats(report) -> None:
         report(f"   {name:20s} {statistics.median(times) * 1000:8.1f} {len(data) / 1024:8.0f} {psnr(data):8.1f}")
 
 
+def tar_vs_loose(args) -> None:
+    import json
+    import tarfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="docsynth-bench-"))
+    born = tmp / "born"
+    pages = make_corpus(born, args.docs)
+    shards = tmp / "shards"
+    shards.mkdir()
+    files = sorted(born.glob("*.pdf"))
+    for i in range(0, len(files), 100):
+        with tarfile.open(shards / f"pdfa-{i // 100:05d}.tar", "w") as tf:
+            for f in files[i:i + 100]:
+                tf.add(f, f"{f.stem}.pdf")
+                meta = json.dumps({"url": f"https://example.org/{f.name}"}).encode()
+                info = tarfile.TarInfo(f"{f.stem}.json")
+                info.size = len(meta)
+                tf.addfile(info, io.BytesIO(meta))
+    cores = os.cpu_count() or 1
+    loose, tar = [], []
+    for r in range(args.repeat):
+        t, s = docsynth_ingest(born, tmp / f"out-loose-{r}", ocr={"mode": "auto"})
+        assert s.pages == pages, s
+        loose.append(pages / t)
+        t, s = docsynth_ingest(shards, tmp / f"out-tar-{r}", ocr={"mode": "auto"})
+        assert s.pages == pages and s.rejects == 0, s
+        tar.append(pages / t)
+    lo, ta = statistics.median(loose), statistics.median(tar)
+    print(f"tar shards vs loose files: {args.docs} docs, {pages} pages, {cores} workers, medians of {args.repeat}")
+    print(f"   docsynth ingest, loose PDF files: {lo:7.1f} pages/s")
+    print(f"   docsynth ingest, WebDataset tars: {ta:7.1f} pages/s   ratio {ta / lo:.3f}  (target >= 0.95)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=600, help="born-digital documents (~1000 pages)")
     ap.add_argument("--scanned", type=int, default=12, help="scanned documents")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--blank", type=int, default=48, help="blank pages")
+    ap.add_argument("--tar", action="store_true", help="only: ingest from tar shards vs loose files")
     args = ap.parse_args()
+    if args.tar:
+        return tar_vs_loose(args)
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cores = os.cpu_count() or 1
     report = lambda s: print(s, flush=True)  # noqa: E731

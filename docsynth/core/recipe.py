@@ -25,8 +25,9 @@ class InputsConfig(Section):
     """Where the documents come from and how they are split into tasks."""
 
     paths: list[str] = Field(default_factory=list, description=(
-        "PDF files, directories (searched recursively), globs, and parquet files or "
-        "directories of parquet shards with a binary PDF column; relative paths are "
+        "PDF files, directories (searched recursively), globs, parquet files or "
+        "directories of parquet shards with a binary PDF column, and WebDataset tar shards "
+        "(KEY.pdf members, KEY.json sidecars into the pages' meta); relative paths are "
         "resolved against the recipe's folder"))
     pdf_column: str = Field("pdf", description="name of the binary PDF column in parquet inputs")
     docs_per_task: int = Field(8, ge=1, description="documents per task (unit of work, output shard and resume)")

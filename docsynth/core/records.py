@@ -17,7 +17,7 @@ class Page:
     """One rendered page with its text; the output record of ingest."""
 
     doc_id: str
-    source: str  # the input path, or "path#row" for a row of a parquet input
+    source: str  # the input path, "path#row" for a row of a parquet input, "path#member" for a tar member
     page: int  # 0-based page index within the document
     num_pages: int
     image: bytes
@@ -30,6 +30,7 @@ class Page:
     ocr_confidence: float | None  # mean tesseract word confidence (0-100), OCR pages only
     phash: int | None = None  # the rendered pixels' 64-bit perceptual hash (docsynth.core.phash.pixels_hash)
     phash_fine: bytes | None = None  # their 256-bit one (32 bytes)
+    meta: str | None = None  # provenance: a tar member's KEY.json sidecar (compact JSON), else null
 
 
 PAGE_SCHEMA = pa.schema([
@@ -37,6 +38,7 @@ PAGE_SCHEMA = pa.schema([
     ("image", pa.binary()), ("image_format", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
     ("dpi", pa.float32()), ("text", pa.string()), ("text_source", pa.string()),
     ("ocr_confidence", pa.float32()), ("phash", pa.uint64()), ("phash_fine", pa.binary(32)),
+    ("meta", pa.string()),
 ])
 assert [f.name for f in fields(Page)] == PAGE_SCHEMA.names
 

@@ -66,7 +66,7 @@ def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
             finally:
                 watch.end()
             yield Page(ref.doc_id, ref.source, i, n, image, cfg.image_format, w, h_px, round(dpi, 2),
-                       text, source, conf, h[0], h[1].tobytes())
+                       text, source, conf, h[0], h[1].tobytes(), ref.meta)
 
 
 def page_text(page, cfg: IngestConfig) -> tuple[str, str, float | None, int]:

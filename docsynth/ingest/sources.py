@@ -1,9 +1,10 @@
 """Finding input documents and giving each a content id.
 
-Inputs are PDF files, directories (recursive), globs, and parquet files or
-directories with a binary PDF column. Documents are listed in a stable order
-(sorted paths, then row order) and identified by the sha256 of their bytes, so
-the same PDF under two names is one document and reruns give the same ids.
+Inputs are PDF files, directories (recursive), globs, parquet files or
+directories with a binary PDF column, and WebDataset tar shards (docsynth.ingest.tars).
+Documents are listed in a stable order (sorted paths, then row or member order) and
+identified by the sha256 of their bytes, so the same PDF under two names is one document
+and reruns give the same ids.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import Reject
 from docsynth.core.recipe import InputsConfig
+from docsynth.ingest.tars import is_tar, read_member, tar_members
 
 log = logging.getLogger(__name__)
 _GLOB_CHARS = set("*?[")
@@ -32,15 +34,21 @@ _PARQUET = (".parquet", ".pq")
 
 @dataclass(slots=True, frozen=True)
 class DocRef:
-    """Where one document's bytes are: a file, or one row of a parquet file."""
+    """Where one document's bytes are: a file, one row of a parquet file, or one member of a tar
+    shard (its name, and its data's offset)."""
 
     doc_id: str
     path: str
     row: int | None = None
-    size: int = 0  # bytes: a cost estimate for scheduling
+    size: int = 0  # bytes: a cost estimate for scheduling (a tar member's exact size)
+    member: str | None = None
+    offset: int = 0
+    meta: str | None = None  # a tar member's KEY.json sidecar, compact JSON: the pages' provenance
 
     @property
     def source(self) -> str:
+        if self.member is not None:
+            return f"{self.path}#{self.member}"
         return self.path if self.row is None else f"{self.path}#{self.row}"
 
 
@@ -51,6 +59,8 @@ def content_id(data: bytes) -> str:
 
 def read_document(ref: DocRef, pdf_column: str) -> bytes:
     """The bytes of one document."""
+    if ref.member is not None:
+        return read_member(ref.path, ref.offset, ref.size)
     if ref.row is None:
         return Path(ref.path).read_bytes()
     st = os.stat(ref.path)
@@ -116,7 +126,7 @@ def expand_inputs(paths: list[str], base: Path) -> list[Path]:
         elif p.is_dir():
             found = _walk(p)
             if not found:
-                raise DocsynthError(f"input directory holds no .pdf or .parquet files: {raw}")
+                raise DocsynthError(f"input directory holds no .pdf, .parquet or .tar files: {raw}")
             files.extend(found)
         elif p.is_file():
             files.append(p)
@@ -127,7 +137,7 @@ def expand_inputs(paths: list[str], base: Path) -> list[Path]:
 
 
 def _walk(d: Path) -> list[Path]:
-    return sorted(f for f in d.rglob("*") if f.is_file() and f.suffix.lower() in (".pdf", *_PARQUET))
+    return sorted(f for f in d.rglob("*") if f.is_file() and (f.suffix.lower() in (".pdf", *_PARQUET) or is_tar(f)))
 
 
 def check_parquet(path: Path, column: str) -> pq.ParquetFile:
@@ -154,7 +164,10 @@ def iter_documents(cfg: InputsConfig, base: Path, reject: Callable[[Reject], Non
     seen: dict[str, str] = {}
     emitted = 0
     for f in files:
-        refs = _parquet_docs(f, parquets[f], cfg.pdf_column, reject) if f in parquets else _file_doc(f, reject)
+        if f in parquets:
+            refs = _parquet_docs(f, parquets[f], cfg.pdf_column, reject)
+        else:
+            refs = _tar_docs(f, reject) if is_tar(f) else _file_doc(f, reject)
         for ref in refs:
             if ref.doc_id in seen:
                 log.info("%s is a duplicate of %s (same content); ingested once", ref.source, seen[ref.doc_id])
@@ -178,6 +191,14 @@ def _file_doc(f: Path, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
         reject(Reject("ingest", str(f), None, None, "empty file"))
         return
     yield DocRef(digest, str(f), None, size)
+
+
+def _tar_docs(f: Path, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
+    for name, digest, offset, size, meta, _ in tar_members(f, reject):
+        if size == 0:
+            reject(Reject("ingest", f"{f}#{name}", None, None, "empty PDF member"))
+            continue
+        yield DocRef(digest, str(f), None, size, name, offset, meta)
 
 
 def _parquet_docs(f: Path, pf: pq.ParquetFile, column: str, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
