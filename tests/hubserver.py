@@ -1,6 +1,7 @@
 """A stand-in for the Hugging Face Hub on loopback, for tests: the endpoints huggingface_hub's
 HfApi uses to create a dataset repo and branches, list its tree, upload LFS objects (the basic
-transfer), commit, and download a file. State is in memory; every request is recorded, and
+transfer), commit, and download a file (byte ranges too), and those HfFileSystem (hf:// URLs)
+adds: paths-info and folder-by-folder tree listings. State is in memory; every request is recorded, and
 failures can be injected (`fail_commits`: which commit attempts get a 500)."""
 
 from __future__ import annotations
@@ -173,9 +174,19 @@ def _handler(hub: Hub):
             files = repo["branches"][branch]["files"]
             if rest[0] == "tree":
                 prefix = "/".join(rest[2:])
-                out = [{"type": "file", "path": p, "size": f["size"], "oid": f["oid"],
-                        **({"lfs": {"oid": f["sha256"], "size": f["size"], "pointerSize": 134}} if f["lfs"] else {})}
-                       for p, f in sorted(files.items()) if p.startswith(prefix)]
+                recursive = query.get("recursive", ["false"])[0].lower() in ("true", "1")
+                return self._send(200, self._tree(files, prefix, recursive))
+            if rest[0] == "paths-info" and method == "POST":
+                wanted = parse_qs(self._body().decode()).get("paths", [])
+                if not wanted and self.headers.get("Content-Type", "").startswith("application/json"):
+                    wanted = json.loads(self._body()).get("paths", [])
+                out = []
+                for p in wanted:
+                    p = p.strip("/")
+                    if p in files:
+                        out.append(self._entry(p, files[p]))
+                    elif any(q.startswith(p + "/") for q in files) or p == "":
+                        out.append({"type": "directory", "path": p, "oid": git_sha1(p.encode())})
                 return self._send(200, out)
             if rest[0] == "preupload":
                 body = json.loads(self._body())
@@ -189,6 +200,26 @@ def _handler(hub: Hub):
             if rest[0] == "commit" and method == "POST":
                 return self._commit(repo_id, repo, branch, self._body())
             self._err(404, f"no route for {rest}")
+
+        @staticmethod
+        def _entry(p: str, f: dict) -> dict:
+            return {"type": "file", "path": p, "size": f["size"], "oid": f["oid"],
+                    **({"lfs": {"oid": f["sha256"], "size": f["size"], "pointerSize": 134}} if f["lfs"] else {})}
+
+        def _tree(self, files: dict, prefix: str, recursive: bool) -> list[dict]:
+            """Files under prefix (all of them, recursive), else its direct files and folders."""
+            prefix = prefix.strip("/")
+            under = {p: f for p, f in sorted(files.items()) if not prefix or p.startswith(prefix + "/")}
+            if recursive:
+                return [self._entry(p, f) for p, f in under.items()]
+            out, folders = [], set()
+            for p, f in under.items():
+                rest = p[len(prefix) + 1:] if prefix else p
+                if "/" in rest:
+                    folders.add((f"{prefix}/" if prefix else "") + rest.split("/")[0])
+                else:
+                    out.append(self._entry(p, f))
+            return out + [{"type": "directory", "path": d, "oid": git_sha1(d.encode())} for d in sorted(folders)]
 
         def _commit(self, repo_id: str, repo: dict, branch: str, body: bytes) -> None:
             if not self._authed():
@@ -263,7 +294,15 @@ def _handler(hub: Hub):
             if f is None:
                 return self._err(404, "Entry not found", "EntryNotFound")
             data = hub.lfs[f["sha256"]] if f["lfs"] else f["content"]
-            self._send(200, raw=data, head=method == "HEAD",
-                       headers={"X-Repo-Commit": b["commit"], "ETag": f'"{f["oid"]}"'})
+            headers = {"X-Repo-Commit": b["commit"], "ETag": f'"{f["oid"]}"', "Accept-Ranges": "bytes"}
+            rng = self.headers.get("Range")
+            if rng and method == "GET":  # HfFileSystem reads by ranges
+                start, _, end = rng.removeprefix("bytes=").partition("-")
+                start, end = int(start), min(int(end) if end else len(data) - 1, len(data) - 1)
+                if start >= len(data):
+                    return self._send(416, raw=b"", headers={"Content-Range": f"bytes */{len(data)}"})
+                return self._send(206, raw=data[start:end + 1],
+                                  headers={**headers, "Content-Range": f"bytes {start}-{end}/{len(data)}"})
+            self._send(200, raw=data, head=method == "HEAD", headers=headers)
 
     return H

@@ -28,6 +28,7 @@ from docsynth.core.config import Section, parse_config, read_yaml
 from docsynth.core.adapterconfig import Adapter, LlavaAdapter, MessagesAdapter, QAAdapter  # noqa: F401 (sources use them)
 from docsynth.core.decontamconfig import DecontamConfig, MixDedup
 from docsynth.core.filterconfig import RatingAxis
+from docsynth.core.remote import is_remote
 
 
 class TurnsConfig(Section):
@@ -52,14 +53,22 @@ class SourceConfig(Section):
     """One source of the mixture, and how many of its rows to take."""
 
     name: str
-    path: Path = Field(description="a docsynth dataset, a folder of parquet shards (or a glob), a save_to_disk "
-                                   "dataset, or a Hub-style dataset folder with a card and configs")
+    path: Path | str = Field(description=(
+        "a docsynth dataset, a folder of parquet shards (or a glob), a save_to_disk dataset, or a Hub-style "
+        "dataset folder with a card and configs; or one of these (parquet) at s3://, gs://, hf://datasets/... or "
+        "https:// URLs"))
     config: str | None = Field(None, description="the config of a Hub-style folder that has several")
     split: str = "train"
     weight: float | None = Field(None, gt=0, description="relative share of the rows left by repeat/max_samples sources")
     repeat: float | None = Field(None, gt=0, description="epochs of this source; 1.5 = every row once, half twice")
     max_samples: int | None = Field(None, ge=1, description="this many rows, each at most once")
     adapter: Adapter | None = Field(None, description="how to read a source that is not in the Cauldron schema")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_or_url(cls, v):
+        """A URL stays a string (a Path would fold its '//'); anything else is a local path."""
+        return v if isinstance(v, str) and is_remote(v) else Path(v)
     turns: TurnsConfig = Field(default_factory=TurnsConfig)
     broken_images: BrokenImages = BrokenImages.skip
     image_check: ImageCheck = ImageCheck.header
@@ -119,7 +128,8 @@ def load_mixture(path: str | Path) -> tuple[Mixture, Path]:
     m = parse_config(Mixture, read_yaml(path, "mixture file"), str(path), "mixture file")
     base = Path(path).resolve().parent
     for s in m.sources:
-        s.path = base / s.path if not s.path.is_absolute() else s.path
+        if isinstance(s.path, Path) and not s.path.is_absolute():
+            s.path = base / s.path
         if s.adapter is not None and s.adapter.image_root is not None and not s.adapter.image_root.is_absolute():
             s.adapter.image_root = base / s.adapter.image_root
         if s.decontaminate is not None:

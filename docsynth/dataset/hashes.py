@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from docsynth.core.remote import shown, stat
 from docsynth.core.config import config_hash
 from docsynth.core.files import atomic_write
 from docsynth.core.ngrams import ngram_hashes
@@ -114,7 +115,10 @@ class HashCache:
         return got
 
 
-def file_key(path: Path) -> list:
-    """What a file's hashes depend on: where it is, its size and its modification time."""
+def file_key(path: Path | str) -> list:
+    """What a file's hashes depend on: where it is, its size and its modification time (an
+    object's: its URL, size and ETag)."""
+    if isinstance(path, str):
+        return [shown(path), *stat(path)]
     st = path.stat()
     return [str(path.resolve()), st.st_size, st.st_mtime_ns]

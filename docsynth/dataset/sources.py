@@ -4,7 +4,9 @@ A source is one of
 - a docsynth dataset, or any folder with a Hub-style card (README.md whose YAML header lists
   `configs` with `data_files`), such as a local copy of The Cauldron;
 - a folder of parquet shards (searched recursively), one parquet file, or a glob;
-- a `datasets` save_to_disk folder (state.json; or dataset_dict.json with one folder per split).
+- a `datasets` save_to_disk folder (state.json; or dataset_dict.json with one folder per split);
+- any of the parquet ones at a URL (`s3://`, `gs://`, `hf://datasets/...`, `https://`), read by
+  ranges through fsspec (docsynth.core.remote): footers first, then the row groups.
 
 Row counts come from parquet footers (or Arrow batch headers), never from reading the data.
 Rows are read row group by row group (Arrow record batch by batch), in a fixed file order.
@@ -25,6 +27,7 @@ import yaml
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.core.errors import DocsynthError
 from docsynth.core.mixture import SourceConfig
+from docsynth.core.remote import filesystem, is_remote, open_stream, retried, shown
 # Source batches of up to 32 MB: a row group of images as datasets writes it stays one batch
 # (mix median 2.47 -> 2.34 s against 64 MB batches read 4 ahead; bench/README.md).
 READ_BATCH_BYTES = 32_000_000
@@ -51,8 +54,8 @@ class Source:
 
     cfg: SourceConfig
     kind: str
-    root: Path
-    files: list[Path]
+    root: Path | str
+    files: list[Path | str]  # URLs for a remote source
     schema: pa.Schema
     units: list[Unit]
 
@@ -77,14 +80,14 @@ class Source:
         for fi in sorted(by_file):
             path = self.files[fi]
             try:
-                if path.suffix == ".arrow":
+                if _is_arrow(path):
                     wanted = {u.index: u for u in by_file[fi]}
                     with pa.memory_map(str(path)) as mm:
                         for i, batch in enumerate(pa.ipc.open_stream(mm)):
                             if i in wanted:
                                 yield wanted[i].start, batch.select(columns)
                     continue
-                pf = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+                pf = pq.ParquetFile(_opened(path), buffer_size=1 << 20, pre_buffer=False)
                 for u in sorted(by_file[fi], key=lambda u: u.index):
                     size = max(1, min(u.rows, int(batch_bytes * u.rows / max(u.bytes, 1))))
                     start = u.start
@@ -94,21 +97,41 @@ class Source:
                         yield start, batch
                         start += batch.num_rows
             except (OSError, pa.ArrowException) as e:
-                raise SourceError(f"source '{self.name}': cannot read {path}: {e}") from None
+                raise SourceError(f"source '{self.name}': cannot read {_shown(path)}: {e}") from None
+            except DocsynthError as e:  # a remote source: gone, refused, or down past its retries
+                raise SourceError(f"source '{self.name}': {e}") from None
+
+
+def _is_arrow(path: Path | str) -> bool:
+    return str(path).endswith(".arrow")
+
+
+def _opened(path: Path | str):
+    """What pyarrow reads: a local path, or a remote object's file (read in 8 MB blocks)."""
+    return open_stream(path) if isinstance(path, str) else path
+
+
+def _shown(path: Path | str) -> str:
+    return shown(path) if isinstance(path, str) else str(path)
 
 
 def open_source(cfg: SourceConfig) -> Source:
     """Find a source's files and read their footers; SourceError says what is wrong and where."""
-    root, kind, files = _locate(cfg)
+    try:
+        root, kind, files = _locate_remote(cfg) if isinstance(cfg.path, str) else _locate(cfg)
+    except SourceError:
+        raise
+    except DocsynthError as e:
+        raise SourceError(f"source '{cfg.name}': {e}") from None
     if not files:
-        raise SourceError(f"source '{cfg.name}': no parquet or arrow files in {cfg.path}"
+        raise SourceError(f"source '{cfg.name}': no parquet or arrow files in {_shown(cfg.path)}"
                           + (f" for config '{cfg.config}'" if cfg.config else "") + f" (split '{cfg.split}')")
     units: list[Unit] = []
     schema = None
     start = 0
     for fi, path in enumerate(files):
         try:
-            if path.suffix == ".arrow":
+            if _is_arrow(path):
                 with pa.memory_map(str(path)) as mm:
                     reader = pa.ipc.open_stream(mm)
                     file_schema = reader.schema
@@ -116,19 +139,21 @@ def open_source(cfg: SourceConfig) -> Source:
                         units.append(Unit(fi, i, start, batch.num_rows, batch.nbytes))
                         start += batch.num_rows
             else:
-                meta = pq.read_metadata(path)
+                meta = pq.ParquetFile(_opened(path)).metadata
                 file_schema = meta.schema.to_arrow_schema()
                 for i in range(meta.num_row_groups):
                     rg = meta.row_group(i)
                     units.append(Unit(fi, i, start, rg.num_rows, rg.total_byte_size))
                     start += rg.num_rows
         except (OSError, pa.ArrowException) as e:
-            raise SourceError(f"source '{cfg.name}': {path} is not a readable "
-                              f"{'Arrow' if path.suffix == '.arrow' else 'parquet'} file: {e}") from None
+            raise SourceError(f"source '{cfg.name}': {_shown(path)} is not a readable "
+                              f"{'Arrow' if _is_arrow(path) else 'parquet'} file: {e}") from None
+        except DocsynthError as e:
+            raise SourceError(f"source '{cfg.name}': {e}") from None
         if schema is None:
             schema = file_schema
         elif not file_schema.remove_metadata().equals(schema.remove_metadata()):
-            raise SourceError(f"source '{cfg.name}': {path} has a different schema from {files[0]}: "
+            raise SourceError(f"source '{cfg.name}': {_shown(path)} has a different schema from {_shown(files[0])}: "
                               f"{_short(file_schema)} vs {_short(schema)}")
     return Source(cfg, kind, root, files, schema, units)
 
@@ -162,11 +187,46 @@ def _locate(cfg: SourceConfig) -> tuple[Path, str, list[Path]]:
     return p, "parquet", split_files or files
 
 
+def _locate_remote(cfg: SourceConfig) -> tuple[str, str, list[str]]:
+    """A source at a URL: a glob, one parquet file, a folder of parquet shards, or a Hub-style
+    folder with a card (save_to_disk folders are read locally only: their Arrow files are mapped)."""
+    url = cfg.path
+    fs, path = filesystem(url)
+    scheme = url[:url.index("://") + 3]
+
+    def urls(found) -> list[str]:
+        return sorted(f if "://" in f else scheme + f for f in found if f.endswith((".parquet", ".arrow")))
+
+    if any(c in path for c in "*?["):
+        return url.split("*")[0].rsplit("/", 1)[0], "glob", urls(retried("listing", url, lambda: fs.glob(path)))
+    if not retried("looking it up", url, lambda: fs.isdir(path)):
+        retried("looking it up", url, lambda: fs.info(path))  # 404 or 403 named here
+        return url.rsplit("/", 1)[0], "file", [url]
+    names = retried("listing", url, lambda: fs.ls(path, detail=False))
+    if any(n.rstrip("/").endswith(("state.json", "dataset_dict.json")) for n in names):
+        raise SourceError(f"source '{cfg.name}': {shown(url)} is a save_to_disk dataset, which is read locally only "
+                          "(its Arrow files are memory-mapped); copy it here, or push it as parquet")
+    card = next((n for n in names if n.rstrip("/").endswith("README.md")), None)
+    configs = _header_configs(retried("reading", url, lambda: fs.cat_file(card)).decode(errors="replace"),
+                              f"{shown(url)}/README.md", cfg.name) if card else []
+    if configs:
+        patterns = _split_patterns(url, cfg, configs)
+        return url, "hub", urls({f for pat in patterns for f in fs.glob(f"{path.rstrip('/')}/{pat}")})
+    base = f"{path.rstrip('/')}/{cfg.config}" if cfg.config else path
+    files = urls(retried("listing", url, lambda: fs.find(base)))
+    split_files = [f for f in files if f.rsplit("/", 1)[-1].startswith(f"{cfg.split}-") or f"/{cfg.split}/" in f]
+    return url, "parquet", split_files or files
+
+
 def _card_configs(p: Path, name: str) -> list[dict]:
     card = p / "README.md"
     if not card.exists():
         return []
-    text = card.read_text(errors="replace")
+    return _header_configs(card.read_text(errors="replace"), str(card), name)
+
+
+def _header_configs(text: str, card: str, name: str) -> list[dict]:
+    """The `configs` a dataset card's YAML header lists ([] if none)."""
     if not text.startswith("---"):
         return []
     try:
@@ -178,6 +238,14 @@ def _card_configs(p: Path, name: str) -> list[dict]:
 
 
 def _config_files(p: Path, cfg: SourceConfig, configs: list[dict]) -> list[Path]:
+    patterns = _split_patterns(p, cfg, configs)
+    files = {Path(f) for pat in patterns for f in glob.glob(str(p / pat), recursive=True)}
+    return sorted(f for f in files if f.suffix in (".parquet", ".arrow"))
+
+
+def _split_patterns(p: Path | str, cfg: SourceConfig, configs: list[dict]) -> list[str]:
+    """The data_files patterns of the source's config and split, from a card's configs."""
+    p = _shown(p)
     names = [c.get("config_name", "default") for c in configs]
     if cfg.config is None and len(configs) > 1:
         raise SourceError(f"source '{cfg.name}': {p} has {len(configs)} configs; name one with `config:` "
@@ -196,8 +264,7 @@ def _config_files(p: Path, cfg: SourceConfig, configs: list[dict]) -> list[Path]
     if cfg.split not in patterns:
         raise SourceError(f"source '{cfg.name}': config '{want}' of {p} has no split '{cfg.split}' "
                           f"(splits: {', '.join(patterns)})")
-    files = {Path(f) for pat in patterns[cfg.split] for f in glob.glob(str(p / pat), recursive=True)}
-    return sorted(f for f in files if f.suffix in (".parquet", ".arrow"))
+    return patterns[cfg.split]
 
 
 def _short(schema: pa.Schema) -> str:

@@ -2,6 +2,7 @@
 
 Inputs are PDF files, directories (recursive), globs, parquet files or
 directories with a binary PDF column, and WebDataset tar shards (docsynth.ingest.tars).
+Any of them may be remote (`s3://`, `gs://`, `hf://`, `https://`: docsynth.core.remote).
 Documents are listed in a stable order (sorted paths, then row or member order) and
 identified by the sha256 of their bytes, so the same PDF under two names is one document
 and reruns give the same ids.
@@ -25,6 +26,7 @@ import pyarrow.parquet as pq
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import Reject
 from docsynth.core.recipe import InputsConfig
+from docsynth.core.remote import expand, is_remote, open_stream, read_all, read_range, shown, stat
 from docsynth.ingest.tars import is_tar, read_member, tar_members
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,10 @@ class DocRef:
 
     @property
     def source(self) -> str:
+        path = shown(self.path) if is_remote(self.path) else self.path  # never a URL's credentials
         if self.member is not None:
-            return f"{self.path}#{self.member}"
-        return self.path if self.row is None else f"{self.path}#{self.row}"
+            return f"{path}#{self.member}"
+        return path if self.row is None else f"{path}#{self.row}"
 
 
 def content_id(data: bytes) -> str:
@@ -59,25 +62,30 @@ def content_id(data: bytes) -> str:
 
 def read_document(ref: DocRef, pdf_column: str) -> bytes:
     """The bytes of one document."""
+    remote = is_remote(ref.path)
     if ref.member is not None:
-        return read_member(ref.path, ref.offset, ref.size)
+        return read_range(ref.path, ref.offset, ref.size) if remote else read_member(ref.path, ref.offset, ref.size)
     if ref.row is None:
-        return Path(ref.path).read_bytes()
-    st = os.stat(ref.path)
-    starts = _row_group_starts(ref.path, st.st_size, st.st_mtime_ns)
+        return read_all(ref.path) if remote else Path(ref.path).read_bytes()
+    if remote:
+        size, version = stat(ref.path)
+    else:
+        st = os.stat(ref.path)
+        size, version = st.st_size, str(st.st_mtime_ns)
+    starts = _row_group_starts(ref.path, size, version)
     rg = bisect.bisect_right(starts, ref.row) - 1
     if ref.row >= starts[-1]:
         raise DocsynthError(f"{ref.source}: row is past the end of the file")
-    column = _row_group_column(ref.path, st.st_size, st.st_mtime_ns, rg, pdf_column)
+    column = _row_group_column(ref.path, size, version, rg, pdf_column)
     return column[ref.row - starts[rg]].as_py() or b""
 
 
 # A task's rows are consecutive, so they share row groups: read each once, not once per row.
-# Keyed by size and mtime too, so a rewritten file is never served from the cache.
+# Keyed by size and mtime (an object's ETag) too, so a rewritten file is never served from the cache.
 @functools.lru_cache(maxsize=8)
-def _row_group_starts(path: str, size: int, mtime_ns: int) -> list[int]:
+def _row_group_starts(path: str, size: int, version: str) -> list[int]:
     """First row of each row group, then the total row count."""
-    meta = pq.read_metadata(path)
+    meta = _parquet(path).metadata
     starts = [0]
     for rg in range(meta.num_row_groups):
         starts.append(starts[-1] + meta.row_group(rg).num_rows)
@@ -85,8 +93,22 @@ def _row_group_starts(path: str, size: int, mtime_ns: int) -> list[int]:
 
 
 @functools.lru_cache(maxsize=1)  # one row group of PDFs in memory at a time
-def _row_group_column(path: str, size: int, mtime_ns: int, rg: int, column: str):
-    return pq.ParquetFile(path).read_row_group(rg, columns=[column]).column(0)
+def _row_group_column(path: str, size: int, version: str, rg: int, column: str):
+    return _parquet(path).read_row_group(rg, columns=[column]).column(0)
+
+
+def _parquet(path: str | Path) -> pq.ParquetFile:
+    """A parquet file, local or remote (read by ranges: its footer, then the row groups asked for)."""
+    return pq.ParquetFile(open_stream(str(path)) if is_remote(str(path)) else path)
+
+
+def _suffix(f: Path | str) -> str:
+    return Path(str(f).split("?", 1)[0]).suffix.lower()
+
+
+def _wanted(f: Path | str) -> bool:
+    """A file an input folder (or a remote listing) contributes: PDFs, parquet shards, tar shards."""
+    return _suffix(f) in (".pdf", *_PARQUET) or is_tar(Path(str(f)))
 
 
 def input_holding(paths: list[str], base: Path, out: Path) -> str | None:
@@ -95,6 +117,8 @@ def input_holding(paths: list[str], base: Path, out: Path) -> str | None:
     (a matched folder is searched whole)."""
     out = out.resolve()
     for raw in paths:
+        if is_remote(raw):
+            continue
         p = Path(raw).expanduser()
         p = p if p.is_absolute() else base / p
         if not _GLOB_CHARS & set(raw):
@@ -110,10 +134,17 @@ def input_holding(paths: list[str], base: Path, out: Path) -> str | None:
     return None
 
 
-def expand_inputs(paths: list[str], base: Path) -> list[Path]:
-    """Input files in a stable order; DocsynthError names any input that matches nothing."""
-    files: list[Path] = []
+def expand_inputs(paths: list[str], base: Path) -> list[Path | str]:
+    """Input files in a stable order (remote ones as URLs); DocsynthError names any input that
+    matches nothing."""
+    files: list[Path | str] = []
     for raw in paths:
+        if is_remote(raw):
+            found = [u for u in expand(raw) if _wanted(u)]
+            if not found:
+                raise DocsynthError(f"remote input holds no .pdf, .parquet or .tar files: {shown(raw)}")
+            files.extend(found)
+            continue
         p = Path(raw).expanduser()
         if not p.is_absolute():
             p = base / p
@@ -132,18 +163,21 @@ def expand_inputs(paths: list[str], base: Path) -> list[Path]:
             files.append(p)
         else:
             raise DocsynthError(f"input not found: {raw}")
-    seen: set[Path] = set()
-    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+    seen: set = set()
+    keys = [f if isinstance(f, str) else f.resolve() for f in files]
+    return [f for f, k in zip(files, keys) if not (k in seen or seen.add(k))]
 
 
 def _walk(d: Path) -> list[Path]:
-    return sorted(f for f in d.rglob("*") if f.is_file() and (f.suffix.lower() in (".pdf", *_PARQUET) or is_tar(f)))
+    return sorted(f for f in d.rglob("*") if f.is_file() and _wanted(f))
 
 
-def check_parquet(path: Path, column: str) -> pq.ParquetFile:
+def check_parquet(path: Path | str, column: str) -> pq.ParquetFile:
     """Open a parquet input; DocsynthError names the file and column if its schema does not fit."""
     try:
-        pf = pq.ParquetFile(path)
+        pf = _parquet(path)
+    except DocsynthError:
+        raise
     except Exception as e:
         raise DocsynthError(f"{path}: not a readable parquet file: {e}") from None
     schema = pf.schema_arrow
@@ -160,14 +194,14 @@ def check_parquet(path: Path, column: str) -> pq.ParquetFile:
 def iter_documents(cfg: InputsConfig, base: Path, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
     """Every input document once, in a stable order, duplicates by content skipped."""
     files = expand_inputs(cfg.paths, base)
-    parquets = {f: check_parquet(f, cfg.pdf_column) for f in files if f.suffix.lower() in _PARQUET}
+    parquets = {f: check_parquet(f, cfg.pdf_column) for f in files if _suffix(f) in _PARQUET}
     seen: dict[str, str] = {}
     emitted = 0
     for f in files:
         if f in parquets:
             refs = _parquet_docs(f, parquets[f], cfg.pdf_column, reject)
         else:
-            refs = _tar_docs(f, reject) if is_tar(f) else _file_doc(f, reject)
+            refs = _tar_docs(f, reject) if is_tar(Path(str(f))) else _file_doc(f, reject)
         for ref in refs:
             if ref.doc_id in seen:
                 log.info("%s is a duplicate of %s (same content); ingested once", ref.source, seen[ref.doc_id])
@@ -179,7 +213,14 @@ def iter_documents(cfg: InputsConfig, base: Path, reject: Callable[[Reject], Non
                 return
 
 
-def _file_doc(f: Path, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
+def _file_doc(f: Path | str, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
+    if isinstance(f, str):  # remote: read once to hash it (a PDF, not a shard)
+        data = read_all(f)
+        if not data:
+            reject(Reject("ingest", shown(f), None, None, "empty file"))
+        else:
+            yield DocRef(content_id(data), f, None, len(data))
+        return
     try:
         with f.open("rb") as fh:
             digest = hashlib.file_digest(fh, "sha256").hexdigest()[:24]
@@ -193,7 +234,7 @@ def _file_doc(f: Path, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
     yield DocRef(digest, str(f), None, size)
 
 
-def _tar_docs(f: Path, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
+def _tar_docs(f: Path | str, reject: Callable[[Reject], None]) -> Iterator[DocRef]:
     for name, digest, offset, size, meta, _ in tar_members(f, reject):
         if size == 0:
             reject(Reject("ingest", f"{f}#{name}", None, None, "empty PDF member"))

@@ -144,6 +144,9 @@ class IngestStage:
                 except OSError as e:
                     reject(ref, None, f"unreadable: {e.strerror or e}")
                     continue
+                except DocsynthError as e:  # a remote input: gone (404), refused (403), or down past its retries
+                    reject(ref, None, f"unreadable: {e}")
+                    continue
                 texts = []
                 for page in document_pages(ref, data, cfg, reject, watch):
                     by_source[page.text_source] += 1

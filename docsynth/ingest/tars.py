@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from docsynth.core.records import Reject
+from docsynth.core.remote import is_remote, open_stream, shown
 
 log = logging.getLogger(__name__)
 TAR_SUFFIXES = (".tar",)
@@ -36,14 +37,14 @@ def key_of(name: str) -> tuple[str, str]:
     return str(p.parent / stem), ext.lower()
 
 
-def tar_members(path: Path, reject: Callable[[Reject], None]) -> Iterator[tuple[str, str, int, int, str | None, bytes]]:
+def tar_members(path: Path | str, reject: Callable[[Reject], None]) -> Iterator[tuple[str, str, int, int, str | None, bytes]]:
     """(member name, content sha256, data offset, size, sidecar JSON or None, the PDF bytes) of
     every `.pdf` member, in member order; a truncated or unreadable shard is a reject from the
     point it breaks."""
-    try:
-        tf = tarfile.open(path, "r:")  # plain tar only: offsets into a compressed stream cannot be seeked
+    try:  # plain tar only: offsets into a compressed stream cannot be seeked
+        tf = tarfile.open(fileobj=open_stream(path), mode="r:") if is_remote(str(path)) else tarfile.open(path, "r:")
     except (tarfile.TarError, OSError) as e:
-        reject(Reject("ingest", str(path), None, None, f"unreadable tar: {e}"))
+        reject(Reject("ingest", shown(str(path)), None, None, f"unreadable tar: {e}"))
         return
     with tf:
         group: dict = {}  # the current key's pdf member and sidecar
@@ -63,7 +64,7 @@ def tar_members(path: Path, reject: Callable[[Reject], None]) -> Iterator[tuple[
                 elif ext == "json":
                     group["meta"] = _sidecar(tf, member)
         except (tarfile.TarError, OSError, EOFError) as e:
-            where = f"{path}#{member.name}" if member is not None else str(path)
+            where = f"{shown(str(path))}#{member.name}" if member is not None else shown(str(path))
             reject(Reject("ingest", where, None, None, f"truncated or corrupt tar: {e}; the members after it are lost"))
         if group:
             yield from _emit(group)
