@@ -12,14 +12,18 @@ from docsynth.cli import common
 from docsynth.cli.bars import StageBars
 from docsynth.executors.local import run_ingest
 from docsynth.ingest.view import sample_pages
+from docsynth.core.objstore import run_directory
 from docsynth.core.recipe import OcrMode
 
 
 def ingest(
     inputs: Annotated[list[str] | None, typer.Argument(
-        help="PDF files, directories (recursive), globs, or parquet files/directories with a PDF column. "
-             "Default: the recipe's inputs.paths.", show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (created; rerunning resumes).")] = ...,
+        help="PDF files, directories (recursive), globs, parquet files/directories with a PDF column, WebDataset "
+             ".tar shards; or any of these at s3://, gs://, hf://, https:// URLs. Default: the recipe's inputs.paths.",
+        show_default=False)] = None,
+    out: Annotated[str, typer.Option("--out", "-o", help=(
+        "Output directory (created; rerunning resumes), or an s3:// / gs:// URL: worked in a local copy, each task "
+        "committed to it as it finishes."))] = ...,
     recipe: Annotated[Path | None, typer.Option("--recipe", "-r", help="Recipe YAML (inputs and ingest sections).")] = None,
     ocr: Annotated[OcrMode | None, typer.Option(help="Override ingest.ocr.mode: auto | always | never.")] = None,
     lang: Annotated[str | None, typer.Option(help="Override ingest.ocr.languages, e.g. fra+eng.")] = None,
@@ -42,8 +46,8 @@ def ingest(
             base = Path.cwd()
         if not r.inputs.paths:
             raise common.DocsynthError("no inputs: give INPUT paths or set inputs.paths in the recipe")
-        with common.progress_bar(not json_out) as bar:
-            summary = run_ingest(r, base, out, StageBars(bar))
+        with run_directory(out) as local, common.progress_bar(not json_out) as bar:
+            summary = run_ingest(r, base, local, StageBars(bar))
     common.report(summary, json_out, lambda: print_summary(summary, show))
 
 

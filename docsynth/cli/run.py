@@ -15,13 +15,16 @@ from docsynth.cli import ingest as ingest_cli
 from docsynth.cli import verify as verify_cli
 from docsynth.cli import write as write_cli
 from docsynth.cli.bars import StageBars
+from docsynth.core.objstore import run_directory
 from docsynth.core.records import REJECT_FILES, read_rejects, reject_counts
 from docsynth.executors.local import STAGES, run_recipe
 
 
 def run(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML: inputs, ingest, generate, filters, write.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/<recipe name>).")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help=(
+        "Run directory (default: runs/<recipe name>), or an s3:// / gs:// URL: worked in a local copy, each task "
+        "committed to the bucket as it finishes (shard, then marker), the rest uploaded at the end."))] = None,
     force: Annotated[list[str] | None, typer.Option("--force", help=f"Redo a stage ({', '.join(STAGES)}); repeatable.")] = None,
     show: Annotated[int, typer.Option(help="After the run, print this many samples with their pairs.")] = 3,
     executor: Annotated[str, typer.Option(help=(
@@ -41,8 +44,9 @@ def run(
     """
     with common.failures(), common.engines_stopped():
         r, base = common.recipe_with(recipe, {})
-        out = out or Path("runs") / r.name
-        s = _run_with_bars(r, base, out, force or [], json_out, executor, address)
+        out = out or str(Path("runs") / r.name)
+        with run_directory(out) as local:
+            s = _run_with_bars(r, base, local, force or [], json_out, executor, address)
     common.report(s, json_out, lambda: _print_summary(s, show))
 
 

@@ -13,6 +13,11 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 
 
+def cache_dir() -> Path:
+    """DOCSYNTH_CACHE, else ~/.cache/docsynth: prepared models, hashes, local copies of remote runs."""
+    return Path(os.environ.get("DOCSYNTH_CACHE") or Path.home() / ".cache" / "docsynth")
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call write(tmp) then rename tmp over path; tmp is removed on any failure."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")

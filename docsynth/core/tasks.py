@@ -11,18 +11,24 @@ bytes flipped inside a shard whose footer still reads back are caught too.
 Hashing runs at about 1.8 GB/s here (SHA-NI): under 1% of the time that made the
 shard. Files are not fsynced (that costs workers ~8% here): a kill -9 cannot
 tear a renamed file, and a file torn by power loss fails the hash.
+
+A store whose run directory is on object storage (docsynth.core.objstore) works in its local
+copy and also commits each task there, shard first and marker last; a task it does not have
+locally is looked for there before it is redone (a rerun on another machine, a Ray worker on
+another node).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write_text, file_sha256
+from docsynth.core.objstore import Mirror, remote_of
 
 
 @dataclass(slots=True)
@@ -59,18 +65,39 @@ class TaskStore:
 
     root: Path
     suffix: str = ".parquet"
+    remote: str | None = None  # the folder's URL when the run directory is on object storage
+    _pulled: bool = field(default=False, repr=False)
 
     @classmethod
     def of(cls, run_dir: Path, stage: str) -> TaskStore:
         """The store of a stage ("ingest", "generate") in a run directory."""
-        return cls(run_dir / FOLDERS[stage])
+        return cls(run_dir / FOLDERS[stage], remote=remote_of(run_dir / FOLDERS[stage]))
+
+    def __getstate__(self):  # slots and a lazily made client: pickled as the fields that say where
+        return {"root": self.root, "suffix": self.suffix, "remote": self.remote}
+
+    def __setstate__(self, state) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._pulled = False
+
+    @property
+    def mirror(self) -> Mirror | None:
+        return Mirror(self.remote, self.root, self.suffix) if self.remote else None
+
+    def pull(self, name: str | None = None) -> None:
+        """Bring the object store's committed tasks (or one) into the local folder (a remote run)."""
+        if self.remote and (name is not None or not self._pulled):
+            self.mirror.pull(name)
+            self._pulled = self._pulled or name is None
 
     def prepare(self) -> None:
         """Make the folder, and remove temporary files a killed run left (never trusted); for the
-        stage that writes here, not for readers."""
+        stage that writes here, not for readers. A remote run's committed tasks are brought here."""
         self.root.mkdir(parents=True, exist_ok=True)
         for tmp in self.root.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
+        self.pull()
 
     def shard(self, task: Task) -> Path:
         return self.root / f"{task.name}{self.suffix}"
@@ -84,6 +111,8 @@ class TaskStore:
 
     def done(self, task: Task) -> dict | None:
         """The marker of a finished task with this key and an intact shard, else None."""
+        if self.remote and not self.marker(task).exists():
+            self.pull(task.name)  # committed by another machine, or by a run whose local copy is gone
         try:
             info = json.loads(self.marker(task).read_text())
         except (OSError, ValueError):
@@ -106,19 +135,27 @@ class TaskStore:
         rows = pq.read_metadata(shard).num_rows
         atomic_write_text(self.marker(task), json.dumps({"key": task.key, "rows": rows, "sha256": file_sha256(shard), **info},
                                                         sort_keys=True))
+        if self.remote:
+            self.mirror.push(task.name)
 
     def prune(self, tasks: list[Task]) -> None:
         """Remove shards and markers of tasks that are not in this plan (inputs changed)."""
         keep = {t.name for t in tasks}
+        gone = set()
         for f in self.root.glob("task-*"):
             if f.name.split(".")[0] not in keep:
+                gone.add(f.name.split(".")[0])
                 f.unlink(missing_ok=True)
+        if self.remote and gone:
+            self.mirror.forget(sorted(gone))
 
     def forget(self) -> None:
         """Make every finished task untrusted, so the next run redoes it (its shard is replaced
         atomically when it is redone)."""
         for marker in self.root.glob(f"task-*{_MARKER}"):
             marker.unlink()
+        if self.remote:
+            self.mirror.forget()
 
     def shards(self, tasks: list[Task]) -> list[Path]:
         return [self.shard(t) for t in tasks]
@@ -130,6 +167,7 @@ class TaskStore:
         verify (a downstream stage about to read the shards), each shard is checked once against
         its marker's sha256, and one whose bytes changed is a DocsynthError naming it."""
         cache = {} if cache is None else cache
+        self.pull()  # once per store: then the local copy is current (this process commits to both)
         out = []
         for marker in sorted(self.root.glob(f"task-*{_MARKER}")):
             try:
@@ -154,4 +192,6 @@ class TaskStore:
     def info(self, index: int) -> Finished:
         """The marker of task `index`, which must be finished (an upstream task handed on)."""
         name = Task(index, "").name
+        if self.remote and not (self.root / f"{name}{_MARKER}").exists():
+            self.pull(name)  # finished on another node
         return Finished(index, self.root / f"{name}{self.suffix}", json.loads((self.root / f"{name}{_MARKER}").read_text()))

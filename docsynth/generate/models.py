@@ -27,16 +27,11 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from docsynth.core.errors import DocsynthError, MissingDependencyError
-from docsynth.core.files import atomic_write_text
+from docsynth.core.files import atomic_write_text, cache_dir  # noqa: F401 (cache_dir: its users import it here)
 
 log = logging.getLogger(__name__)
 PREFIX = "pypi:"
 _PARTS = re.compile(r"^(?P<stem>[A-Za-z0-9_.-]+?)\[(?P<first>\d+)-(?P<last>\d+)\]#sha256=(?P<sha>[0-9a-f]{64})$")
-
-
-def cache_dir() -> Path:
-    """DOCSYNTH_CACHE, else ~/.cache/docsynth."""
-    return Path(os.environ.get("DOCSYNTH_CACHE") or Path.home() / ".cache" / "docsynth")
 
 
 def resolve_model(model: str, base: Path, dtype: str = "float32") -> str:
