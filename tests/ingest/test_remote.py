@@ -164,3 +164,40 @@ def test_hf_inputs_against_the_stand_in_hub(tmp_path):
     local = run_ingest(recipe([SAMPLES / n for n in IN_TAR + ["invoice.pdf"]], ocr=NEVER), SAMPLES, tmp_path / "local")
     assert json.loads(res.stdout)["pages"] == local.pages and pages(tmp_path / "out") == pages(tmp_path / "local")
     assert missing.returncode == 1 and "hf://datasets/org/pdfa/data/nope.tar: not found (404)" in missing.stderr
+
+
+def test_transient_server_errors_are_retried_and_a_server_that_stays_down_is_named(tmp_path, monkeypatch):
+    """503s and dropped connections are retried with backoff; past the retries, one message names
+    the URL (the backoff shortened for the test)."""
+    pytest.importorskip("aiohttp")
+    from docsynth.core import remote
+    from docsynth.core.errors import DocsynthError
+
+    monkeypatch.setattr(remote, "BACKOFF_S", 0.01)
+    served = tmp_path / "www"
+    served.mkdir()
+    shard(served / "pdfa-000.tar", [(Path(n).stem, (SAMPLES / n).read_bytes()) for n in IN_TAR])
+    state = {"fail": 0, "failed": 0}
+
+    class Flaky(RangeHandler):
+        def send_head(self):
+            if state["fail"] > 0:
+                state["fail"] -= 1
+                state["failed"] += 1
+                self.send_error(503, "busy")
+                return None
+            return super().send_head()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Flaky(*a, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/pdfa-000.tar"
+    try:
+        state["fail"] = 3
+        s = run_ingest(recipe([url], ocr=NEVER, workers=1), tmp_path, tmp_path / "out")
+        assert state["failed"] == 3 and s.rejects == 0 and s.pages > 0
+        state["fail"] = 10_000
+        with pytest.raises(DocsynthError, match=r"pdfa-000\.tar: .*failed after 6 attempts"):
+            run_ingest(recipe([url], ocr=NEVER, workers=1), tmp_path, tmp_path / "down")
+    finally:
+        server.shutdown()
+        server.server_close()
