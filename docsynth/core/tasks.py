@@ -111,8 +111,8 @@ class TaskStore:
 
     def done(self, task: Task) -> dict | None:
         """The marker of a finished task with this key and an intact shard, else None."""
-        if self.remote and not self.marker(task).exists():
-            self.pull(task.name)  # committed by another machine, or by a run whose local copy is gone
+        if self.remote and not self._pulled and not self.marker(task).exists():
+            self.pull(task.name)  # committed by another machine (a store that has pulled all knows)
         try:
             info = json.loads(self.marker(task).read_text())
         except (OSError, ValueError):
