@@ -24,7 +24,7 @@ from pathlib import Path
 
 import regex
 
-from docsynth.dataset.cauldron import card_front, dataset_shards
+from docsynth.dataset.cauldron import card_front, card_header, dataset_shards
 from docsynth.dataset.versions import header_patterns, split_card
 from docsynth.core.errors import DocsynthError, MissingDependencyError, UsageError
 from docsynth.core.publish import PushOptions
@@ -73,12 +73,25 @@ def _hub():
 
 
 def local_shards(root: Path) -> list[Path]:
-    """The shards the card of a dataset or mixture directory names, each checked from its footer;
-    DocsynthError naming what is wrong otherwise."""
-    if not (root / "README.md").exists():
-        raise DocsynthError(f"{root} is not a docsynth dataset or mixture directory (no README.md card beside "
-                            "data/; write one with docsynth write, docsynth run or docsynth mix)")
+    """The shards of a dataset or mixture directory (those its card names), or of any
+    Cauldron-style folder of data/*.parquet, each checked from its footer; DocsynthError naming
+    what is wrong otherwise."""
     return dataset_shards(root)
+
+
+def local_card(root: Path, shards: list[Path]) -> str:
+    """The directory's card, or for a plain Cauldron-style folder without one, a card made from
+    its statistics (what docsynth stats prints), naming its shards as the Hub will hold them."""
+    if (root / "README.md").exists():
+        return (root / "README.md").read_text()
+    from docsynth.dataset.stats import dataset_stats, stats_markdown
+
+    s = dataset_stats(root)
+    header = card_header("other", root.resolve().name, s.samples, s.bytes, [], "data/*.parquet")
+    return (card_front(header) + f"\n# {root.resolve().name}\n\nA Cauldron-style dataset (`images`, and `texts` of "
+            "`user` / `assistant` / `source` turns), published with `docsynth push`; this card was made from its "
+            "statistics (no card was beside it). The license is not known to docsynth: set it on the Hub.\n\n"
+            + stats_markdown(s))
 
 
 def _sha256s(root: Path, shards: list[Path]) -> dict[str, str]:
@@ -177,7 +190,7 @@ def _push(root: Path, repo_id: str, o: PushOptions, dry_run: bool, progress) -> 
                 s.uploads.append(Upload(str(p), dest, p.stat().st_size, sha))
         wanted = {f"{prefix}/{p.name}" for p in shards}
         s.deleted = sorted(path for path in remote if path.startswith(f"{prefix}/train-") and path not in wanted)
-        card = (root / "README.md").read_text()
+        card = local_card(root, shards)
         old_card = _remote_card(api, repo_id, revision, remote)
         if config:
             card = merge_card(old_card, card, config)

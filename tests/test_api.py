@@ -57,7 +57,7 @@ def test_a_recipe_file_resolves_its_paths_against_its_folder_and_errors_name_the
         docsynth.load_recipe({"generate": {"modle": "x"}})
     with pytest.raises(docsynth.RecipeError, match="commit_files"):
         docsynth.push(tmp_path, "org/x", commit_files=0)
-    with pytest.raises(docsynth.DocsynthError, match="not a docsynth dataset"):
+    with pytest.raises(docsynth.DocsynthError, match="holds no dataset shards"):
         docsynth.push(tmp_path, "org/x", dry_run=True)
     with pytest.raises(docsynth.RecipeError, match="total"):
         (tmp_path / "m.yaml").write_text(f"sources: [{{name: a, path: {tmp_path}, weight: 1}}]\ntotal: 5\n")

@@ -160,9 +160,28 @@ def test_a_branch_a_dry_run_and_no_token(hub, mixtures):
     assert res.returncode == 1 and "HTTP 401" in res.stderr and "hf_wrong" not in res.stderr + res.stdout
 
 
+def test_a_plain_cauldron_folder_is_pushed_with_a_card_made_from_its_statistics(hub, tmp_path):
+    """What mix, stats and preview accept, push takes too: data/*.parquet and no card."""
+    import yaml
+
+    src = cauldron_source(tmp_path, "plain", 7, shards=2)
+    assert not (src / "README.md").exists()
+    res = docsynth(hub, "push", str(src), "--repo-id", "org/plain", "--json")
+    assert res.returncode == 0, res.stderr
+    files = hub.files("org/plain")
+    shards = sorted(p.name for p in (src / "data").glob("*.parquet"))
+    assert sorted(files) == [".gitattributes", "README.md", *(f"data/{n}" for n in shards)]
+    card = hub.read("org/plain", "README.md").decode()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["configs"][0]["data_files"][0]["path"] == "data/*.parquet"
+    assert header["dataset_info"]["splits"][0]["num_examples"] == 7
+    assert "made from its statistics" in card and "## Statistics" in card and "7 samples" in card
+    assert not (src / "README.md").exists()  # the folder itself is left as it was
+
+
 def test_push_errors_are_messages(hub, tmp_path):
     res = docsynth(hub, "push", str(tmp_path), "--repo-id", "org/x")
-    assert res.returncode == 1 and "is not a docsynth dataset or mixture directory" in res.stderr
+    assert res.returncode == 1 and "holds no dataset shards" in res.stderr
     hub.__exit__()  # the Hub goes away
     cauldron_source(tmp_path, "s", 3)
     run_mix(Mixture.model_validate({"sources": [{"name": "s", "path": str(tmp_path / "s"), "repeat": 1}]}), tmp_path / "m")

@@ -26,7 +26,9 @@ class _Bar:
 
 
 def push(
-    directory: Annotated[Path, typer.Argument(help="A dataset or mixture directory (data/train-*.parquet and README.md).")],
+    directory: Annotated[Path, typer.Argument(help=(
+        "A dataset or mixture directory (data/train-*.parquet and README.md), or any Cauldron-style folder of "
+        "data/*.parquet (a card is then made from its statistics)."))],
     repo_id: Annotated[str, typer.Option("--repo-id", help="The dataset repo, ORG/NAME (created if missing).")] = ...,
     private: Annotated[bool | None, typer.Option("--private", help=_help("private"), show_default=False)] = None,
     revision: Annotated[str | None, typer.Option(help=_help("revision"), show_default=False)] = None,
