@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from docsynth.dataset.cauldron import dataset_shards
+from docsynth.dataset.messages import to_messages
 from docsynth.dataset.permute import Permutation, _mix
 from docsynth.core.errors import DocsynthError, MissingDependencyError
 
@@ -148,11 +149,8 @@ class MixtureDataset(IterableDataset):
             images = [Image.open(io.BytesIO(b)) for b in images]
         if self.output == "cauldron":
             return {"images": images, "texts": row["texts"]}
-        messages = []
-        for i, t in enumerate(row["texts"]):
-            user = [{"type": "image"} for _ in images] if i == 0 else []
-            messages.append({"role": "user", "content": [*user, {"type": "text", "text": t["user"]}]})
-            messages.append({"role": "assistant", "content": [{"type": "text", "text": t["assistant"]}]})
+        messages = [{"role": m["role"], "content": [{k: v for k, v in p.items() if v is not None} for p in m["content"]]}
+                    for m in to_messages(row["texts"], len(images))]  # the export's shape (docsynth.dataset.messages)
         return {"images": images, "messages": messages}
 
     # ----- resume --------------------------------------------------------------------------------

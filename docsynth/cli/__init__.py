@@ -9,7 +9,7 @@ import typer
 
 from docsynth import __version__
 from docsynth.core.children import Terminated, signals_unwind
-from docsynth.cli import (common, decontaminate, generate, ingest, mix, preview, prompts, push, recipes, run, stats,
+from docsynth.cli import (common, decontaminate, export, generate, ingest, mix, preview, prompts, push, recipes, run, stats,
                           validate, verify, write)
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ app.command("write")(write.write)
 app.command("rejects")(run.rejects)
 app.command("mix")(mix.mix)
 app.command("decontaminate")(decontaminate.decontaminate)
+app.command("export")(export.export)
 app.command("push")(push.push)
 app.command("stats")(stats.stats)
 app.command("preview")(preview.preview)

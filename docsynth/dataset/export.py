@@ -1,0 +1,100 @@
+"""`docsynth export DIR --format messages --out DIR2`: a dataset or mixture in the messages view
+(docsynth.dataset.messages), streamed a row group at a time, one output shard per input shard,
+with a card whose configs and features `datasets.load_dataset` and the Hub read.
+
+    DIR2/data/train-XXXXX-of-NNNNN.parquet    images, messages, source (and the quality columns)
+    DIR2/README.md                            the card, written last
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from docsynth.core.errors import DocsynthError
+from docsynth.core.files import atomic_write, atomic_write_text
+from docsynth.core.lock import locked
+from docsynth.dataset.cauldron import DATASET_CARD_FEATURES, card_front, card_header, dataset_shards
+from docsynth.dataset.messages import CARD_FEATURES, messages_table
+
+FORMATS = ("messages",)
+
+
+@dataclass(slots=True)
+class ExportSummary:
+    out_dir: str
+    format: str
+    rows: int = 0
+    shards: list[str] = field(default_factory=list)
+    bytes: int = 0
+    seconds: float = 0.0
+    rejects = 0  # nothing is dropped: every row is written
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def export(src: Path, out: Path, fmt: str = "messages") -> ExportSummary:
+    """Write src (a dataset, mixture or run directory, or a Cauldron folder of data/*.parquet) to out
+    in the given view; DocsynthError names what is wrong (an unknown format, out inside src)."""
+    if fmt not in FORMATS:
+        raise DocsynthError(f"--format: no format '{fmt}' (formats: {', '.join(FORMATS)})")
+    t0 = time.perf_counter()
+    shards = dataset_shards(src)
+    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
+        raise DocsynthError(f"the output {out} is inside the dataset {src}: write it elsewhere")
+    s = ExportSummary(str(out), fmt)
+    with locked(out):
+        (out / "data").mkdir(parents=True, exist_ok=True)
+        n = len(shards)
+        names = [f"train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+        for old in (out / "data").glob("train-*.parquet"):  # an earlier export's, of another count
+            if old.name not in names:
+                old.unlink()
+        for shard, name in zip(shards, names):
+            s.rows += _convert(shard, out / "data" / name)
+            s.shards.append(str(out / "data" / name))
+        s.bytes = sum((out / "data" / x).stat().st_size for x in names)
+        names = pq.read_schema(out / "data" / names[0]).names if names else []
+        quality = [f for f in DATASET_CARD_FEATURES if f["name"] in names and f["name"] not in ("images", "texts")]
+        header = card_header("other", f"{src.resolve().name} (messages)", s.rows, s.bytes, ["messages"],
+                             "data/train-*.parquet", CARD_FEATURES + quality)
+        atomic_write_text(out / "README.md", card_front(header) + _body(src, s))
+    s.seconds = round(time.perf_counter() - t0, 3)
+    return s
+
+
+def _convert(shard: Path, dest: Path) -> int:
+    """One shard in the messages view, row group by row group (bounded memory)."""
+    pf = pq.ParquetFile(shard)
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        writer = None
+        try:
+            for g in range(pf.num_row_groups):
+                table = messages_table(pf.read_row_group(g))
+                writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                writer.write_table(table)
+                rows += table.num_rows
+            if writer is None:  # an empty shard: an empty file of the view's schema
+                writer = pq.ParquetWriter(tmp, messages_table(pf.read()).schema)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(dest, write)
+    return rows
+
+
+def _body(src: Path, s: ExportSummary) -> str:
+    return (f"\n# {src.resolve().name}, messages view\n\n{s.rows:,} rows of `{src}` in the shape TRL's VLM SFT and "
+            "Hugging Face chat templates take: `images`, and `messages` whose first user turn holds one "
+            "`{\"type\": \"image\"}` part per image, then a user and an assistant turn per QA pair; `source` is the "
+            "Cauldron source of the row. Made with `docsynth export --format messages`.\n\n"
+            "```python\nfrom datasets import load_dataset\nds = load_dataset(\"PATH_OR_REPO\", split=\"train\")\n"
+            "# TRL: SFTTrainer(model, train_dataset=ds, processing_class=processor, ...)\n```\n")

@@ -1,0 +1,74 @@
+"""`docsynth export --format messages`: the messages view that TRL's VLM SFT and chat templates
+take, read back with `datasets.load_dataset`, the quality columns kept, and the same messages
+MixtureDataset(output="messages") gives."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from docsynth.core.errors import DocsynthError
+from docsynth.dataset.cauldron import DATASET_SCHEMA, cauldron_row
+from docsynth.dataset.export import export
+from tests.dataset.mixsources import png
+
+
+def make(d, n: int = 5):
+    (d / "data").mkdir(parents=True)
+    rows = [cauldron_row([png(i), png(i + 100)] if i % 2 else [png(i)], [f"Q{i}a?", f"Q{i}b?"], [f"A{i}a", f"A{i}b"],
+                         f"docsynth:{i}", ratings={"relevance": [5, i % 5 + 1]}, verified=[True, None]) for i in range(n)]
+    pq.write_table(pa.Table.from_pylist(rows[:3], schema=DATASET_SCHEMA), d / "data" / "train-00000-of-00002.parquet",
+                   row_group_size=2)
+    pq.write_table(pa.Table.from_pylist(rows[3:], schema=DATASET_SCHEMA), d / "data" / "train-00001-of-00002.parquet")
+    return d
+
+
+def test_the_messages_view_loads_with_datasets_and_keeps_the_quality_columns(tmp_path):
+    src = make(tmp_path / "ds")
+    s = export(src, tmp_path / "msgs")
+    assert s.rows == 5 and len(s.shards) == 2
+    ds = datasets.load_dataset(str(tmp_path / "msgs"), split="train")
+    assert len(ds) == 5 and set(ds.column_names) >= {"images", "messages", "source", "relevance_ratings", "verified"}
+    row = ds[1]
+    assert len(row["images"]) == 2 and row["images"][0].size == (8, 8)  # decoded by datasets: PIL images
+    roles = [m["role"] for m in row["messages"]]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    first = row["messages"][0]["content"]
+    assert [p["type"] for p in first] == ["image", "image", "text"] and first[2]["text"] == "Q1a?"
+    assert [m["content"][0]["text"] for m in row["messages"] if m["role"] == "assistant"] == ["A1a", "A1b"]
+    assert row["messages"][2]["content"] == [{"type": "text", "text": "Q1b?"}]
+    assert row["source"] == "docsynth:1" and row["relevance_ratings"] == [5, 2] and row["verified"] == [True, None]
+
+
+def test_the_loader_gives_the_same_messages(tmp_path):
+    from docsynth.loader import MixtureDataset
+
+    src = make(tmp_path / "ds")
+    export(src, tmp_path / "msgs")
+    exported = {r["messages"][0]["content"][-1]["text"]: [
+        {"role": m["role"], "content": [{k: v for k, v in p.items() if v is not None} for p in m["content"]]}
+        for m in r["messages"]] for r in pq.read_table(tmp_path / "msgs" / "data").to_pylist()}
+    loaded = list(MixtureDataset(src, output="messages", decode_images=False))
+    assert len(loaded) == 5
+    for r in loaded:
+        assert r["messages"] == exported[r["messages"][0]["content"][-1]["text"]]
+
+
+def test_export_errors_and_the_cli(tmp_path):
+    src = make(tmp_path / "ds")
+    with pytest.raises(DocsynthError, match="no format 'llava'"):
+        export(src, tmp_path / "x", "llava")
+    with pytest.raises(DocsynthError, match="inside the dataset"):
+        export(src, src / "msgs")
+    with pytest.raises(DocsynthError, match="holds no dataset shards"):
+        export(tmp_path / "nothing", tmp_path / "y")
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "export", str(src), "--out", str(tmp_path / "cli"),
+                          "--json"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["rows"] == 5 and (tmp_path / "cli" / "README.md").exists()
