@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import io
 import os
+import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +67,7 @@ class MixtureDataset(IterableDataset):
         super().__init__()
         if output not in ("cauldron", "messages"):
             raise ValueError(f"output must be 'cauldron' or 'messages', not {output!r}")
+        self.path = str(path)
         self.files = [str(f) for f in shards(path)]
         self.groups: list[tuple[int, int, int]] = []  # (file, row group, rows)
         for fi, f in enumerate(self.files):
@@ -82,6 +85,7 @@ class MixtureDataset(IterableDataset):
         self._start: dict[int, int] = {}  # worker -> samples already consumed this epoch (a resume)
         self._shift = 0  # a resumed DataLoader's worker 0 plays the worker whose turn was next
         self._consumed = 0  # in this process's iterator: samples yielded this epoch
+        self.warn_split = True  # say so when accelerate splits this (already split) dataset again
 
     # ----- the order of an epoch -------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -107,6 +111,11 @@ class MixtureDataset(IterableDataset):
 
     # ----- iteration ---------------------------------------------------------------------------
     def __iter__(self) -> Iterator[dict]:
+        if self.world_size > 1 and self.warn_split and _under_accelerate():
+            warnings.warn(
+                "accelerate is splitting this MixtureDataset across ranks on top of its own split by rank: each rank "
+                "would see part of its share and rows are lost. Give accelerate (HF Trainer, TRL) ds.as_datasets() "
+                "instead, or iterate ds.loader() without preparing it (docs/mixing.md)", stacklevel=2)
         info = get_worker_info()
         worker, workers = ((info.id + self._shift) % info.num_workers, info.num_workers) if info else (0, 1)
         order, lo, hi = self._slice(worker, workers)
@@ -172,6 +181,30 @@ class MixtureDataset(IterableDataset):
 
     def loader(self, batch_size: int = 1, num_workers: int = 0, **kwargs) -> MixtureLoader:
         return MixtureLoader(self, batch_size=batch_size, num_workers=num_workers, **kwargs)
+
+    def as_datasets(self, num_shards: int = 64):
+        """The whole epoch (not this rank's share) as a `datasets.IterableDataset` of num_shards
+        shards: what accelerate, HF Trainer and TRL take without splitting the data twice. With
+        dispatch_batches (accelerate's default for iterable datasets) process 0 reads every shard
+        and hands each rank its part of each batch; without, accelerate calls `.shard()` and each
+        rank reads its own shards. Either way every row once per epoch; a shard is this dataset's
+        slice `num_shards` ways, so the order is fixed by the seed and `skip_first_batches`
+        resumes exactly. Images come as `datasets` Image features (PIL when read)."""
+        from docsynth.dataset.hfview import iterable_dataset
+
+        return iterable_dataset(self, num_shards)
+
+
+def _under_accelerate() -> bool:
+    """Whether accelerate's IterableDatasetShard or batch dispatcher is what iterates us."""
+    frame = sys._getframe(2)
+    for _ in range(12):
+        if frame is None:
+            return False
+        if frame.f_globals.get("__name__", "").startswith("accelerate."):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _Rows:
