@@ -17,11 +17,15 @@ from tests.tiny_model import _CORPUS, CHAT_TOKENS
 # Images become (64/16)^2 / 2^2 = 4 tokens each per tile: small enough for a 2,048-token context.
 IMAGE_SIZE, PATCH, SCALE = 64, 16, 2
 # The chat template gives an image part as <image>, which the processor expands.
+# An assistant turn's answer and end of turn are inside {% generation %} markers, as TRL's
+# assistant_only_loss needs (transformers' return_assistant_tokens_mask).
 CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>\n{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% macro body(m) %}{% if m['content'] is string %}{{ m['content'] }}{% else %}"
     "{% for p in m['content'] %}{% if p['type'] in ('image', 'image_url') %}<image>"
-    "{% elif p['type'] == 'text' %}{{ p['text'] }}{% endif %}{% endfor %}{% endif %}"
-    "<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+    "{% elif p['type'] == 'text' %}{{ p['text'] }}{% endif %}{% endfor %}{% endif %}<|end|>\n{% endmacro %}"
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{% if m['role'] == 'assistant' %}"
+    "{% generation %}{{ body(m) }}{% endgeneration %}{% else %}{{ body(m) }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
 
 
