@@ -51,6 +51,9 @@ class VLMCollate:
         self.mean = torch.tensor(ip.image_mean, dtype=torch.float32)
         self.std = torch.tensor(ip.image_std, dtype=torch.float32)
         self.rescale = float(getattr(ip, "rescale_factor", 1 / 255))
+        # Qwen2-VL-style processors flatten each patch: (patches, C * T * P * P), channel first.
+        t, p = getattr(ip, "temporal_patch_size", None), getattr(ip, "patch_size", None)
+        self.patch = (len(ip.image_mean), t, p, p) if t and isinstance(p, int) else None
 
     def _text(self, messages: list[dict], **kw) -> str:
         return self.processor.apply_chat_template(messages, tokenize=False, **kw)
@@ -98,10 +101,17 @@ class VLMCollate:
         out = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
         px = out.get("pixel_values")
         if px is not None and px.dtype == torch.uint8:
-            shape = [1] * (px.dim() - 3) + [-1, 1, 1]  # channels third from the end: (..., C, H, W)
-            mean, std = self.mean.to(device).view(shape), self.std.to(device).view(shape)
-            out["pixel_values"] = ((px.float() * self.rescale - mean) / std).to(dtype)
+            out["pixel_values"] = self.normalise(px, device).to(dtype)
         return out
+
+    def normalise(self, px: torch.Tensor, device: str | torch.device = "cpu") -> torch.Tensor:
+        """uint8 pixels as the processor would have given them: rescaled, then normalised per channel."""
+        mean, std = self.mean.to(device), self.std.to(device)
+        if self.patch is not None and px.dim() == 2:  # flattened patches
+            flat = px.float().view(px.shape[0], *self.patch) * self.rescale
+            return ((flat - mean.view(1, -1, 1, 1, 1)) / std.view(1, -1, 1, 1, 1)).view(px.shape)
+        shape = [1] * (px.dim() - 3) + [-1, 1, 1]  # channels third from the end: (..., C, H, W)
+        return (px.float() * self.rescale - mean.view(shape)) / std.view(shape)
 
 
 def vlm_collate(processor, max_length: int | None = None, compact: bool = True) -> VLMCollate:

