@@ -76,7 +76,7 @@ def local_shards(root: Path) -> list[Path]:
     """The shards of a dataset or mixture directory (those its card names), or of any
     Cauldron-style folder of data/*.parquet, each checked from its footer; DocsynthError naming
     what is wrong otherwise."""
-    return dataset_shards(root)
+    return dataset_shards(root, messages=True)
 
 
 def local_card(root: Path, shards: list[Path]) -> str:

@@ -43,6 +43,9 @@ def mix(
         "elsewhere to a new file."))] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=(
         "Open and check every source and print what each would give; write nothing."))] = False,
+    fmt: Annotated[str | None, typer.Option("--format", help=(
+        "Override the mixture's format: cauldron (images, texts) or messages (images and chat messages, what "
+        "TRL's VLM SFT takes)."))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,
 ) -> None:
     """Merge Cauldron-style sources into one weighted, shuffled, sharded training mixture.
@@ -57,7 +60,7 @@ def mix(
     """
     with common.failures():
         m, _ = load_mixture(mixture)
-        given = {k: v for k, v in {"seed": seed, "total": total}.items() if v is not None}
+        given = {k: v for k, v in {"seed": seed, "total": total, "format": fmt}.items() if v is not None}
         if given:  # validated like the file: --total 0 is a usage error
             m = parse_config(Mixture, {**m.model_dump(), **given}, f"{mixture} with the command-line options", "mixture")
         if dry_run:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
@@ -100,6 +100,9 @@ class Mixture(Section):
     row_group_bytes: ByteSize = Field(ByteSize(32_000_000), ge=100_000, description=(
         "target parquet row group size: the unit a loader reads and a resume re-reads"))
     license: str = Field("other", description="the card's license (the sources' terms decide it)")
+    format: Literal["cauldron", "messages"] = Field("cauldron", description=(
+        "the shards' view: cauldron (images, texts; what MixtureDataset reads) or messages (images and chat "
+        "messages, what TRL's VLM SFT takes; docsynth export writes the same)"))
     decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description=(
         "check every source against evaluation sets (a source's own section replaces it)"))
     dedup: MixDedup = Field(default_factory=MixDedup)

@@ -158,17 +158,19 @@ def cauldron_problem(schema: pa.Schema) -> str | None:
     return None
 
 
-def dataset_shards(path: Path) -> list[Path]:
+def dataset_shards(path: Path, messages: bool = False) -> list[Path]:
     """The Cauldron shards of a dataset or mixture directory (those its card names, else
     data/*.parquet; in order), or of a run directory's dataset; each checked from its footer, so
-    a corrupt or foreign file is an error naming it before anything is read."""
+    a corrupt or foreign file is an error naming it before anything is read. messages: shards in
+    the messages view (images, messages: docsynth.dataset.messages) are taken too (push)."""
     for d in (path, path / "dataset"):
         live = live_shards(d)  # what the card names: never a temporary, a part or another version
         files = live if live is not None else sorted(f for f in (d / "data").glob("*.parquet") if not f.name.startswith("."))
         if files:
             for f in files:
                 try:
-                    why = cauldron_problem(pq.read_schema(f))
+                    schema = pq.read_schema(f)
+                    why = None if messages and {"images", "messages"} <= set(schema.names) else cauldron_problem(schema)
                 except (OSError, pa.ArrowException) as e:
                     why = f"is not a readable parquet file ({str(e).splitlines()[0]})"
                 if why:

@@ -45,6 +45,7 @@ import yaml
 import docsynth
 from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, quality_keep, to_cauldron
 from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS
+from docsynth.dataset.messages import SCHEMA as MESSAGES_SCHEMA, messages_table
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
 from docsynth.dataset.mixdecontam import check_sets, mixture_duplicates, mixture_hits, write_reports
 from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
@@ -246,9 +247,9 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
             part = data / f".part-{len(parts):05d}.parquet"
             room = spill.output_room(shard, -(-rows // step))
             try:
-                digest = _write_shard(spill, shard, step, part, room, True, hasher)
+                digest = _write_shard(spill, shard, step, part, room, True, hasher, m.format)
             except OutputFull:  # (the room is twice the spill: not seen) once more, into a new file
-                digest = _write_shard(spill, shard, step, part, room, False, hasher)
+                digest = _write_shard(spill, shard, step, part, room, False, hasher, m.format)
             spill.done(shard)
             pa.default_memory_pool().release_unused()
             parts.append(part)
@@ -262,19 +263,20 @@ def _gather(m: Mixture, spill: Spill, data: Path, total: int, n_shards: int, row
 
 
 def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reuse: bool,
-                 hasher: ThreadPoolExecutor) -> FollowingSha256:
-    """Write one shard to PART (see Spill.output), hashed on `hasher` as it is written; returns
-    the shard's hash."""
+                 hasher: ThreadPoolExecutor, fmt: str = "cauldron") -> FollowingSha256:
+    """Write one shard to PART (see Spill.output), hashed on `hasher` as it is written, in the
+    mixture's view (cauldron, or messages: docsynth.dataset.messages); returns the shard's hash."""
+    schema, view = (MESSAGES_SCHEMA, messages_table) if fmt == "messages" else (SCHEMA, lambda t: t)
     digest = FollowingSha256(hasher)  # made before it starts: abandoned below whatever fails
 
     def write(tmp: Path) -> None:
         with spill.output(tmp, room, reuse) as out:
             digest.start(os.open(tmp, os.O_RDONLY))
             out.follow = digest.advance
-            w = pq.ParquetWriter(out.file, SCHEMA, **WRITE_OPTIONS)
+            w = pq.ParquetWriter(out.file, schema, **WRITE_OPTIONS)
             try:
                 for group in prefetch(spill.groups(shard, step), 1):
-                    w.write_table(group, row_group_size=group.num_rows)
+                    w.write_table(view(group), row_group_size=group.num_rows)
                     out.written()
                 w.close()
             except BaseException:

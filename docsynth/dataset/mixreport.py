@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 import docsynth
 from docsynth.core.mixture import Mixture
 from docsynth.dataset.mixdecontam import dedup_markdown, mix_decontam_markdown
-from docsynth.dataset.cauldron import card_front, card_header
+from docsynth.dataset.cauldron import CARD_FEATURES, card_front, card_header
+from docsynth.dataset.messages import CARD_FEATURES as MESSAGES_FEATURES
 from docsynth.dataset.plan import SourcePlan
 from docsynth.dataset.stats import Stats, stats_markdown
 
@@ -65,10 +66,13 @@ def filtered_text(r: SourceReport) -> str:
 def mixture_card(m: Mixture, s: MixSummary, stats: Stats, data_files: str) -> str:
     """README.md: the Hub's YAML header (naming the shards data_files matches), and the sources
     with requested and realised shares."""
-    header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture"], data_files)
+    messages = m.format == "messages"
+    header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture", *(["messages"] if messages else [])],
+                         data_files, MESSAGES_FEATURES if messages else CARD_FEATURES)
+    view = ("in the messages view (`images`; chat `messages`, the first user turn holding the image parts; "
+            "`source`)") if messages else "in the schema of The Cauldron (`images`; `texts` of user/assistant/source)"
     lines = [card_front(header), f"# {m.name}", "",
-             f"A training mixture of {len(s.sources)} sources in the schema of The Cauldron (`images`; `texts` of "
-             f"user/assistant/source), shuffled with seed {m.seed} into {len(s.shards)} shards. Made with docsynth "
+             f"A training mixture of {len(s.sources)} sources {view}, shuffled with seed {m.seed} into {len(s.shards)} shards. Made with docsynth "
              f"{docsynth.__version__}; `mixture.json` has the shards' sha256 and `mixture.yaml` the mixture file.", "",
              "| source | rows available | requested | realised | share | epochs | broken images left out "
              "| left out by quality filters |",

@@ -72,3 +72,25 @@ def test_export_errors_and_the_cli(tmp_path):
                           "--json"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["rows"] == 5 and (tmp_path / "cli" / "README.md").exists()
+
+
+def test_mix_writes_the_messages_view_directly(tmp_path):
+    from docsynth.core.mixture import Mixture
+    from docsynth.dataset.cauldron import dataset_shards
+    from docsynth.dataset.mix import run_mix
+    from tests.dataset.mixsources import cauldron_source
+
+    cauldron_source(tmp_path, "a", 6)
+    cauldron_source(tmp_path, "b", 4)
+    m = {"seed": 1, "sources": [{"name": "a", "path": str(tmp_path / "a"), "repeat": 1},
+                                {"name": "b", "path": str(tmp_path / "b"), "repeat": 1}]}
+    run_mix(Mixture.model_validate({**m, "format": "messages"}), tmp_path / "msgs")
+    run_mix(Mixture.model_validate(m), tmp_path / "cauldron")
+    ds = datasets.load_dataset(str(tmp_path / "msgs"), split="train")
+    assert len(ds) == 10 and ds.column_names == ["images", "messages", "source"]
+    # The same rows in the same order as the Cauldron mixture of the same seed, in the other view.
+    cauldron = pq.read_table(tmp_path / "cauldron" / "data").column("texts").to_pylist()
+    assert [r["messages"][0]["content"][-1]["text"] for r in ds] == [t[0]["user"] for t in cauldron]
+    assert dataset_shards(tmp_path / "msgs", messages=True)  # push takes it
+    with pytest.raises(DocsynthError, match="has no column 'texts'"):
+        dataset_shards(tmp_path / "msgs")  # the Cauldron readers (stats, the loader) say what it is not
