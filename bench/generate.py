@@ -87,7 +87,7 @@ def vision_requests(pages: list[tuple[bytes, str]], max_pixels: int) -> list[Cha
     reqs = []
     with ThreadPoolExecutor(FIT_THREADS) as pool:
         fitted = list(pool.map(lambda p: fit_image(p[0], max_pixels), pages))
-    for i, ((image, text), fit) in enumerate(zip(pages, fitted)):
+    for i, ((_, text), fit) in enumerate(zip(pages, fitted)):
         t = templates[i % len(templates)]
         values = {"document": format_document([text]), "num_pairs": 4, "num_pages": 1}
         part = fit.part()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tiny_model import _CORPUS, CHAT_TOKENS
+from tests.tiny_model import tiny_tokenizer
 from tests.tiny_vlm import CHAT_TEMPLATE
 
 IMAGE_SIZE, PATCH = 32, 8  # (32/8)^2 = 16 image tokens a picture
@@ -13,23 +13,14 @@ IMAGE_SIZE, PATCH = 32, 8  # (32/8)^2 = 16 image tokens a picture
 
 def build_tiny_llava(path: Path) -> Path:
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, PreTrainedTokenizerFast
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
     from transformers.models.llava.processing_llava import LlavaProcessor
 
     path.mkdir(parents=True, exist_ok=True)
     if (path / "config.json").exists() and (path / "processor_config.json").exists():
         return path
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<s>", "</s>", "<pad>", "<image>", *CHAT_TOKENS],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator([_CORPUS] * 20, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   additional_special_tokens=["<image>", *CHAT_TOKENS])
-    fast.chat_template = CHAT_TEMPLATE
+    fast = tiny_tokenizer(["<image>"], 600, CHAT_TEMPLATE)
     images = CLIPImageProcessorPil(size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
     LlavaProcessor(image_processor=images, tokenizer=fast, patch_size=PATCH, vision_feature_select_strategy="default", num_additional_image_tokens=1,
                    chat_template=CHAT_TEMPLATE).save_pretrained(path)

@@ -22,24 +22,32 @@ _CORPUS = (
 )
 
 
+def tiny_tokenizer(extra: list[str] = (), vocab_size: int = 512, chat_template: str = CHAT_TEMPLATE):
+    """A byte-level BPE tokenizer trained on the corpus above, with <s> </s> <pad>, these extra
+    special tokens (a VLM's image tokens) and the chat tokens, and a chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<s>", "</s>", "<pad>", *extra, *CHAT_TOKENS],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([_CORPUS] * 20, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   additional_special_tokens=[*extra, *CHAT_TOKENS])
+    fast.chat_template = chat_template
+    return fast
+
+
 def build_tiny_model(path: Path, vocab_size: int = 512, layers: int = 2, hidden: int = 128) -> Path:
     """Write a loadable model folder (config, random weights, BPE tokenizer with a chat template)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     path.mkdir(parents=True, exist_ok=True)
     if (path / "config.json").exists() and (path / "tokenizer.json").exists():
         return path
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    specials = ["<s>", "</s>", "<pad>", *CHAT_TOKENS]
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator([_CORPUS] * 20, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   additional_special_tokens=CHAT_TOKENS)
-    fast.chat_template = CHAT_TEMPLATE
+    fast = tiny_tokenizer(vocab_size=vocab_size)
     fast.save_pretrained(path)
     config = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=hidden * 2,
                          num_hidden_layers=layers, num_attention_heads=hidden // 32, num_key_value_heads=hidden // 32,

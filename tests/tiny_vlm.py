@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tiny_model import _CORPUS, CHAT_TOKENS
+from tests.tiny_model import tiny_tokenizer
 
 # Images become (64/16)^2 / 2^2 = 4 tokens each per tile: small enough for a 2,048-token context.
 IMAGE_SIZE, PATCH, SCALE = 64, 16, 2
@@ -32,8 +32,7 @@ CHAT_TEMPLATE = (
 def build_tiny_vlm(path: Path) -> Path:
     """Write a loadable Idefics3 folder: config, random weights, tokenizer, PIL image processor."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, LlamaConfig, PreTrainedTokenizerFast
+    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, LlamaConfig
     from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionConfig
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
     from transformers.models.idefics3.processing_idefics3 import Idefics3Processor
@@ -43,15 +42,7 @@ def build_tiny_vlm(path: Path) -> Path:
         return path
     image_tokens = ["<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>",
                     *(f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6))]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<s>", "</s>", "<pad>", *image_tokens, *CHAT_TOKENS],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator([_CORPUS] * 20, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   additional_special_tokens=[*image_tokens, *CHAT_TOKENS])
-    fast.chat_template = CHAT_TEMPLATE
+    fast = tiny_tokenizer(image_tokens, 600, CHAT_TEMPLATE)
     images = Idefics3ImageProcessorPil(size={"longest_edge": IMAGE_SIZE * 2}, max_image_size={"longest_edge": IMAGE_SIZE},
                                        do_image_splitting=True)
     seq = (IMAGE_SIZE // PATCH) ** 2 // SCALE ** 2

@@ -92,7 +92,7 @@ class Mirror:
         for key in markers:
             task = key.rsplit("/", 1)[-1][:-len(MARKER)]
             try:
-                info = json.loads(retried("reading", f"{self.url}/{task}{MARKER}", lambda: self.fs.cat_file(key)))
+                info = json.loads(retried("reading", f"{self.url}/{task}{MARKER}", lambda key=key: self.fs.cat_file(key)))
             except ValueError:
                 log.warning("%s/%s%s is not a marker; not trusted", shown(self.url), task, MARKER)
                 continue

@@ -19,7 +19,6 @@ import hashlib
 import importlib
 import json
 import logging
-import os
 import re
 import shutil
 import time

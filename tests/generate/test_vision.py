@@ -160,7 +160,7 @@ def test_the_openai_backend_sends_data_uris_of_the_sample_pages(pages, tmp_path)
     assert len(probe) == 1 and probe[0].size == (32, 32)
     got = sorted(tuple(im.tobytes() for im in imgs) for imgs in asked)
     want_by_doc: dict[str, list] = {}
-    for (doc, page), im in sorted(expected.items()):
+    for (doc, _page), im in sorted(expected.items()):
         want_by_doc.setdefault(doc, []).append(Image.open(io.BytesIO(im.data)).convert("RGB").tobytes())
     assert got == sorted(tuple(v) for v in want_by_doc.values())
 

@@ -60,7 +60,7 @@ def test_s3_inputs_give_the_pages_of_their_local_copies(s3, tmp_path):
         remote = run_ingest(recipe(inputs, ocr=NEVER), tmp_path, tmp_path / "remote")
     local = run_ingest(recipe([SAMPLES / n for n in LOOSE + IN_TAR + IN_PARQUET], ocr=NEVER), SAMPLES,
                        tmp_path / "local")
-    assert remote.rejects == 0 and pages(tmp_path / "remote") == pages(tmp_path / "local")
+    assert remote.rejects == 0 and remote.pages == local.pages and pages(tmp_path / "remote") == pages(tmp_path / "local")
     sources = {p["source"] for p in iter_pages(tmp_path / "remote", ["source"])}
     assert {"s3://corpus/loose/invoice.pdf", "s3://corpus/pdfa/pdfa-000.tar#annual_report.pdf",
             "s3://corpus/pq/docs.parquet#0"} <= sources
@@ -128,7 +128,7 @@ def test_http_inputs_are_read_by_ranges(tmp_path):
         s = run_ingest(recipe([f"{base}/pdfa-000.tar", f"{base}/invoice.pdf"], ocr=NEVER), tmp_path, tmp_path / "out")
         local = run_ingest(recipe([SAMPLES / n for n in IN_TAR + ["invoice.pdf"]], ocr=NEVER), SAMPLES,
                            tmp_path / "local")
-        assert s.rejects == 0 and pages(tmp_path / "out") == pages(tmp_path / "local")
+        assert s.rejects == 0 and s.pages == local.pages and pages(tmp_path / "out") == pages(tmp_path / "local")
         from docsynth.core.errors import DocsynthError
 
         with pytest.raises(DocsynthError, match=r"/nope\.tar: not found \(404\)"):
