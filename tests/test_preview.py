@@ -90,6 +90,9 @@ def test_in_tmux_images_are_drawn_and_keys_page(known, tmp_path):
         assert "sample 2 of 20" in wait_for("sample 2 of 20")
         subprocess.run(["tmux", "send-keys", "-t", session, "p"], check=True)
         assert "sample 1 of 20" in wait_for("sample 1 of 20")
+        # Keys typed faster than the samples draw are queued, not dropped (nor echoed on the picture).
+        subprocess.run(["tmux", "send-keys", "-t", session, "n", "n", "n"], check=True)
+        assert "sample 4 of 20" in wait_for("sample 4 of 20")
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

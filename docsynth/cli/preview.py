@@ -107,10 +107,33 @@ def _show(item: Item, mode: str, cols: int, plain: bool) -> None:
 def _page(items, mode: str, cols: int) -> None:
     import termios
     import tty as tty_mod
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    # cbreak for the whole session, entered without flushing: a key pressed while a sample is
+    # drawn waits to be read (re-entering cbreak per key with tty's default TCSAFLUSH dropped it,
+    # and cooked mode in between echoed it onto the picture)
+    tty_mod.setcbreak(fd, termios.TCSANOW)
+    try:
+        _keys(items, mode, cols, fd)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+
+def _split_keys(text: str) -> list[str]:
+    """Keys in what one read returned: an arrow's escape sequence is one key, any other character one."""
+    keys, i = [], 0
+    while i < len(text):
+        n = 3 if text.startswith("\x1b[", i) else 1
+        keys.append(text[i:i + n])
+        i += n
+    return keys
+
+
+def _keys(items, mode: str, cols: int, fd: int) -> None:
     seen: list[Item] = []
     at = 0
     it = iter(items)
-    fd = sys.stdin.fileno()
+    pending: list[str] = []  # keys typed ahead of the drawing, one at a time
     while True:
         while at >= len(seen):
             nxt = next(it, None)
@@ -125,12 +148,9 @@ def _page(items, mode: str, cols: int) -> None:
         _show(seen[at], mode, cols, plain=False)
         common.out.print("[dim]n/space next  p previous  q quit[/dim]", end="")
         sys.stdout.flush()
-        old = termios.tcgetattr(fd)
-        try:
-            tty_mod.setcbreak(fd)
-            key = os.read(fd, 3).decode(errors="replace")
-        finally:
-            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        if not pending:
+            pending = _split_keys(os.read(fd, 64).decode(errors="replace"))
+        key = pending.pop(0)
         if key in ("q", "\x1b", "\x03"):
             common.out.print()
             return
