@@ -95,6 +95,8 @@ def main() -> None:
     ap.add_argument("--labelled", type=Path, default=LABELLED)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--judge", action="store_true", help="also run the judge (verify.judge) and report its filters")
+    ap.add_argument("--per-request", type=int, metavar="N",
+                    help="verify.questions_per_request for this run (1: each question in a request of its own)")
     ap.add_argument("--rows", type=Path, help="also write every pair with its verdict here (JSONL)")
     ap.add_argument("--only", action="append", metavar="GENERATOR",
                     help="measure only this generator's pairs (repeatable; e.g. qwen2.5-coder-1.5b, variant)")
@@ -102,6 +104,9 @@ def main() -> None:
     recipe, base = load_recipe(args.recipe)
     if args.judge:
         recipe = recipe.model_copy(update={"verify": recipe.verify.model_copy(update={"judge": True})})
+    if args.per_request:
+        recipe = recipe.model_copy(update={"verify": recipe.verify.model_copy(
+            update={"questions_per_request": args.per_request})})
     records, problems = read_pairs(args.labelled)
     if problems:
         sys.exit(f"{args.labelled}: {problems[:3]}")
@@ -121,6 +126,7 @@ def main() -> None:
     verdicts.update({r["line"]: {"agree": None, "how": "skipped template"} for r in records if r["line"] not in verdicts})
     t2 = time.perf_counter()
     rows = [{**r, "lexical": k, "agree": verdicts[r["line"]]["agree"], "how": verdicts[r["line"]]["how"],
+             "reanswer": verdicts[r["line"]].get("reanswer"),
              "ratings": verdicts[r["line"]].get("ratings"), "judge_reason": verdicts[r["line"]].get("judge_reason")}
             for r, k in zip(records, kept)]
     groups = sorted({r["model"] for r in rows})
@@ -138,7 +144,8 @@ def main() -> None:
                 g: figures([r for r in rows if r["model"] == g], judged(floor, True)) for g in groups}
     if args.rows:
         args.rows.write_text("".join(json.dumps({k: r[k] for k in ("line", "model", "label", "lexical", "agree", "how",
-                                                                   "ratings", "judge_reason", "question", "answer")})
+                                                                   "ratings", "judge_reason", "question", "answer",
+                                                                   "reanswer")})
                                      + "\n" for r in rows))
     if args.json:
         print(json.dumps(report, indent=1))

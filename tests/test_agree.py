@@ -18,6 +18,10 @@ CASES = [
     ("118.6 million", "$118.6 million", True, "exact"),  # named by one side only: no conflict
     ("4.2 million euros", "€4,200,000", True, "numbers"),
     ("4.2m", "4.2 million", True, "numbers"),
+    ("1,101", "1,101 thousand euros in Q3 2023", True, "containment"),  # a scale named by one side only
+    ("4.2", "4.2 million", True, "containment"),
+    ("17.1", "81.2 million", False, "numbers"),
+    ("4,200", "4.2 thousand", True, "numbers"),  # the same value
     ("25%", "25 percent", True, "containment"),
     ("48,64 euros", "48.64 EUR", True, "numbers"),  # a decimal comma: 1 or 2 digits after it
     ("48,64 euros", "4,864 euros", False, "numbers"),  # 3 digits after it: thousands

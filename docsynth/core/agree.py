@@ -7,6 +7,9 @@ pounds" (issue 18, measured on the gemma quickstart). So quantities are strict:
 - numbers are read as values ("4.2 million" = "4,200,000" = "4.2m"), dates as days ("12 March
   2024" = "March 12, 2024" = "2024-03-12"); every number and date of the shorter answer must be
   in the longer one, and an answer with a number needs one in the other;
+- a scale word named by one answer only is no conflict either: "1,101" agrees with "1,101
+  thousand euros" (a table headed "in thousand euros", measured on the instruct model's
+  re-answers), but "17.1 million" never agrees with "81.2 million";
 - two answers naming different currencies or units disagree: "$118.6 million" and "118.6
   million pounds" are not the same amount, whatever the digits (a currency or unit named by
   one answer only is no conflict: "118.6 million" agrees with "$118.6 million").
@@ -68,10 +71,11 @@ def agreement(answer: str, reanswer: str, min_f1: float = 0.5) -> Agreement:
     a, r = normalise(answer), normalise(reanswer)
     if not r or (_NONE.search(reanswer) and not _NONE.search(answer)):
         return Agreement(False, "no answer", "the verifier found no answer to the question in the text")
-    qa, qr = quantities(answer), quantities(reanswer)
+    fa, fr = _forms(answer), _forms(reanswer)
+    qa, qr = set(fa), set(fr)
     if qa:  # the answer's numbers and dates must come back: a re-answer may add context, not change them
-        short, long_ = (qa, qr) if len(qa) <= len(qr) else (qr, qa)
-        if not qr or short - long_:
+        short, long_ = (fa, fr) if len(qa) <= len(qr) else (fr, fa)
+        if not qr or any(not _found(v, bare, long_) for v, bare in short.items()):
             return Agreement(False, "numbers", f"the numbers disagree: {_show(qa)} vs {_show(qr)}")
     ua, ur = units(answer), units(reanswer)
     if ua and ur and not ua & ur:
@@ -91,7 +95,22 @@ def agreement(answer: str, reanswer: str, min_f1: float = 0.5) -> Agreement:
 
 def quantities(text: str) -> set[str]:
     """Dates (as `2024-03-12`) and numbers (as values, scaled: "4.2 million" -> 4200000) in a text."""
-    found: set[str] = set()
+    return set(_forms(text))
+
+
+def _found(value: str, bare: str | None, other: dict[str, str | None]) -> bool:
+    """Whether a quantity is among another answer's: the same value, or the same digits where
+    only one of the two names a scale ("1,101" and "1,101 thousand")."""
+    if value in other:
+        return True
+    if bare is not None:  # scaled here: the other's unscaled number with these digits
+        return other.get(bare, "") is None
+    return any(b == value for b in other.values())
+
+
+def _forms(text: str) -> dict[str, str | None]:
+    """quantities(text), each with its digits' value where a scale word multiplied it (else None)."""
+    found: dict[str, str | None] = {}
     spans = []
     for pattern in _DATES:
         for m in pattern.finditer(text):
@@ -100,7 +119,7 @@ def quantities(text: str) -> set[str]:
             g = m.groupdict()
             month = int(g["mn"]) if g.get("mn") else _MONTHS[g["m"].casefold()]
             try:
-                found.add(date(int(g["y"]), month, int(g["d"])).isoformat())
+                found[date(int(g["y"]), month, int(g["d"])).isoformat()] = None
                 spans.append(m.span())
             except ValueError:
                 pass
@@ -110,10 +129,9 @@ def quantities(text: str) -> set[str]:
         n = m["n"]
         if regex.search(r",\d{1,2}$", n):
             n = n[:n.rindex(",")].replace(",", "") + "." + n[n.rindex(",") + 1:]
-        value = float(regex.sub(r"[,\u00a0\u202f ]", "", n))
-        if m["s"]:
-            value *= _SCALE[m["s"].casefold()]
-        found.add(f"{value:.12g}")
+        digits = float(regex.sub(r"[,\u00a0\u202f ]", "", n))
+        value = digits * _SCALE[m["s"].casefold()] if m["s"] else digits
+        found.setdefault(f"{value:.12g}", f"{digits:.12g}" if m["s"] else None)
     return found
 
 

@@ -162,6 +162,9 @@ class VerifyConfig(Section):
     skip_templates: list[str] = Field(["overview"], description=(
         "templates whose pairs are not verified (an overview answer has no one right wording)"))
     guided_json: bool = Field(True, description="constrain the reply to the answers' JSON schema where the backend can")
+    questions_per_request: int | None = Field(None, ge=1, description=(
+        "questions of a sample asked per request (default: all of them in one); 1 asks each alone, the document "
+        "first so the engine's prefix cache shares it"))
     max_answer_chars: int = Field(300, ge=8, description="longest re-answer the schema allows")
     min_f1: float = Field(0.5, ge=0, le=1, description=(
         "token F1 at which two answers without numbers agree (numbers, dates and units must agree anyway)"))

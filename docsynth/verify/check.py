@@ -38,17 +38,22 @@ class Checker:
     def check(self, rows: list[dict]) -> list[Verdicts]:
         """Verdicts for each row, in order (one backend call per kind of request)."""
         asked = [r for r in rows if r["template"] not in self.cfg.skip_templates and r["questions"]]
+        chunks = [(r, part) for r in asked for part in _parts(len(r["questions"]), self.cfg.questions_per_request)]
         trips = self._complete([verify_request(
-            self.answer, self.inert, self._document(r), r["questions"], derive_seed(self.seed, f"verify:{r['sample_id']}"),
-            answers_schema(len(r["questions"]), self.cfg.max_answer_chars) if self.cfg.guided_json else None,
-            self._images(r)) for r in asked], self.cfg.sampling, "answer")
-        trip = dict(zip((r["sample_id"] for r in asked), trips))
+            self.answer, self.inert, self._document(r), r["questions"][part],
+            derive_seed(self.seed, f"verify:{r['sample_id']}" + (f":{part.start}" if part.start else "")),
+            answers_schema(len(r["questions"][part]), self.cfg.max_answer_chars) if self.cfg.guided_json else None,
+            self._images(r)) for r, part in chunks], self.cfg.sampling, "answer")
+        trip: dict[str, list[Completion]] = {}
+        for (r, _), reply in zip(chunks, trips):
+            trip.setdefault(r["sample_id"], []).append(reply)
         rated = [r for r in rows if r["questions"]] if self.cfg.judge else []
         judged = dict(zip((r["sample_id"] for r in rated), self._complete([judge_request(
             self.judge, self.inert, self._document(r), r["questions"], r["answers"],
             derive_seed(self.seed, f"judge:{r['sample_id']}"), self.cfg.guided_json, self._images(r)) for r in rated],
             self.cfg.judge_sampling, "judge")))
-        return [rate(round_trip(r, trip.get(r["sample_id"]), self.session.model, self.cfg.min_f1),
+        return [rate(round_trip(r, trip.get(r["sample_id"]), self.session.model, self.cfg.min_f1,
+                                self.cfg.questions_per_request),
                      judged.get(r["sample_id"]), judge_axes(self.vision)) for r in rows]
 
     def _document(self, row: dict) -> str:
@@ -78,28 +83,44 @@ class Checker:
         return replies
 
 
-def round_trip(row: dict, reply: Completion | None, model: str, min_f1: float) -> Verdicts:
-    """One candidate's round-trip verdicts from the verifier's reply (None: its template is not
-    verified); not rated yet (see rate)."""
+def _parts(n: int, per: int | None) -> list[slice]:
+    """A sample's questions in the requests that ask them: all in one (per None), else per at a time."""
+    per = per or n
+    return [slice(i, min(i + per, n)) for i in range(0, n, per)]
+
+
+def round_trip(row: dict, replies: list[Completion] | None, model: str, min_f1: float,
+               per: int | None = None) -> Verdicts:
+    """One candidate's round-trip verdicts from the verifier's replies, one per request of its
+    questions (None: its template is not verified); not rated yet (see rate). A reply that
+    cannot be read leaves its own questions unchecked, not the sample's others."""
     n = len(row["questions"])
     unrated = {**{a: [None] * n for a in RATED_AXES}, "judge_reasons": [None] * n, "judge_raw": ""}
-    if reply is None:
+    if replies is None:
         return Verdicts(row["sample_id"], row["template"], [None] * n, [None] * n, ["skipped template"] * n,
                         [f"template {row['template']} is not verified (verify.skip_templates)"] * n, model, 0, 0, "",
                         **unrated)
-    raw = reply.text or ""
-    try:
-        if reply.error is not None:
-            raise ParseError(f"backend: {reply.error}")
-        answers = parse_answers(raw, n)
-    except ParseError as e:
-        why = "backend error" if reply.error is not None else "unparsable reply"
-        return Verdicts(row["sample_id"], row["template"], [None] * n, [None] * n, [why] * n,
-                        [f"verifier: {e}"] * n, model, reply.prompt_tokens, reply.output_tokens, raw, **unrated)
-    agreements = [agreement(a, r or NOT_STATED, min_f1) for a, r in zip(row["answers"], answers)]
-    return Verdicts(row["sample_id"], row["template"], answers, [g.agree for g in agreements],
-                    [g.how for g in agreements], [g.reason for g in agreements], model, reply.prompt_tokens,
-                    reply.output_tokens, raw, **unrated)
+    reanswers, verified, how, reasons = [], [], [], []
+    for part, reply in zip(_parts(n, per), replies):
+        k = part.stop - part.start
+        try:
+            if reply.error is not None:
+                raise ParseError(f"backend: {reply.error}")
+            answers = parse_answers(reply.text or "", k)
+        except ParseError as e:
+            reanswers += [None] * k
+            verified += [None] * k
+            how += ["backend error" if reply.error is not None else "unparsable reply"] * k
+            reasons += [f"verifier: {e}"] * k
+            continue
+        agreements = [agreement(a, r or NOT_STATED, min_f1) for a, r in zip(row["answers"][part], answers)]
+        reanswers += answers
+        verified += [g.agree for g in agreements]
+        how += [g.how for g in agreements]
+        reasons += [g.reason for g in agreements]
+    return Verdicts(row["sample_id"], row["template"], reanswers, verified, how, reasons, model,
+                    sum(c.prompt_tokens for c in replies), sum(c.output_tokens for c in replies),
+                    "\n".join(c.text or "" for c in replies), **unrated)
 
 
 def rate(v: Verdicts, reply: Completion | None, axes: tuple[str, ...]) -> Verdicts:

@@ -87,7 +87,7 @@ def shares_engine(recipe: Recipe) -> bool:
 def key_config(recipe: Recipe) -> str:
     v = recipe.verify.model_dump(mode="json")
     c = verifier_config(recipe)
-    return config_hash({k: v[k] for k in ("sampling", "skip_templates", "guided_json", "max_answer_chars", "min_f1",
+    return config_hash({k: v[k] for k in ("sampling", "skip_templates", "guided_json", "questions_per_request", "max_answer_chars", "min_f1",
                                           "judge", "judge_sampling")},
                        c.backend, c.model, c.model_dtype, c.engine, answer_template().path.read_text(),
                        judge_template(c.vision).path.read_text() if recipe.verify.judge else "", recipe.seed,

@@ -122,6 +122,25 @@ def test_a_rerun_reuses_every_verdict_and_new_filters_do_not_redo_verification(g
     assert s.tasks_skipped == 0
 
 
+def test_questions_per_request_asks_each_question_alone_and_a_bad_reply_costs_only_its_own(generated, tmp_path):
+    run = copy_run(generated, tmp_path / "run")
+    session = scripted_session(lambda r: "no JSON here" if questions_of(r) == ["Who chaired the meeting?"]
+                               else verifier(r))
+    one = recipe(verify={"enabled": True, "questions_per_request": 1})
+    s = run_verify(one, ROOT, run, session=session)
+    facts = [r for r in verdicts(run) if r["template"] == "specific_facts"]
+    sent = [q for call in session.backend.calls for q in call]
+    assert len(sent) == 3 * len(facts) and all(len(questions_of(q)) == 1 for q in sent)
+    assert all(q.messages[0]["content"].startswith("<document>") for q in sent)  # the shared prefix first
+    # Each question's own seed, so a sample's requests do not all decode alike.
+    assert len({q.seed for q in sent}) == len(sent)
+    for r in facts:  # answers back in question order; the unparsable reply leaves its question alone unchecked
+        assert r["reanswers"] == ["€4,200,000", "March 3, 2024", None]
+        assert r["verified"] == [False, True, None] and r["how"][2] == "unparsable reply"
+    assert (s.checked, s.agreed) == (2 * len(facts), len(facts))
+    assert run_verify(recipe(), ROOT, run, session=scripted_session(verifier)).tasks_skipped == 0  # a new key
+
+
 def test_unparsable_or_failed_replies_leave_pairs_unchecked_and_named(generated, tmp_path):
     run = copy_run(generated, tmp_path / "run")
     replies = iter(["I think the answers are fine.", Completion(None, error="HTTP 500 after 5 retries"),
