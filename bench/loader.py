@@ -2,7 +2,7 @@
 pyarrow + PIL, the collate's bytes, and how well the loader keeps a training step fed.
 
     .venv/bin/python bench/loader.py [--rows 96] [--batch-size 8] [--workers 2] [--repeat 3] [--device cpu|cuda]
-                                     [--model tiny|smolvlm]
+                                     [--model tiny|smolvlm] [--dataset DIR]
 
 Rows are real pages: the sample PDFs rendered at 150 dpi as ingest stores them (JPEG), one QA
 pair each, in a Cauldron dataset. Prints medians over --repeat passes:
@@ -14,6 +14,9 @@ pair each, in a Cauldron dataset. Prints medians over --repeat passes:
    steps on batches made beforehand and already on the device (target >= 0.9).
 --model tiny is the tests' Idefics3 (64-pixel tiles); smolvlm is a SmolVLM-256M-shaped Idefics3
 with random weights (512-pixel tiles, up to 17 a page, 64 tokens each): the GPU measurement.
+--dataset DIR keeps the rendered rows in DIR, or reads them from there when DIR/data exists:
+a machine without pymupdf (the GPU machine) runs on rows made here. There it needs torch,
+transformers, pyarrow, PIL, numpy, pyyaml and tqdm.
 """
 
 from __future__ import annotations
@@ -122,6 +125,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--model", default="tiny", choices=["tiny", "smolvlm"])
+    ap.add_argument("--dataset", type=Path, help="the rows' dataset: made here if DIR/data is absent, else read")
     args = ap.parse_args()
     from transformers import AutoProcessor, Idefics3ForConditionalGeneration
 
@@ -129,7 +133,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = make_dataset(tmp / "ds", args.rows)
+        if args.dataset and (args.dataset / "data").is_dir():
+            data = args.dataset
+            args.rows = pq.ParquetFile(next((data / "data").glob("*.parquet"))).metadata.num_rows
+        else:
+            data = make_dataset(args.dataset or tmp / "ds", args.rows)
         model_dir = build_tiny_vlm(tmp / "vlm") if args.model == "tiny" else smolvlm_shaped(tmp)
         processor = AutoProcessor.from_pretrained(model_dir)
         print(f"{args.rows} rows of 150-dpi pages, batch {args.batch_size}, {args.workers} workers, model {args.model}, "
