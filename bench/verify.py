@@ -1,7 +1,7 @@
 """What verification costs, in tokens, as a share of what generation costs: quickstart and docmatix shapes.
 
     .venv/bin/python bench/verify.py [--recipe recipes/quickstart-instruct.yaml] [--shapes quickstart,docmatix]
-                                     [--judge] [--json]
+                                     [--judge] [--per-request N] [--json]
 
 For each shape, in one process on one engine (the recipe's model; the verifier shares it):
 ingest sample_pdfs/, generate, then verify (docsynth.executors.local, the code `docsynth run`
@@ -73,9 +73,13 @@ def main() -> None:
     ap.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "quickstart-instruct.yaml")
     ap.add_argument("--shapes", default="quickstart,docmatix")
     ap.add_argument("--judge", action="store_true", help="also run the judge (one more request per sample)")
+    ap.add_argument("--per-request", type=int, metavar="N", help="verify.questions_per_request for this run")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     recipe, base = load_recipe(args.recipe)
+    if args.per_request:
+        recipe = recipe.model_copy(update={"verify": recipe.verify.model_copy(
+            update={"questions_per_request": args.per_request})})
     session = open_session(recipe.generate, base)
     report = {"model": recipe.generate.model, "judge": args.judge, "shapes": {}}
     try:

@@ -16,7 +16,7 @@ from docsynth.core.resources import shipped
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.parse import ParseError
 from docsynth.generate.prompts import Template, load_template
-from docsynth.verify.ask import NUMBERED, reply_list
+from docsynth.verify.ask import NUMBERED, STRING_CHAR, reply_list
 
 MAX_REASON_CHARS = 240
 
@@ -48,7 +48,7 @@ def ratings_schema(n: int, axes: tuple[str, ...] = JUDGED_AXES) -> dict:
 def ratings_regex(n: int, axes: tuple[str, ...] = JUDGED_AXES) -> str:
     """The schema's JSON written compactly, as a regex (see ChatRequest.regex), each reason led by
     its pair's number, as the round trip's answers are (docsynth.verify.ask.answers_regex)."""
-    char = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])'
+    char = STRING_CHAR
     items = [rf'\{{"reason": ?"{i}\. {char}{{1,{MAX_REASON_CHARS}}}"'
              + "".join(rf', ?"{a}": ?[1-5]' for a in axes) + r"\}" for i in range(1, n + 1)]
     return r'\{"ratings": ?\[' + ", ?".join(items) + r"\]\}"
