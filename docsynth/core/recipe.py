@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from docsynth.core.config import Section, parse_config, read_yaml
 from docsynth.core.decontamconfig import DecontamConfig, DedupConfig
+from docsynth.core.answerfirstconfig import AnswerFirstConfig
 from docsynth.core.engineconfig import CpuEngineConfig, OpenAIConfig, Sampling  # noqa: F401 (the recipe's sections)
 from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
                                         InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
@@ -100,6 +101,10 @@ class GenerateConfig(Section):
     prompts_dir: str | None = Field(None, description=(
         "folder of the templates, relative to the recipe; builtin:NAME is a folder of the shipped ones "
         "(builtin:base, the few-shot template for base models) (default: DOCSYNTH_PROMPTS, else the shipped templates)"))
+    strategy: Literal["model_first", "answer_first"] = Field("model_first", description=(
+        "model_first: the model writes questions and answers; answer_first: answers are read off the page "
+        "and the model writes each one's question (generate.answer_first), for the templates of stated facts"))
+    answer_first: AnswerFirstConfig = Field(default_factory=AnswerFirstConfig)
     pairs_per_page: int = Field(4, ge=1, le=20, description="QA pairs asked for per page of a sample")
     max_pages_per_sample: int = Field(4, ge=1, description="longer documents are split into windows or skipped")
     long_documents: Literal["window", "skip"] = Field("window", description=(
@@ -159,6 +164,17 @@ class VerifyConfig(Section):
     cpu: CpuEngineConfig | None = Field(None, description="default: generate.cpu")
     openai: OpenAIConfig | None = Field(None, description="default: generate.openai")
     sampling: Sampling = Field(default_factory=lambda: Sampling(temperature=0.0, max_tokens=384))
+    checks: list[Literal["round_trip", "choice", "vote", "evidence", "type"]] = Field(["round_trip"], min_length=1,
+                                                                                    description=(
+        "what decides a pair (it is verified when every check that applies agrees): round_trip, the question "
+        "answered freely from the page; choice, answered by picking among the page's candidate answers of its kind; "
+        "vote, verify.votes sampled free answers, the majority deciding; evidence, an answer-first pair's span is at "
+        "its recorded place; type, the answer has the type the question asks for (a date for 'when')"))
+    choice_options: int = Field(6, ge=2, le=20, description=(
+        "the choice check's candidate answers (the pair's and its nearest rivals of the same kind), plus 'none of these'"))
+    votes: int = Field(3, ge=1, le=16, description="the vote check's sampled answers per question")
+    vote_sampling: Sampling = Field(default_factory=lambda: Sampling(temperature=0.7, max_tokens=384), description=(
+        "the vote check's decoding (sampled: votes that all come out of one greedy decode say nothing)"))
     skip_templates: list[str] = Field(["overview"], description=(
         "templates whose pairs are not verified (an overview answer has no one right wording)"))
     guided_json: bool = Field(True, description="constrain the reply to the answers' JSON schema where the backend can")

@@ -106,7 +106,13 @@ class Candidate:
     prompt_tokens: int
     output_tokens: int
     raw_outputs: list[str]  # the model's texts, verbatim
+    evidence: list[dict | None]  # per pair: answer-first's span (EVIDENCE), None for a model-first pair
 
+
+# Where an answer-first pair's answer stands (docsynth.core.spans.Evidence): the page, its offsets
+# in the sample's text, its kind and key, and its text.
+EVIDENCE = pa.struct([("page", pa.int32()), ("start", pa.int32()), ("end", pa.int32()), ("kind", pa.string()),
+                      ("key", pa.string()), ("text", pa.string())])
 
 CANDIDATE_SCHEMA = pa.schema([
     ("sample_id", pa.string()), ("doc_id", pa.string()), ("source", pa.string()), ("pages", pa.list_(pa.int32())),
@@ -115,6 +121,7 @@ CANDIDATE_SCHEMA = pa.schema([
     ("template", pa.string()), ("model", pa.string()), ("backend", pa.string()), ("sampling", pa.string()),
     ("seeds", pa.list_(pa.int64())), ("attempts", pa.int32()), ("finish_reasons", pa.list_(pa.string())),
     ("prompt_tokens", pa.int32()), ("output_tokens", pa.int32()), ("raw_outputs", pa.list_(pa.string())),
+    ("evidence", pa.list_(EVIDENCE)),
 ])
 assert [f.name for f in fields(Candidate)] == CANDIDATE_SCHEMA.names
 
@@ -156,6 +163,12 @@ class Verdicts:
     image_correspondence: list[int | None]
     judge_reasons: list[str | None]
     judge_raw: str  # the judge's text, verbatim ("" where no judge ran)
+    checks: list[dict]  # per pair: each check's verdict (CHECKS; None: not run or not applicable)
+
+
+# The verify stage's checks (recipe verify.checks), each pair's verdict of each.
+CHECK_NAMES = ("evidence", "type", "choice", "vote", "round_trip")
+CHECKS = pa.struct([(c, pa.bool_()) for c in CHECK_NAMES])
 
 
 VERDICT_SCHEMA = pa.schema([
@@ -164,6 +177,7 @@ VERDICT_SCHEMA = pa.schema([
     ("model", pa.string()), ("prompt_tokens", pa.int32()), ("output_tokens", pa.int32()), ("raw_output", pa.string()),
     ("relevance", pa.list_(pa.int8())), ("correctness", pa.list_(pa.int8())), ("formatting", pa.list_(pa.int8())),
     ("visual_dependency", pa.list_(pa.int8())), ("image_correspondence", pa.list_(pa.int8())), ("judge_reasons", pa.list_(pa.string())), ("judge_raw", pa.string()),
+    ("checks", pa.list_(CHECKS)),
 ])
 assert [f.name for f in fields(Verdicts)] == VERDICT_SCHEMA.names
 

@@ -8,7 +8,10 @@ beside them, in FineVision's names, so training code that reads those filters it
 
     AXIS_ratings: list of int64 1-5 or null, one per turn   (AXIS in docsynth.core.records.RATING_AXES)
     AXIS_min:     int64 or null, the lowest rating of the row's turns
-    verified:     list of bool or null, one per turn: the round trip agreed / disagreed / not checked
+    verified:     list of bool or null, one per turn: the verify stage's checks agreed / one disagreed / not checked
+    checks:       list of {evidence, type, choice, vote, round_trip} per turn, each bool or null (not run)
+    evidence:     list of {page, start, end, kind, key, text} per turn: an answer-first pair's span (null for a
+                  model-first pair); start and end index the page text the model was given
 
 Mixtures and every reader of a source keep to SCHEMA (images, texts): other columns are dropped.
 """
@@ -23,7 +26,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from docsynth.core.errors import DocsynthError
-from docsynth.core.records import RATING_AXES
+from docsynth.core.records import CHECK_NAMES, CHECKS, EVIDENCE, RATING_AXES
 from docsynth.dataset.versions import live_shards
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # how datasets stores an Image
@@ -40,23 +43,32 @@ CARD_FEATURES = [
                                {"name": "source", "dtype": "string"}]},
 ]
 
-QUALITY_COLUMNS = [c for a in RATING_AXES for c in (f"{a}_ratings", f"{a}_min")] + ["verified"]
+RATED_COLUMNS = [c for a in RATING_AXES for c in (f"{a}_ratings", f"{a}_min")]
+QUALITY_COLUMNS = RATED_COLUMNS + ["verified", "checks", "evidence"]
 _INT = {"dtype": "int64", "_type": "Value"}
-_QUALITY_FEATURES = {**{c: ([_INT] if c.endswith("_ratings") else _INT) for c in QUALITY_COLUMNS[:-1]},
-                     "verified": [{"dtype": "bool", "_type": "Value"}]}
+_BOOL = {"dtype": "bool", "_type": "Value"}
+_EVIDENCE_FIELDS = {"page": "int32", "start": "int32", "end": "int32", "kind": "string", "key": "string",
+                    "text": "string"}
+assert list(_EVIDENCE_FIELDS) == EVIDENCE.names
+_QUALITY_FEATURES = {**{c: ([_INT] if c.endswith("_ratings") else _INT) for c in RATED_COLUMNS},
+                     "verified": [_BOOL], "checks": [{c: _BOOL for c in CHECK_NAMES}],
+                     "evidence": [{k: {"dtype": t, "_type": "Value"} for k, t in _EVIDENCE_FIELDS.items()}]}
 DATASET_SCHEMA = pa.schema(
-    [*SCHEMA, *((c, pa.list_(pa.int64()) if c.endswith("_ratings") else pa.int64()) for c in QUALITY_COLUMNS[:-1]),
-     ("verified", pa.list_(pa.bool_()))],
+    [*SCHEMA, *((c, pa.list_(pa.int64()) if c.endswith("_ratings") else pa.int64()) for c in RATED_COLUMNS),
+     ("verified", pa.list_(pa.bool_())), ("checks", pa.list_(CHECKS)), ("evidence", pa.list_(EVIDENCE))],
     metadata={b"huggingface": json.dumps({"info": {"features": {**FEATURES, **_QUALITY_FEATURES}}}).encode()})
 DATASET_CARD_FEATURES = CARD_FEATURES + [
-    {"name": c, **({"list": "int64"} if c.endswith("_ratings") else {"dtype": "int64"})} for c in QUALITY_COLUMNS[:-1]
-] + [{"name": "verified", "list": "bool"}]
+    {"name": c, **({"list": "int64"} if c.endswith("_ratings") else {"dtype": "int64"})} for c in RATED_COLUMNS
+] + [{"name": "verified", "list": "bool"}, {"name": "checks", "list": [{"name": c, "dtype": "bool"} for c in CHECK_NAMES]},
+     {"name": "evidence", "list": [{"name": k, "dtype": t} for k, t in _EVIDENCE_FIELDS.items()]}]
 
 
 def cauldron_row(images: list[bytes], questions: list[str], answers: list[str], source: str,
-                 ratings: dict[str, list[int | None]] | None = None, verified: list[bool | None] | None = None) -> dict:
+                 ratings: dict[str, list[int | None]] | None = None, verified: list[bool | None] | None = None,
+                 checks: list[dict | None] | None = None, evidence: list[dict | None] | None = None) -> dict:
     """One row: the sample's page images, and one user/assistant turn per QA pair; with ratings
-    (axis -> one per turn, None where not rated) or verified, the quality columns too."""
+    (axis -> one per turn, None where not rated) or verified, the quality columns too (checks and
+    evidence: one per turn, None where there is none)."""
     row = {"images": [{"bytes": b, "path": None} for b in images],
            "texts": [{"user": q, "assistant": a, "source": source} for q, a in zip(questions, answers)]}
     if ratings is None and verified is None:
@@ -67,6 +79,8 @@ def cauldron_row(images: list[bytes], questions: list[str], answers: list[str], 
         row[f"{a}_ratings"] = turns
         row[f"{a}_min"] = min((r for r in turns if r is not None), default=None)
     row["verified"] = verified or [None] * n
+    row["checks"] = [c or {k: None for k in CHECK_NAMES} for c in (checks or [None] * n)]
+    row["evidence"] = evidence or [None] * n
     return row
 
 

@@ -35,6 +35,8 @@ class Pair:
     check: str = ""  # its reason
     ratings: dict[str, int | None] = dataclass_field(default_factory=dict)  # the judge's, by axis (RATING_AXES)
     template: str = ""  # the prompt template the pair was generated with
+    checks: dict | None = None  # the verify stage's checks, one verdict each (docsynth.core.records.CHECK_NAMES)
+    evidence: dict | None = None  # an answer-first pair's span (docsynth.core.records.EVIDENCE)
 
 
 # Patterns that mark code in an answer, each with the reason it gives. Prose that merely

@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import JUDGED_AXES, RATED_AXES
 from docsynth.core.tasks import Finished, TaskStore
+from docsynth.dataset.filters import Pair
 
-_COLUMNS = ["sample_id", "verified", "how", "reasons", "model", *RATED_AXES]
+_COLUMNS = ["sample_id", "verified", "how", "reasons", "model", *RATED_AXES, "checks"]
 
 
 class VerdictSource:
@@ -50,6 +51,18 @@ class VerdictSource:
             for r in batch.to_pylist():
                 rows[r["sample_id"]] = r
         return rows
+
+
+def pairs_of(c: dict, v: dict | None) -> list[Pair]:
+    """A candidate's pairs, with their verdicts, checks and ratings where the verify stage gave
+    them, and their evidence where they were made answer-first."""
+    n = len(c["questions"])
+    evidence = c.get("evidence") or [None] * n
+    checks = (v.get("checks") if v else None) or [None] * n
+    return [Pair(q, a, c["text"], *((v["verified"][i], v["reasons"][i]) if v else (None, "")),
+                 {ax: (v.get(ax) or [None] * n)[i] for ax in RATED_AXES} if v else {}, c["template"],
+                 checks[i], evidence[i])
+            for i, (q, a) in enumerate(zip(c["questions"], c["answers"]))]
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ from docsynth.core.records import reason_kind
 from docsynth.dataset.decontam import decontam_markdown
 from docsynth.dataset.decontamwrite import WriteDecontam
 from docsynth.dataset.filters import Pair, apply_filters, build_filters
-from docsynth.dataset.verdicts import Quality, VerdictSource, quality_markdown
+from docsynth.dataset.verdicts import Quality, VerdictSource, pairs_of, quality_markdown
 from docsynth.core.config import config_hash
 from docsynth.core.recipe import Recipe, dump_recipe
 from docsynth.dataset.stats import Stats, StatsAccumulator, stats_markdown
@@ -41,14 +41,8 @@ from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.tasks import Finished, Task, TaskStore
 
 MARKER = ".docsynth-write.json"
-_COLUMNS = ["sample_id", "doc_id", "source", "pages", "images", "text", "questions", "answers", "template", "model"]
-
-
-def _pairs(c: dict, v: dict | None) -> list[Pair]:
-    """A candidate's pairs, with their verdicts and ratings where the verify stage gave them."""
-    return [Pair(q, a, c["text"], *((v["verified"][i], v["reasons"][i]) if v else (None, "")),
-                 {ax: (v.get(ax) or [None] * len(c["questions"]))[i] for ax in RATED_AXES} if v else {}, c["template"])
-            for i, (q, a) in enumerate(zip(c["questions"], c["answers"]))]
+_COLUMNS = ["sample_id", "doc_id", "source", "pages", "images", "text", "questions", "answers", "template", "model",
+            "evidence"]
 
 
 @dataclass(slots=True)
@@ -187,13 +181,15 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
         judged = verdicts.of(shard.index)
         hits = decontam.shard(shard) if decontam else {}
         at = -1  # the row within the shard, as decontam.shard counts
-        for batch in pq.ParquetFile(shard.shard).iter_batches(batch_size=64, columns=_COLUMNS):
+        f = pq.ParquetFile(shard.shard)
+        have = set(f.schema_arrow.names)  # a shard from before answer-first has no evidence
+        for batch in f.iter_batches(batch_size=64, columns=[x for x in _COLUMNS if x in have]):
             for c in batch.to_pylist():
                 at += 1
                 s.samples_in += 1
                 s.pairs_in += len(c["questions"])
                 v = judged.get(c["sample_id"])
-                pairs = _pairs(c, v)
+                pairs = pairs_of(c, v)
                 kept, gone = apply_filters(pairs, filters)
                 if at in hits:  # an image hit takes every pair the filters kept; a text hit its own
                     live = [i for i, p in enumerate(pairs) if any(p is k for k in kept)]
@@ -213,7 +209,7 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
                           f"template:{c['template']} model:{c['model']}")
                 row = cauldron_row(c["images"], [p.question for p in kept], [p.answer for p in kept], source,
                                    {ax: [p.ratings.get(ax) for p in kept] for ax in RATED_AXES},
-                                   [p.verified for p in kept])
+                                   [p.verified for p in kept], [p.checks for p in kept], [p.evidence for p in kept])
                 if len(examples) < cfg.card_examples:
                     examples.append({"source": c["source"], "pages": c["pages"], "texts": row["texts"]})
                 templates[c["template"]] += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from docsynth.generate.answerfirst import ask, is_answer_first, plan_questions, question_template
 from docsynth.generate.backends import Completion
 from docsynth.core.text import normalise
 from docsynth.generate.parse import ParseError, QAPair, parse_qa
@@ -24,6 +25,7 @@ class Outcome:
     attempts: int = 0
     dropped: Counter = field(default_factory=Counter)  # pairs left out, by reason
     reason: str = ""
+    evidence: list[dict | None] = field(default_factory=list)  # per pair: answer-first's span (None: model-first)
 
 
 def generate_outcomes(session: Session, prompter: Prompter, samples: list[Sample], recipe: Recipe) -> dict[str, Outcome]:
@@ -33,6 +35,10 @@ def generate_outcomes(session: Session, prompter: Prompter, samples: list[Sample
     base_seed = cfg.sampling.seed if cfg.sampling.seed is not None else recipe.seed
     k = cfg.completions_per_sample
     outcomes = {s.sample_id: Outcome() for s in samples}
+    first = [s for s in samples if is_answer_first(recipe, s)]
+    if first:
+        samples = [s for s in samples if not is_answer_first(recipe, s)] + _answer_first(session, prompter, first,
+                                                                                          recipe, outcomes)
     pending = []
     for s in samples:
         try:
@@ -53,10 +59,34 @@ def generate_outcomes(session: Session, prompter: Prompter, samples: list[Sample
             o.seeds = [r.seed for r in requests[i * k:(i + 1) * k]]
             o.attempts = attempt + 1
             o.pairs, o.reason, o.dropped = merge_pairs(o.completions, prompter.shell(s))
+            o.evidence = [None] * len(o.pairs)
             if not o.pairs and not o.reason.startswith("backend"):
                 retry.append(s)
         pending = retry
     return outcomes
+
+
+def _answer_first(session: Session, prompter: Prompter, samples: list[Sample], recipe: Recipe,
+                  outcomes: dict[str, Outcome]) -> list[Sample]:
+    """Outcomes of the answer-first samples (docsynth.generate.answerfirst); returns those with no
+    candidate answer, to be asked model-first (answer_first.no_spans), else rejected."""
+    planned, fallback = [], []
+    for s, spans in plan_questions(recipe, prompter, samples):
+        if spans is not None:
+            planned.append((s, spans))
+        elif recipe.generate.answer_first.no_spans == "model_first":
+            fallback.append(s)
+        else:
+            outcomes[s.sample_id].reason = "answer-first: no candidate answer in the text"
+    for s, got, replies, seeds, dropped, errors in ask(session, recipe, question_template(), planned):
+        o = outcomes[s.sample_id]
+        o.pairs = [p for p, _ in got]
+        o.evidence = [e.to_dict() for _, e in got]
+        o.completions, o.seeds, o.attempts, o.dropped = replies, seeds, 1, Counter(dropped)
+        if not o.pairs:
+            o.reason = errors[0] if errors else "answer-first: no usable question (" + ", ".join(
+                f"{k} {v}" for k, v in sorted(dropped.items())) + ")"
+    return fallback
 
 
 def merge_pairs(completions: list[Completion], shell: str) -> tuple[list[QAPair], str, Counter]:

@@ -32,6 +32,9 @@ KNOWN_VARIABLES = {
     "num_pages": "how many pages the document text covers",
     "questions": "the verify stage's numbered questions, to answer from the document alone",
     "pairs": "the verify stage's numbered question/answer pairs, for the judge to rate",
+    "answer": "answer-first generation: the answer read off the page, to write a question for",
+    "evidence": "answer-first generation: where the answer stands (its line, its key or table row and column)",
+    "options": "the verify stage's choice check: the lettered candidate answers to choose from",
     "images": ("the sample's page images, as image parts of the message (generate.vision: true); a template "
                "without this slot gets them at the start of its first user message"),
 }

@@ -24,6 +24,7 @@ import docsynth
 from docsynth.core.errors import DocsynthError
 from docsynth.core.readahead import prefetch
 from docsynth.core.text import is_grounded
+from docsynth.generate.answerfirst import question_template
 from docsynth.generate.prompts import recipe_templates
 from docsynth.generate.outcomes import Outcome, generate_outcomes
 from docsynth.generate.samples import Prompter, Sample, plan_samples
@@ -82,6 +83,8 @@ def key_config(recipe: Recipe, templates) -> str:
     g = recipe.generate.model_dump(mode="json")
     del g["openai"], g["cpu"]  # where the server is, retries, memory and cores do not change the output
     prompts = {name: t.path.read_text() for name, t in templates.items()}
+    if recipe.generate.strategy == "answer_first":
+        prompts["answer_first/question"] = question_template().path.read_text()
     return config_hash(g, prompts, recipe.seed, docsynth.__version__)
 
 
@@ -218,7 +221,7 @@ def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: d
                          [p.question for p in o.pairs], [p.answer for p in o.pairs], s.template, cfg.model,
                          cfg.backend, sampling, o.seeds, o.attempts, [c.finish_reason for c in cs],
                          sum(c.prompt_tokens for c in cs), sum(c.output_tokens for c in cs),
-                         [c.text or "" for c in cs])
+                         [c.text or "" for c in cs], o.evidence or [None] * len(o.pairs))
 
     def candidates():
         """Candidates in shard order, as each sample's last page image streams past."""

@@ -30,9 +30,10 @@ from docsynth.core.tasks import Task, TaskStore
 from docsynth.generate.session import Session, check_vision, open_session
 from docsynth.verify.ask import answer_template
 from docsynth.verify.check import Checker
+from docsynth.verify.choice import choice_template
 from docsynth.verify.judge import judge_template
 
-_COLUMNS = ["sample_id", "text", "questions", "answers", "template"]
+_COLUMNS = ["sample_id", "text", "questions", "answers", "template", "pages", "evidence"]
 ROW_GROUP_SAMPLES = 256
 
 
@@ -53,6 +54,7 @@ class VerifySummary:
     output_tokens: int = 0
     run_tokens: dict = field(default_factory=dict)  # this run's requests by kind, with prefix-cache hits (Checker)
     seconds: float = 0.0
+    checks: dict[str, dict[str, int]] = field(default_factory=dict)  # per check: pairs it checked and agreed on
 
     rejects = 0  # a pair the verifier could not check is kept, unchecked: nothing is rejected here
 
@@ -88,7 +90,8 @@ def key_config(recipe: Recipe) -> str:
     v = recipe.verify.model_dump(mode="json")
     c = verifier_config(recipe)
     return config_hash({k: v[k] for k in ("sampling", "skip_templates", "guided_json", "questions_per_request", "max_answer_chars", "min_f1",
-                                          "judge", "judge_sampling")},
+                                          "judge", "judge_sampling", "checks", "choice_options", "votes",
+                                          "vote_sampling")}, choice_template().path.read_text(),
                        c.backend, c.model, c.model_dtype, c.engine, answer_template().path.read_text(),
                        judge_template(c.vision).path.read_text() if recipe.verify.judge else "", recipe.seed,
                        docsynth.__version__, *([c.text, c.max_image_pixels] if c.vision else []))
@@ -140,7 +143,9 @@ class VerifyStage:
         size = 0
         columns = _COLUMNS + (["images"] if verifier_config(self.recipe).vision else [])
         for task in tasks:
-            rows = [r for b in pq.ParquetFile(task.shard).iter_batches(batch_size=256, columns=columns)
+            f = pq.ParquetFile(task.shard)
+            have = set(f.schema_arrow.names)  # a shard from before answer-first has no evidence
+            rows = [r for b in f.iter_batches(batch_size=256, columns=[c for c in columns if c in have])
                     for r in b.to_pylist()]
             wave.append((task, rows))
             size += len(rows)
@@ -162,11 +167,14 @@ class VerifyStage:
         total: Counter = Counter()
         disagreed: Counter = Counter()
         unchecked: Counter = Counter()
+        per_check: dict[str, Counter] = {}
         for t in tasks:
             m = markers[t.index]
             total.update({k: m[k] for k in ("samples", "pairs", "checked", "agreed", "prompt_tokens", "output_tokens")})
             disagreed.update(m["disagreed"])
             unchecked.update(m["unchecked"])
+            for name, counts in m.get("checks", {}).items():
+                per_check.setdefault(name, Counter()).update(counts)
         c = verifier_config(self.recipe)
         s = VerifySummary(str(self.out), c.model, len(tasks), len(reused), total["samples"], total["pairs"],
                           total["checked"], total["agreed"],
@@ -174,6 +182,7 @@ class VerifyStage:
                           dict(sorted(disagreed.items())), dict(sorted(unchecked.items())), total["prompt_tokens"],
                           total["output_tokens"], self.checker.tokens if self.checker else {},
                           round(time.perf_counter() - t0, 3))
+        s.checks = {name: dict(c) for name, c in per_check.items()}
         manifest = {"stage": "verify", "model": c.model, "backend": c.backend, "key": self.key,
                     "versions": {"docsynth": docsynth.__version__}, **{k: v for k, v in s.to_dict().items()
                                                                        if k not in ("out_dir", "seconds", "run_tokens")}}
@@ -192,5 +201,16 @@ def _write_task(store: TaskStore, task: VerifyTask, verdicts: list[Verdicts]) ->
     return {"candidates_sha256": task.candidates_sha256, "samples": len(verdicts), "pairs": sum(len(v.verified) for v in verdicts),
             "checked": sum(ok is not None for v in verdicts for ok in v.verified),
             "agreed": sum(ok is True for v in verdicts for ok in v.verified), "disagreed": dict(how),
-            "unchecked": dict(unchecked), "prompt_tokens": sum(v.prompt_tokens for v in verdicts),
+            "unchecked": dict(unchecked), "checks": _check_counts(verdicts), "prompt_tokens": sum(v.prompt_tokens for v in verdicts),
             "output_tokens": sum(v.output_tokens for v in verdicts)}
+
+
+def _check_counts(verdicts: list[Verdicts]) -> dict[str, dict[str, int]]:
+    """Per check that ran on some pair: the pairs it checked and those it agreed on."""
+    counts: dict[str, Counter] = {}
+    for v in verdicts:
+        for c in v.checks:
+            for name, ok in c.items():
+                if ok is not None:
+                    counts.setdefault(name, Counter()).update({"checked": 1, "agreed": int(ok)})
+    return {name: {"checked": c["checked"], "agreed": c["agreed"]} for name, c in sorted(counts.items())}

@@ -68,11 +68,18 @@ def test_the_dataset_loads_with_the_cauldron_features_and_the_rating_columns(run
         **{f"{axis}_{k}": t for axis in ("relevance", "formatting", "visual_dependency", "image_correspondence",
                                          "correctness")
            for k, t in (("ratings", datasets.List(datasets.Value("int64"))), ("min", datasets.Value("int64")))},
-        "verified": datasets.List(datasets.Value("bool"))})
+        "verified": datasets.List(datasets.Value("bool")),
+        "checks": datasets.List({c: datasets.Value("bool") for c in ("evidence", "type", "choice", "vote", "round_trip")}),
+        "evidence": datasets.List({"page": datasets.Value("int32"), "start": datasets.Value("int32"),
+                                   "end": datasets.Value("int32"), "kind": datasets.Value("string"),
+                                   "key": datasets.Value("string"), "text": datasets.Value("string")})})
     assert len(ds) == 4
     # No verify stage ran: one null per turn, and null minimums (nanoVLM skips a null rating)
     assert ds[0]["relevance_ratings"] == [None] * len(ds[0]["texts"]) and ds[0]["relevance_min"] is None
     assert ds[0]["verified"] == [None] * len(ds[0]["texts"])
+    # model-first pairs without a verify stage: no evidence, no check ran
+    assert ds[0]["evidence"] == [None] * len(ds[0]["texts"])
+    assert ds[0]["checks"] == [dict.fromkeys(("evidence", "type", "choice", "vote", "round_trip"))] * len(ds[0]["texts"])
     row = ds[0]
     assert row["images"][0].size[0] > 500 and row["images"][0].mode in ("RGB", "L")  # decoded PIL images
     assert row["texts"] == [{"user": "How large is the approved budget?", "assistant": "4.2 million euros",
@@ -92,7 +99,7 @@ def test_the_card_has_the_hub_header_and_how_it_was_made(run_dir, tmp_path):
         "data/" + p.name for p in sorted((tmp_path / "ds" / "data").iterdir())]
     assert header["dataset_info"]["splits"][0]["num_examples"] == 4
     features = {f["name"]: f for f in header["dataset_info"]["features"]}
-    assert list(features)[:2] == ["images", "texts"] and len(features) == 2 + 5 * 2 + 1
+    assert list(features)[:2] == ["images", "texts"] and len(features) == 2 + 5 * 2 + 3  # verified, checks, evidence
     assert features["relevance_ratings"] == {"name": "relevance_ratings", "list": "int64"}
     assert features["correctness_min"] == {"name": "correctness_min", "dtype": "int64"}
     assert features["verified"] == {"name": "verified", "list": "bool"}
