@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from docsynth.core.config import Section, parse_config, read_yaml
 from docsynth.core.decontamconfig import DecontamConfig, DedupConfig
 from docsynth.core.answerfirstconfig import AnswerFirstConfig
+from docsynth.core.gateconfig import PageGateConfig
 from docsynth.core.engineconfig import CpuEngineConfig, OpenAIConfig, Sampling  # noqa: F401 (the recipe's sections)
 from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
                                         InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
@@ -105,6 +106,7 @@ class GenerateConfig(Section):
         "model_first: the model writes questions and answers; answer_first: answers are read off the page "
         "and the model writes each one's question (generate.answer_first), for the templates of stated facts"))
     answer_first: AnswerFirstConfig = Field(default_factory=AnswerFirstConfig)
+    gate: PageGateConfig = Field(default_factory=PageGateConfig)
     pairs_per_page: int = Field(4, ge=1, le=20, description="QA pairs asked for per page of a sample")
     max_pages_per_sample: int = Field(4, ge=1, description="longer documents are split into windows or skipped")
     long_documents: Literal["window", "skip"] = Field("window", description=(

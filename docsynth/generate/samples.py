@@ -16,6 +16,7 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.inert import Inert
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.budget import Tokens, fit
+from docsynth.generate.gate import gate, repeated_lines
 from docsynth.generate.images import ImageTokens, PageImage, budget_size, fit_image
 from docsynth.core.text import normalise
 from docsynth.generate.parse import qa_json_schema
@@ -68,11 +69,12 @@ def _documents(shard: Path, images: bool = False) -> Iterator[list[dict]]:
 
 
 def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reject],
-                 skip: dict | None = None) -> list[Sample]:
+                 skip: dict | None = None, gated: list | None = None) -> list[Sample]:
     """The samples of one ingest shard: each document cut into windows of max_pages_per_sample
     pages (or skipped when longer, as the recipe says); pages without text are left out, and so
     are the documents and pages `skip` names (ingest's near-duplicates). With generate.vision,
-    each sample holds its page images fitted to max_image_pixels (an unreadable one: a reject)."""
+    each sample holds its page images fitted to max_image_pixels (an unreadable one: a reject).
+    Pages the gate leaves out (generate.gate) are appended to `gated` as [doc_id, page, reason]."""
     out: list[tuple[Sample, list]] = []
     n = cfg.max_pages_per_sample
     pool = ThreadPoolExecutor(FIT_THREADS) if cfg.vision else None
@@ -94,6 +96,16 @@ def plan_samples(shard: Path, cfg: GenerateConfig, seed: int, rejects: list[Reje
         if not with_text:
             rejects.append(Reject("generate", first["source"], first["doc_id"], None, "no text: no page has any"))
             continue
+        if cfg.gate.enabled:
+            repeated = repeated_lines([r["text"] for r in rows], cfg.gate)
+            kept = []
+            for r in with_text:
+                why = gate(r["text"], cfg.gate, repeated, words=not cfg.vision)
+                if why is None:
+                    kept.append(r)
+                elif gated is not None:
+                    gated.append([r["doc_id"], r["page"], why])
+            with_text = kept
         for i in range(0, len(with_text), n):
             win = with_text[i:i + n]
             sid = f"{first['doc_id']}:{win[0]['page']}-{win[-1]['page']}"

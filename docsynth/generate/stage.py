@@ -52,6 +52,7 @@ class GenerateSummary:
     samples: int = 0
     samples_ok: int = 0
     pages: int = 0  # pages in the samples asked about
+    pages_gated: dict[str, int] = field(default_factory=dict)  # pages left out by the gate, by reason (generate.gate)
     pairs: int = 0
     pairs_per_page: float = 0.0
     grounded_share: float = 0.0  # answers found in their page text (exactly, or fuzzy >= GROUNDED_AT)
@@ -151,10 +152,11 @@ class GenerateStage:
         # thread while the engine works on this one.
         for wave in prefetch(_waves(tasks, self.recipe.generate, self.recipe.seed), depth=1):
             g0 = time.perf_counter()
-            samples = [s for _, ss, _ in wave for s in ss]
+            samples = [s for _, ss, _, _ in wave for s in ss]
             outcomes = generate_outcomes(self.session, self.prompter, samples, self.recipe)
-            for task, ss, rejects in wave:
+            for task, ss, rejects, gated in wave:
                 info = _write_task(self.store, task, ss, outcomes, rejects, self.recipe)
+                info["gated"] = gated
                 self._generated[1] += info["output_tokens"]
                 yield task, info  # committed by the executor as soon as its shard is written
             self._generated[0] += time.perf_counter() - g0
@@ -178,8 +180,9 @@ def _waves(todo: list[GenerateTask], cfg, seed: int):
     wave, size = [], 0
     for task in todo:
         rejects: list[Reject] = []
-        samples = plan_samples(Path(task.shard), cfg, seed, rejects, task.skip)
-        wave.append((task, samples, rejects))
+        gated: list = []
+        samples = plan_samples(Path(task.shard), cfg, seed, rejects, task.skip, gated)
+        wave.append((task, samples, rejects, gated))
         size += len(samples)
         if size >= cfg.batch_samples:
             yield wave
@@ -255,15 +258,18 @@ def _summarize(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary
     total = Counter()
     templates: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
+    gated: Counter[str] = Counter()
     for t in tasks:
         m = markers[t.index]
         dropped.update(m["dropped"])
+        gated.update(why for _, _, why in m.get("gated", []))
         total.update({k: m[k] for k in ("samples", "samples_ok", "pages", "pairs", "grounded", "prompt_tokens",
                                          "output_tokens")})
         templates.update(m["templates"])
     s = GenerateSummary(
         out_dir=str(out), model=model, tasks=len(tasks), samples=total["samples"], samples_ok=total["samples_ok"],
-        pages=total["pages"], pairs=total["pairs"], templates=dict(sorted(templates.items())),
+        pages=total["pages"], pages_gated=dict(sorted(gated.items())), pairs=total["pairs"],
+        templates=dict(sorted(templates.items())),
         pairs_dropped=dict(sorted(dropped.items())),
         pairs_per_page=round(total["pairs"] / total["pages"], 2) if total["pages"] else 0.0,
         grounded_share=round(total["grounded"] / total["pairs"], 3) if total["pairs"] else 0.0,
@@ -273,7 +279,7 @@ def _summarize(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary
     s.seconds = round(time.perf_counter() - t0, 3)
     manifest = {"stage": "generate", "model": model, "backend": recipe.generate.backend,
                 "versions": {"docsynth": docsynth.__version__}, "tasks": len(tasks), "samples": s.samples,
-                "samples_ok": s.samples_ok, "pairs": s.pairs, "rejects": s.rejects,
+                "samples_ok": s.samples_ok, "pairs": s.pairs, "rejects": s.rejects, "pages_gated": s.pages_gated,
                 "shards": [p.name for p in store.shards(tasks)]}
     atomic_write_text(out / "generate-manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return s
