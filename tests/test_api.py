@@ -51,8 +51,8 @@ def test_a_run_from_python_then_the_dataset_and_a_mixture_of_it(tmp_path, server
 
 
 def test_a_recipe_file_resolves_its_paths_against_its_folder_and_errors_name_the_problem(tmp_path):
-    r = docsynth.load_recipe(ROOT / "recipes" / "quickstart.yaml")
-    assert r.name == "quickstart" and r.generate.prompts_dir == "builtin:base"
+    r = docsynth.load_recipe(ROOT / "recipes" / "quickstart-base.yaml")
+    assert r.name == "quickstart-base" and r.generate.prompts_dir == "builtin:base"
     with pytest.raises(docsynth.RecipeError, match="generate.modle: unknown key; did you mean 'generate.model'"):
         docsynth.load_recipe({"generate": {"modle": "x"}})
     with pytest.raises(docsynth.RecipeError, match="commit_files"):

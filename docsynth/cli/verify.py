@@ -84,6 +84,8 @@ def print_summary(s) -> None:
     t.add_row("verifier", s.model)
     t.add_row("pairs", f"{s.pairs:,} in {s.samples:,} samples ({s.tasks} tasks, {s.tasks_skipped} reused)")
     t.add_row("verified", f"{s.agreed:,} of {s.checked:,} checked agree ({s.verified_share:.0%})")
+    if s.checks:
+        t.add_row("checks", ", ".join(f"{c} {k['agreed']:,}/{k['checked']:,}" for c, k in s.checks.items()))
     t.add_row("disagree", ", ".join(f"{k}: {v:,}" for k, v in s.disagreed.items()) or "none")
     t.add_row("unchecked", ", ".join(f"{k}: {v:,}" for k, v in s.unchecked.items()) or "none")
     cached = sum(k.get("cached", 0) for k in s.run_tokens.values())

@@ -56,6 +56,8 @@ def quality_line(q: dict) -> str:
         return "not verified (verify.enabled: false)"
     share = q["verified_share"]
     kept = q["kept_verified_share"]
-    return (f"{share:.0%} of {q['checked']:,} checked pairs agreed" if share is not None else "no pair checked") + \
+    checks = ", ".join(q.get("checks") or {}) or "round trip"
+    return (f"{share:.0%} of {q['checked']:,} checked pairs agreed ({checks})" if share is not None
+            else "no pair checked") + \
         (f"; kept pairs: {q['kept_agreed']:,} of {q['kept_checked']:,} checked agreed ({kept:.0%})" if kept is not None
          else "") + f"  (verifier {q['model']})"

@@ -78,6 +78,7 @@ class Quality:
     kept_checked: int = 0
     kept_agreed: int = 0
     rated: int = 0  # pairs the judge rated
+    checks: dict[str, dict[str, int]] = field(default_factory=dict)  # per check (verify.checks): checked, agreed
     ratings: dict[str, dict[str, int]] = field(default_factory=dict)  # of the kept pairs: axis -> score|"unrated" -> n
 
     def add(self, verdict: dict | None, kept: list[bool]) -> None:
@@ -94,6 +95,12 @@ class Quality:
             return
         self.rated += sum(r is not None for r in verdict[JUDGED_AXES[0]])
         self.model = self.model or verdict["model"]
+        for c in verdict.get("checks") or []:
+            for name, ok in (c or {}).items():
+                if ok is not None:
+                    t = self.checks.setdefault(name, {"checked": 0, "agreed": 0})
+                    t["checked"] += 1
+                    t["agreed"] += int(ok)
         disagreed = Counter(self.disagreed)
         for ok, how, k in zip(verdict["verified"], verdict["how"], kept):
             self.kept += k
@@ -113,12 +120,20 @@ class Quality:
         return {"verified": self.used, "model": self.model, "checked": self.checked, "agreed": self.agreed,
                 "verified_share": share, "disagreed": self.disagreed, "kept": self.kept,
                 "kept_checked": self.kept_checked, "kept_agreed": self.kept_agreed, "kept_verified_share": kept_share,
-                "rated": self.rated, "ratings": self.ratings}
+                "rated": self.rated, "ratings": self.ratings, "checks": dict(sorted(self.checks.items()))}
 
+
+CHECK_WORDS = {  # the card's words for verify.checks
+    "round_trip": "round trip: each question answered from the page text alone, the answers compared",
+    "choice": "choice: each question answered by picking among the page's candidate answers of its kind",
+    "vote": "vote: sampled answers, the majority deciding",
+    "evidence": "evidence: an answer-first pair's span at its recorded place on the page",
+    "type": "type: the answer has the type its question asks for",
+}
 
 CORRECTNESS_STORED = (
-    "How correctness is stored, per turn: `verified` (list of bool; null where not checked) is the round trip's "
-    "verdict, and `correctness_ratings` / `correctness_min` the judge's 1-5 score; `relevance_*` and "
+    "How correctness is stored, per turn: `verified` (list of bool; null where not checked) is the checks' "
+    "verdict, `checks` each check's own, `evidence` an answer-first pair's span (page, offsets, kind, key, text), and `correctness_ratings` / `correctness_min` the judge's 1-5 score; `relevance_*` and "
     "`formatting_*` are the judge's other scores, in FineVision's names (nanoVLM's `*_min_rating` options read "
     "them); `visual_dependency_*` (does the question need the image?) and `image_correspondence_*` (does the "
     "answer match the image?) are rated by a judge that sees the page images (`verify.vision`), else null. "
@@ -133,10 +148,12 @@ def quality_markdown(q: dict, dropped: dict[str, int]) -> list[str]:
                   "lexical: an answer's words being on the page does not make it the right answer.", ""]
     else:
         share = q["verified_share"]
-        lines += [f"Round-trip verification: `{q['model']}` answered each question from the page text alone, and "
-                  f"the two answers were compared (numbers, dates and units must agree). Of {q['checked']:,} pairs "
-                  f"checked, {q['agreed']:,} agreed ({share:.0%})." if share is not None else
-                  "Round-trip verification ran, but no pair was checked.",
+        checks = q.get("checks") or {}
+        lines += [f"Verification by `{q['model']}` ({', '.join(CHECK_WORDS.get(c, c) for c in checks) or 'round trip'}): "
+                  f"of {q['checked']:,} pairs checked, {q['agreed']:,} agreed ({share:.0%})." if share is not None else
+                  "Verification ran, but no pair was checked.",
+                  *([("Per check: " + ", ".join(f"{c} {t['agreed']:,} of {t['checked']:,} agreed"
+                                                for c, t in checks.items()) + ".")] if checks else []),
                   f"Kept: {q['kept']:,} pairs, of which {q['kept_checked']:,} checked and {q['kept_agreed']:,} agreed"
                   + (f" ({q['kept_verified_share']:.0%})." if q["kept_verified_share"] is not None else "."),
                   "Disagreements by rule: " + (", ".join(f"{k} {v:,}" for k, v in q["disagreed"].items()) or "none")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 
 import regex
 
@@ -29,6 +30,12 @@ from docsynth.generate.prompts import Template, load_template
 from docsynth.generate.samples import Prompter, Sample, derive_seed
 
 _LEAD = regex.compile(r"^\s*(?:\*\*)?(?:question|q)\s*[:.-]\s*(?:\*\*)?\s*", regex.I)
+# The reply is one question: guided (the in-process engine) to one line that starts with a letter
+# (Latin, Greek, Cyrillic, CJK, Hangul) and ends in "?", at most 251 characters, so at most 251
+# tokens. Classes and a bound, as the verifier's strings are (docsynth.verify.ask.STRING_CHAR):
+# cheap for xgrammar.
+QUESTION_REGEX = "[A-Za-z\u00c0-\u024f\u0370-\u04ff\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af\u00bf\u00a1][^\\n?]{7,249}\\?"
+QUESTION_SCHEMA = {"type": "string", "minLength": 9, "maxLength": 251}
 
 
 @functools.cache
@@ -79,12 +86,19 @@ def question_request(template: Template, sample: Sample, span: Span, seed: int) 
     """The span and its passage come from the sample's text, already made inert and quoted (the
     Prompter did): they are slot values, never template source."""
     return ChatRequest(template.render(document=sample.text, answer=span.text, evidence=passage(sample.text, span)),
-                       seed)
+                       seed, QUESTION_SCHEMA, regex=QUESTION_REGEX)
 
 
 def read_question(text: str | None, answer: str, max_chars: int) -> tuple[str | None, str]:
-    """The question in the model's reply, or None with why it cannot be used."""
-    lines = [x.strip() for x in (text or "").strip().split("\n") if x.strip()]
+    """The question in the model's reply (a JSON string where a server followed QUESTION_SCHEMA), or
+    None with why it cannot be used."""
+    text = (text or "").strip()
+    if text.startswith('"'):
+        try:
+            text = str(json.loads(text))
+        except ValueError:
+            pass
+    lines = [x.strip() for x in text.split("\n") if x.strip()]
     if not lines:
         return None, "empty question"
     q = _LEAD.sub("", lines[0]).strip().strip('"“”').strip()

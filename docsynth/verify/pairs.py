@@ -2,7 +2,10 @@
 verdict per record out, so the verifier can be measured on labelled data (bench/quality.py)
 and any dataset checked. Records that share a context (and an optional "sample" key) go in one
 request, as a sample's do, PER_REQUEST questions at most. A record's optional "template" is its
-generation template: one in verify.skip_templates is rated by the judge but not round-tripped."""
+generation template: one in verify.skip_templates is rated by the judge but not round-tripped; its
+optional "evidence" ({page, start, end, kind, key, text}, offsets in its context) is an
+answer-first pair's span, for the evidence check. Each verdict carries every check's own
+("checks": verify.checks, None where one did not run or apply)."""
 
 from __future__ import annotations
 
@@ -69,13 +72,15 @@ def check_pairs(recipe: Recipe, base: Path, records: list[dict], session: Sessio
     for i in range(0, len(contexts), cfg.batch_samples):
         batch = contexts[i:i + cfg.batch_samples]
         rows = [{"sample_id": f"pairs:{groups[c][0]['line']}", "template": c[2],
-                 "text": format_document([template.quote(inert(c[0]))]),
-                 "questions": [r["question"] for r in groups[c]], "answers": [r["answer"] for r in groups[c]]}
+                 "text": format_document([template.quote(inert(c[0]))]), "pages": [0],
+                 "questions": [r["question"] for r in groups[c]], "answers": [r["answer"] for r in groups[c]],
+                 "evidence": [r.get("evidence") for r in groups[c]]}
                 for c in batch]
         for c, v in zip(batch, checker.check(rows)):
             for j, r in enumerate(groups[c]):
                 out.append({"line": r["line"], "question": r["question"], "answer": r["answer"],
                             "reanswer": v.reanswers[j], "agree": v.verified[j], "how": v.how[j], "reason": v.reasons[j],
+                            "checks": v.checks[j],
                             **({"ratings": {a: getattr(v, a)[j] for a in RATED_AXES},
                                 "judge_reason": v.judge_reasons[j]} if cfg.judge else {}),
                             **({"label": r["label"]} if "label" in r else {})})
