@@ -54,3 +54,12 @@ def test_hand_pairs_are_on_their_page_and_their_variants_disagree_with_them():
         assert v["label"] == "wrong"
         original = truth[(v["source"], v["question"])]
         assert not agreement(original, v["answer"]).agree, (original, v["answer"])
+
+
+def test_answer_first_pairs_carry_evidence_that_holds_on_their_page():
+    from docsynth.core.spans import evidence_holds
+
+    first = [r for r in _rows() if r.get("strategy") == "answer_first"]
+    assert len(first) >= 40 and {r["label"] for r in first} == {"correct", "partly", "wrong"}
+    for r in first:
+        assert evidence_holds(r["context"], r["evidence"], r["answer"])[0] is True, r["question"]
