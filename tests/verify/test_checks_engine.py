@@ -6,14 +6,8 @@ mid-verify and a rerun give the same checks as a run never interrupted."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
 
 import pytest
-import yaml
 
 from docsynth.core.recipe import Recipe
 from docsynth.core.spans import evidence_holds
@@ -21,7 +15,7 @@ from docsynth.executors.local import run_recipe
 from docsynth.verify.pairs import check_pairs, read_pairs
 from tests.conftest import ROOT, SAMPLES
 from tests.generate.conftest import TINY_ENGINE
-from tests.verify.test_engine import _orphans_left, _texts, _verdicts
+from tests.verify.test_engine import _texts, _verdicts, killed_mid_verify
 
 pytestmark = pytest.mark.slow
 CHECKS = ["evidence", "type", "choice", "vote", "round_trip"]
@@ -71,18 +65,7 @@ def test_answer_first_and_every_check_on_the_real_engine_and_a_kill_mid_verify(t
     assert all(e["text"] == t["assistant"] for x in ds for e, t in zip(x["evidence"], x["texts"]))
 
     # The same run, killed (SIGKILL) as it commits its second verdict shard, then run again.
-    b = tmp_path / "b"
-    shutil.copytree(a, b, ignore=shutil.ignore_patterns("verdicts", "dataset", "verify-manifest.json", "run.json"))
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump(recipe_dict(tiny_model)))
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests' / 'faults'}:{ROOT}", "DOCSYNTH_KILL_ROOT": str(b / "verdicts"),
-           "DOCSYNTH_KILL_AT": "3"}  # shard 0, marker 0, then shard 1: killed before it lands
-    log = tmp_path / "killed.log"
-    with log.open("w") as f:
-        res = subprocess.run([sys.executable, "-m", "docsynth.cli", "run", str(path), "--out", str(b), "--json"],
-                             env=env, stdout=f, stderr=f, timeout=900)
-    assert _orphans_left(str(b / "verdicts")) == []
-    assert res.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    b = killed_mid_verify(a, recipe_dict(tiny_model), tmp_path)
     again = run_recipe(r, ROOT, b)
     assert again.verify.tasks_skipped == 1
     assert _verdicts(b) == rows and _texts(b) == _texts(a)  # the same checks, pair for pair

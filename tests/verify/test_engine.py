@@ -74,6 +74,24 @@ def _orphans_left(marker: str, wait_s: float = 120.0) -> list[str]:
     return names
 
 
+def killed_mid_verify(a: Path, recipe: dict, tmp_path: Path) -> Path:
+    """A copy of finished run `a` without its verdicts, run again with `recipe` and killed (SIGKILL)
+    as it commits its second verdict shard; the engine must end with it."""
+    b = tmp_path / "b"
+    shutil.copytree(a, b, ignore=shutil.ignore_patterns("verdicts", "dataset", "verify-manifest.json", "run.json"))
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests' / 'faults'}:{ROOT}", "DOCSYNTH_KILL_ROOT": str(b / "verdicts"),
+           "DOCSYNTH_KILL_AT": "3"}  # shard 0, marker 0, then shard 1: killed before it lands
+    log = tmp_path / "killed.log"
+    with log.open("w") as f:  # not pipes: the engine process outlives its SIGKILLed parent for a moment
+        res = subprocess.run([sys.executable, "-m", "docsynth.cli", "run", str(path), "--out", str(b), "--json"],
+                             env=env, stdout=f, stderr=f, timeout=900)
+    assert _orphans_left(str(b / "verdicts")) == []  # the engine ended with its parent
+    assert res.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    return b
+
+
 def _verdicts(run: Path) -> list[dict]:
     return [r for p in sorted((run / "verdicts").glob("task-*.parquet")) for r in pq.read_table(p).to_pylist()]
 
@@ -103,19 +121,7 @@ def test_generate_verify_write_on_the_real_engine_and_a_kill_mid_verify_changes_
     assert all(len(r["relevance_ratings"]) == len(r["texts"]) and r["relevance_min"] == min(r["relevance_ratings"])
                and r["visual_dependency_min"] is None for r in ds)
 
-    # The same run, killed (SIGKILL) as it commits its second verdict shard, then run again.
-    b = tmp_path / "b"
-    shutil.copytree(a, b, ignore=shutil.ignore_patterns("verdicts", "dataset", "verify-manifest.json", "run.json"))
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump(recipe_dict(tiny_model)))
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests' / 'faults'}:{ROOT}", "DOCSYNTH_KILL_ROOT": str(b / "verdicts"),
-           "DOCSYNTH_KILL_AT": "3"}  # shard 0, marker 0, then shard 1: killed before it lands
-    log = tmp_path / "killed.log"
-    with log.open("w") as f:  # not pipes: the engine process outlives its SIGKILLed parent for a moment
-        res = subprocess.run([sys.executable, "-m", "docsynth.cli", "run", str(path), "--out", str(b), "--json"],
-                             env=env, stdout=f, stderr=f, timeout=900)
-    assert _orphans_left(str(b / "verdicts")) == []  # the engine ended with its parent
-    assert res.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+    b = killed_mid_verify(a, recipe_dict(tiny_model), tmp_path)
     assert len(list((b / "verdicts").glob("task-*.done.json"))) == 1 and not (b / "dataset").exists()
     again = run_recipe(r, ROOT, b)
     assert again.generate.tasks_skipped == again.generate.tasks and again.verify.tasks_skipped == 1
