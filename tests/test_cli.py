@@ -160,3 +160,18 @@ def test_an_unexpected_failure_is_a_message_and_a_saved_traceback_not_a_tracebac
     saved = Path(message.split("The traceback is in ")[1].split(":")[0])
     assert "Traceback" in saved.read_text() and "ZeroDivisionError" in saved.read_text()
     saved.unlink()
+
+
+def test_stdout_holds_only_the_results_when_a_child_process_writes_to_it(tmp_path):
+    # Ray's autoscaler once printed a traceback into `run --json`'s stdout at shutdown. A real
+    # child process stands in for it: it inherits the command's file descriptors and writes to 1.
+    code = ("import os, docsynth.cli.validate as v\n"
+            "load = v.load_recipe\n"
+            "def noisy(path):\n    os.system('echo child-noise; echo more-noise >&1')\n    return load(path)\n"
+            "v.load_recipe = noisy\n"
+            "from docsynth.cli import main\nmain()\n")
+    res = subprocess.run([sys.executable, "-c", code, "validate", str(ROOT / "recipes/quickstart.yaml"), "--json"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["valid"] is True
+    assert "child-noise" in res.stderr and "more-noise" in res.stderr

@@ -62,6 +62,7 @@ app.add_typer(recipes.app, name="recipes")
 
 
 def main() -> None:
+    common.results_only_on_stdout()
     # SIGTERM unwinds like Ctrl-C, and no process the command started outlives it.
     with signals_unwind():
         try:

@@ -28,6 +28,22 @@ err = Console(stderr=True)  # progress, logs, errors
 EXIT_ERROR, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERNAL = 1, 2, 3, 70  # 70: EX_SOFTWARE
 
 
+def results_only_on_stdout() -> None:
+    """Keep stdout for results (--json, JSON lines): point file descriptor 1 at stderr, so that
+    whatever a library or a child process writes there (Ray's autoscaler printed a traceback on
+    shutdown into `run --json`'s output, which then did not parse) goes to the log stream, and give
+    Python's own `sys.stdout` a private copy of the real one."""
+    import sys
+
+    try:
+        sys.stdout.flush()
+        results = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError):  # no stdout or no stderr to swap: leave them as they are
+        return
+    sys.stdout = os.fdopen(results, "w", buffering=1, encoding=sys.stdout.encoding, errors=sys.stdout.errors)
+
+
 def setup_logging(level: int) -> None:
     # vLLM logs every engine step at INFO; keep it to warnings unless asked for more (-v).
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING" if level >= logging.WARNING else "INFO")
