@@ -17,6 +17,11 @@ Prints, with medians over --repeat runs (these machines are shared and noisy):
    OCRed: ocr.blank_ink 0) vs now (rejected as `blank page` after a 50 dpi look; target >= 20x).
 5. image formats at 150 dpi: encode ms/page, bytes/page and PSNR vs lossless, to
    justify the default (jpeg q90).
+--layout alone: reading order (ingest.layout). On the journal corpus (tests/ingest/journals, eight
+LaTeX classes, two columns; copies stamped to --docs documents at most) and on the born-digital
+samples (mostly one column): the plain loop vs docsynth ingest with layout geometry and auto,
+ratio per core; the share of pages auto gave the layout model; the model's cost per page; and the
+column-order problems per page of each reader against the PDF's blocks (tests/ingest/columncheck.py).
 --tar alone: the born-digital corpus as loose files vs the same documents in PDFA-style
 WebDataset shards (KEY.pdf + KEY.json, 100 documents a shard), docsynth ingest of each,
 alternately; pages/s and the ratio tar / loose (target >= 0.95).
@@ -290,6 +295,69 @@ def tar_vs_loose(args) -> None:
     print(f"   docsynth ingest, WebDataset tars: {ta:7.1f} pages/s   ratio {ta / lo:.3f}  (target >= 0.95)")
 
 
+def make_journals(d: Path, n: int) -> int:
+    """n stamped copies of the journal corpus's papers (eight classes, two columns)."""
+    d.mkdir(parents=True, exist_ok=True)
+    papers = sorted((ROOT / "tests" / "ingest" / "journals").glob("*.pdf"))
+    pages = 0
+    for i in range(n):
+        doc = pymupdf.open(papers[i % len(papers)])
+        doc[0].insert_text((54, doc[0].rect.height - 12), f"Copy {i}", fontsize=6)
+        pages += doc.page_count
+        doc.save(d / f"paper{i:04d}.pdf", garbage=3, deflate=True)
+    return pages
+
+
+def reading_order(args) -> None:
+    """--layout: what the reading order costs and how often auto calls the model."""
+    from docsynth.core.recipe import IngestConfig
+    from docsynth.ingest import layoutmodel
+    from docsynth.ingest.pdf import layer_reading
+    from tests.ingest.columncheck import problems
+
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    cores = os.cpu_count() or 1
+    tmp = Path(tempfile.mkdtemp(prefix="docsynth-bench-layout-"))
+    has_layout = "layout" in IngestConfig.model_fields
+    print(f"docsynth reading order: {cores} cores, pymupdf {pymupdf.VersionBind}, ingest.layout "
+          f"{'available' if has_layout else 'absent (an older docsynth)'}, layout model "
+          f"{'installed' if has_layout and layoutmodel.available() else 'not installed'}, medians of {args.repeat}",
+          flush=True)
+    corpora = [("two-column journals", tmp / "journals", make_journals(tmp / "journals", min(args.docs, 64))),
+               ("born-digital samples", tmp / "born", make_corpus(tmp / "born", min(args.docs, 240)))]
+    modes = ["geometry", "auto"] if has_layout else [None]
+    for name, src, pages in corpora:
+        files = sorted(src.glob("*.pdf"))
+        base, runs = [], {m: [] for m in modes}
+        readers = {}
+        for r in range(args.repeat):
+            t, n = timed(baseline_born_digital, files)
+            base.append(n / t)
+            for m in modes:
+                t, s = docsynth_ingest(src, tmp / f"out-{name[:3]}-{m}-{r}", ocr={"mode": "never"},
+                                       **({"layout": m} if m else {}))
+                runs[m].append(s.pages / t)
+                readers[m] = getattr(s, "pages_by_reader", {})
+        b = statistics.median(base)
+        print(f"\n{name}: {len(files)} documents, {pages} pages; plain loop {b:.1f} pages/s", flush=True)
+        for m in modes:
+            rate = statistics.median(runs[m])
+            model = readers[m].get("model", 0)
+            print(f"   docsynth ingest, layout {m or '(none)'}: {rate:7.1f} pages/s -> ratio per core "
+                  f"{rate / (cores * b):.2f}; pages to the model {model} of {pages} ({100 * model / pages:.1f} %)")
+    if has_layout and layoutmodel.available():
+        papers = sorted((ROOT / "tests" / "ingest" / "journals").glob("*.pdf"))
+        for reader in ("geometry", "model"):
+            t0, n, found = time.perf_counter(), 0, 0
+            for paper in papers:
+                with pymupdf.open(paper) as doc:
+                    for page in doc:
+                        found += len(problems(page, layer_reading(page, reader)[0]))
+                        n += 1
+            print(f"\n{reader} reader on the journal corpus: {1000 * (time.perf_counter() - t0) / n:.0f} ms a page "
+                  f"(checks included), {found} column-order problems on {n} pages", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=600, help="born-digital documents (~1000 pages)")
@@ -297,9 +365,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--blank", type=int, default=48, help="blank pages")
     ap.add_argument("--tar", action="store_true", help="only: ingest from tar shards vs loose files")
+    ap.add_argument("--layout", action="store_true", help="only: reading order, geometry and the layout model")
     args = ap.parse_args()
     if args.tar:
         return tar_vs_loose(args)
+    if args.layout:
+        return reading_order(args)
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cores = os.cpu_count() or 1
     report = lambda s: print(s, flush=True)  # noqa: E731

@@ -55,6 +55,8 @@ def print_summary(s, show: int) -> None:
     t = Table(title=f"ingest -> {s.out_dir}", show_header=False, title_justify="left")
     t.add_row("documents", f"{s.docs:,}  ({s.tasks} tasks, {s.tasks_skipped} reused from an earlier run)")
     t.add_row("pages", f"{s.pages:,}  " + ", ".join(f"{k}: {v:,}" for k, v in s.pages_by_source.items()))
+    if s.pages_by_reader:
+        t.add_row("reading order", ", ".join(f"{k}: {v:,}" for k, v in s.pages_by_reader.items()))
     t.add_row("rejected", f"{s.rejects:,}  " + ", ".join(f"{k}: {v}" for k, v in s.reject_reasons.items()))
     if any(s.duplicates.values()):
         t.add_row("near-duplicates", f"{s.duplicates['documents']:,} documents, {s.duplicates['pages']:,} pages "

@@ -82,6 +82,10 @@ class IngestConfig(Section):
     page_timeout_s: float = Field(60.0, gt=0, description=(
         "limit on rendering and reading one page (OCR has its own limit on top); mupdf can hang "
         "on hostile content, so a page past it is rejected and its worker process replaced"))
+    layout: Literal["geometry", "model", "auto"] = Field("auto", description=(
+        "what orders a text layer's lines: geometry (column gutters, tables as Markdown rows; "
+        "0.004 s a page), model (pymupdf-layout's boxes, extra `layout`; 0.4-1 s a page), or auto: "
+        "geometry, and the model for a page whose geometric reading is in doubt when it is installed"))
     ocr: OcrConfig = Field(default_factory=OcrConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     workers: int | None = Field(None, ge=1, description="processes; default: all cores")

@@ -31,6 +31,7 @@ class Page:
     phash: int | None = None  # the rendered pixels' 64-bit perceptual hash (docsynth.core.phash.pixels_hash)
     phash_fine: bytes | None = None  # their 256-bit one (32 bytes)
     meta: str | None = None  # provenance: a tar member's KEY.json sidecar (compact JSON), else null
+    reader: str | None = None  # what ordered a text layer: "geometry" | "model" (ingest.layout); null for OCR
 
 
 PAGE_SCHEMA = pa.schema([
@@ -38,7 +39,7 @@ PAGE_SCHEMA = pa.schema([
     ("image", pa.binary()), ("image_format", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
     ("dpi", pa.float32()), ("text", pa.string()), ("text_source", pa.string()),
     ("ocr_confidence", pa.float32()), ("phash", pa.uint64()), ("phash_fine", pa.binary(32)),
-    ("meta", pa.string()),
+    ("meta", pa.string()), ("reader", pa.string()),
 ])
 assert [f.name for f in fields(Page)] == PAGE_SCHEMA.names
 

@@ -21,6 +21,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from docsynth.ingest.tables import find_tables, markdown, row_cells
+
 # A gutter must be at least this many median line heights wide ...
 _GUTTER_MIN = 0.4
 # ... and split the region into columns each at least this share of its width,
@@ -32,8 +34,13 @@ _PROSE_WORDS = 4
 _PROSE_SHARE = 0.1
 # A column of fewer lines than that must have a line this share of the other's median width.
 _SHORT_WIDTH = 0.8
+# Words of a row further apart than this many line heights are in different table cells (a
+# space is about 0.3; LaTeX's column gap 1.2, less beside a right-aligned number).
+_CELL_GAP = 0.5
 # Words further apart than this many times a line's median space are in different runs.
 _RUN_GAP = 1.5
+# Rows of two prose lines side by side from which a page's reading is in doubt (see read()).
+DOUBTFUL_ROWS = 6
 # A run of words whose middle is this share of the width from the page's is centred.
 _CENTRED = 0.03
 # Words on one mupdf line further apart than this many line heights are two lines.
@@ -77,37 +84,61 @@ def lines_from_words(words: list[tuple]) -> list[Line]:
         run = [ws[0]]
         for w in ws[1:]:
             if w[0] - run[-1][2] > _SPLIT_GAP * height:
-                lines.append(_line(run))
+                lines.append(make_line(run))
                 run = []
             run.append(w)
-        lines.append(_line(run))
+        lines.append(make_line(run))
     return lines
 
 
-def _line(ws: list[tuple]) -> Line:
+def make_line(ws: list[tuple]) -> Line:
     return Line(min(w[0] for w in ws), min(w[1] for w in ws), max(w[2] for w in ws),
                 max(w[3] for w in ws), " ".join(w[4] for w in ws), len(ws), ws)
 
 
 def reading_order_text(lines: list[Line]) -> str:
     """The page text in reading order: rows joined by newlines, paragraphs by blank lines."""
+    return read(lines)[0]
+
+
+def read(lines: list[Line]) -> tuple[str, int]:
+    """The page text in reading order, and how many of its rows joined two lines of prose side
+    by side: the sign of columns the geometry did not find (DOUBTFUL_ROWS or more), where the
+    layout model reads the page instead (ingest.layout: auto). Inline formulas cut a few rows
+    anyway: 0 to 5 a page on the journal corpus and the held-out samples, 0 on sample_pdfs; the
+    old reader's interleaved pages had 10 to 30."""
     if not lines:
-        return ""
+        return "", 0
     unit = statistics.median(ln.y1 - ln.y0 for ln in lines) or 1.0
     out: list[str] = []
-    for chunk in _order(lines, unit):
+    doubtful = 0
+    for chunk in order_chunks(lines, unit):
         rows = _rows(chunk)
+        cells = [row_cells(row, _CELL_GAP * unit) for row in rows]
+        tables = {start: (end, grid) for start, end, grid in find_tables(cells)}
         prev = None
-        for row in rows:
+        i = 0
+        while i < len(rows):
+            row = rows[i]
             if prev is not None and row[0].y0 - max(ln.y1 for ln in prev) > 0.8 * unit:
                 out.append("")
+            if i in tables:  # a table: Markdown rows with its header, set apart as a paragraph
+                if out and out[-1]:
+                    out.append("")
+                end, grid = tables[i]
+                out += markdown(grid)
+                out.append("")
+                prev, i = None, end
+                continue
+            doubtful += sum(a.words >= _PROSE_WORDS and b.words >= _PROSE_WORDS for a, b in zip(row, row[1:]))
             out.append(" ".join(ln.text for ln in row))
             prev = row
+            i += 1
         out.append("")
-    return "\n".join(out).strip()
+    return "\n".join(out).strip(), doubtful
 
 
-def _order(lines: list[Line], unit: float) -> list[list[Line]]:
+def order_chunks(lines: list[Line], unit: float) -> list[list[Line]]:
     """Split lines into chunks, each to be read row by row, in reading order."""
     gutter = _find_gutter(lines, unit)
     if gutter is None:
@@ -134,9 +165,12 @@ def _order(lines: list[Line], unit: float) -> list[list[Line]]:
             mid = (g0 + g1) / 2
             left = [ln for ln in section if (ln.x0 + ln.x1) / 2 < mid]
             right = [ln for ln in section if (ln.x0 + ln.x1) / 2 >= mid]
-            for side in (left, right):
-                if side:
-                    chunks.extend(_order(side, unit))
+            if left and right and not all(any(ln.words >= _PROSE_WORDS for ln in side) for side in (left, right)):
+                chunks.append(section)  # no prose on one side: a page-wide table or figure, by rows
+            else:
+                for side in (left, right):
+                    if side:
+                        chunks.extend(order_chunks(side, unit))
         if cut is not None:
             if spanning_chunk is None:
                 spanning_chunk = []
@@ -158,7 +192,7 @@ def _split_at_gutter(ln: Line, g0: float, g1: float) -> list[Line]:
     mid = (g0 + g1) / 2
     left = [w for w in ln.parts if w[2] <= mid]
     right = [w for w in ln.parts if w[0] >= mid]
-    return [_line(left), _line(right)] if left and right else [ln]
+    return [make_line(left), make_line(right)] if left and right else [ln]
 
 
 def _find_gutter(lines: list[Line], unit: float) -> tuple[float, float] | None:

@@ -13,7 +13,7 @@ from docsynth.core.records import Page
 from docsynth.core.recipe import IngestConfig
 from docsynth.ingest.ocr import check_tesseract, ocr_page
 from docsynth.ingest.pagecheck import ink_share, text_score
-from docsynth.ingest.pdf import BadDocument, BadPage, layer_is_usable, layer_text, open_pdf, render
+from docsynth.ingest.pdf import BadDocument, BadPage, layer_is_usable, layer_reading, open_pdf, render
 from docsynth.ingest.sources import DocRef
 from docsynth.ingest.watch import PageWatch
 
@@ -48,7 +48,7 @@ def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
             watch.begin(ref, i)
             try:
                 page = doc.load_page(i)
-                text, source, conf, turned = page_text(page, cfg)
+                text, source, conf, turned, reader = page_text(page, cfg)
                 if turned:  # a scan read upright by OCR: its image is shown upright too
                     page.set_rotation((page.rotation + turned) % 360)
                 image, w, h_px, dpi, h = render(page, cfg)
@@ -66,19 +66,19 @@ def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
             finally:
                 watch.end()
             yield Page(ref.doc_id, ref.source, i, n, image, cfg.image_format, w, h_px, round(dpi, 2),
-                       text, source, conf, h[0], h[1].tobytes(), ref.meta)
+                       text, source, conf, h[0], h[1].tobytes(), ref.meta, reader)
 
 
-def page_text(page, cfg: IngestConfig) -> tuple[str, str, float | None, int]:
-    """(text, where it came from, OCR confidence, degrees the page was turned to read it): the
-    text layer first, OCR where needed; BadPage("blank page") for a page with nothing on it
-    (docsynth.ingest.pagecheck), which is never OCRed."""
+def page_text(page, cfg: IngestConfig) -> tuple[str, str, float | None, int, str | None]:
+    """(text, where it came from, OCR confidence, degrees the page was turned to read it, the
+    reader that ordered a text layer): the text layer first, OCR where needed; BadPage("blank
+    page") for a page with nothing on it (docsynth.ingest.pagecheck), which is never OCRed."""
     ocr = cfg.ocr
-    layer = ""
+    layer, reader = "", None
     if ocr.mode != "always":
-        layer = layer_text(page)
+        layer, reader = layer_reading(page, cfg.layout)
         if ocr.mode == "never" or layer_is_usable(layer, ocr):
-            return layer, ("layer" if layer.strip() else "none"), None, 0
+            return layer, ("layer" if layer.strip() else "none"), None, 0, (reader if layer.strip() else None)
     # Blank: next to no ink, and no text layer beyond a page number (small print can be under
     # blank_ink at 50 dpi, but its layer says it is there).
     if ocr.blank_ink and len("".join(layer.split())) <= BLANK_LAYER_CHARS and ink_share(page) <= ocr.blank_ink:
@@ -86,8 +86,8 @@ def page_text(page, cfg: IngestConfig) -> tuple[str, str, float | None, int]:
     text, conf, turned = ocr_page(page, ocr, cfg.max_pixels)
     if ocr.mode == "auto" and layer.strip() and text_score(layer) >= text_score(text, conf) \
             and layer_is_usable(layer, ocr.model_copy(update={"min_chars": 1})):
-        return layer, "layer", None, 0  # short but better than what OCR read (form labels, digits)
-    return text, "ocr", round(conf, 2), turned
+        return layer, "layer", None, 0, reader  # short but better than what OCR read (form labels, digits)
+    return text, "ocr", round(conf, 2), turned, None
 
 
 def file_page_texts(path: Path, cfg: IngestConfig) -> list[str]:

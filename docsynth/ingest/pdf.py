@@ -11,7 +11,8 @@ import regex
 import simplejpeg
 from PIL import Image
 
-from docsynth.ingest.layout import lines_from_words, reading_order_text
+from docsynth.ingest import layoutmodel
+from docsynth.ingest.layout import DOUBTFUL_ROWS, lines_from_words, read
 from docsynth.core.phash import pixels_hash
 from docsynth.core.recipe import IngestConfig, OcrConfig
 
@@ -112,12 +113,24 @@ def encode(pix: pymupdf.Pixmap, fmt: str, quality: int) -> bytes:
 
 
 def layer_text(page: pymupdf.Page) -> str:
-    """The page's own text layer in reading order (columns one after another)."""
+    """The page's own text layer in reading order (columns one after another), by geometry."""
+    return layer_reading(page, "geometry")[0]
+
+
+def layer_reading(page: pymupdf.Page, layout: str) -> tuple[str, str]:
+    """The page's text layer in reading order and the reader that ordered it ("geometry" or
+    "model"): ingest.layout geometry, model, or auto (the model where the geometry is in doubt
+    and the model is installed; docsynth.ingest.layoutmodel)."""
     try:
         words = page.get_text("words", flags=pymupdf.TEXT_MEDIABOX_CLIP)
     except Exception as e:
         raise BadPage(f"text extraction failed: {e}") from None
-    return reading_order_text(lines_from_words(words))
+    lines = lines_from_words(words)
+    if layout != "model":
+        text, doubtful = read(lines)
+        if layout == "geometry" or doubtful < DOUBTFUL_ROWS or not layoutmodel.available():
+            return text, "geometry"
+    return layoutmodel.model_text(page, words), "model"
 
 
 _SPACE = regex.compile(r"\s+")

@@ -32,6 +32,7 @@ from docsynth.core.tasks import Task, TaskStore
 from docsynth.core.minhash import SHINGLE, signature
 from docsynth.core.duplicates import write_duplicates
 from docsynth.ingest.dedup import find_duplicates
+from docsynth.ingest import layoutmodel
 from docsynth.ingest.ocr import check_tesseract
 from docsynth.ingest.pages import document_pages
 from docsynth.ingest.sources import DocRef, input_holding, iter_documents, read_document
@@ -59,6 +60,7 @@ class IngestSummary:
     pages: int = 0
     pages_this_run: int = 0  # pages produced now, not reused from an earlier run
     pages_by_source: dict[str, int] = field(default_factory=dict)
+    pages_by_reader: dict[str, int] = field(default_factory=dict)  # text layers by what ordered them
     rejects: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
     rejects_file: str = ""
@@ -95,6 +97,8 @@ class IngestStage:
                                 "own shards as documents; write it elsewhere")
         cfg = self.recipe.ingest
         self.tesseract = check_tesseract(cfg.ocr.languages) if cfg.ocr.mode != "never" else None
+        if cfg.layout == "model":
+            layoutmodel.require()
         self.store.prepare()
         write_duplicates(self.out, None)  # an earlier run's must not steer a generate that follows this one
         atomic_write_text(self.out / "recipe.yaml", dump_recipe(self.recipe))
@@ -131,6 +135,7 @@ class IngestStage:
         rejects: list[dict] = []
         signatures: list[list[str]] = []  # [doc_id, MinHash signature hex], in document order
         by_source: Counter[str] = Counter()
+        by_reader: Counter[str] = Counter()
         ocr_s = cfg.ocr.timeout_s if cfg.ocr.mode != "never" else 0.0
         watch = PageWatch(self.store, task, cfg.page_timeout_s + ocr_s)
 
@@ -150,6 +155,8 @@ class IngestStage:
                 texts = []
                 for page in document_pages(ref, data, cfg, reject, watch):
                     by_source[page.text_source] += 1
+                    if page.reader:
+                        by_reader[page.reader] += 1
                     texts.append(page.text)
                     yield page
                 sig = signature(texts, SHINGLE)
@@ -166,7 +173,8 @@ class IngestStage:
             atomic_write(self.store.shard(task), write)
         finally:
             watch.close()
-        return {"pages": sum(by_source.values()), "by_source": dict(by_source), "rejects": rejects,
+        return {"pages": sum(by_source.values()), "by_source": dict(by_source), "by_reader": dict(by_reader),
+                "rejects": rejects,
                 "minhash": signatures, "seconds": round(time.perf_counter() - t0, 3)}
 
     def crashed(self, task: IngestTask) -> dict | None:
@@ -196,12 +204,15 @@ class IngestStage:
         rejects += [r.to_dict() for r in duplicates]
         atomic_write_text(self.out / "rejects.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
         by_source: Counter[str] = Counter()
+        by_reader: Counter[str] = Counter()
         for t in tasks:
             by_source.update(markers[t.index]["by_source"])
+            by_reader.update(markers[t.index].get("by_reader", {}))
         shards = self.store.shards(tasks)
         s = IngestSummary(
             out_dir=str(self.out), docs=sum(len(t.docs) for t in tasks), tasks=len(tasks), tasks_skipped=len(reused),
             pages=sum(markers[t.index]["pages"] for t in tasks), pages_by_source=dict(sorted(by_source.items())),
+            pages_by_reader=dict(sorted(by_reader.items())),
             rejects=len(rejects), reject_reasons=dict(Counter(reason_kind(r["reason"]) for r in rejects)),
             rejects_file=str(self.out / "rejects.jsonl"), shards=[str(p) for p in shards],
             pages_this_run=sum(markers[t.index]["pages"] for t in tasks if t.index not in reused))

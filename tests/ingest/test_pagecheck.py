@@ -102,9 +102,9 @@ def test_a_short_right_layer_beats_worse_ocr_and_a_stray_layer_loses_to_ocr(tmp_
     page = form.new_page()
     page.insert_text((72, 80), "ID 7731-B", fontsize=5)
     page.insert_text((400, 80), "EUR 4,711.50", fontsize=5)  # 17 characters: under ocr.min_chars
-    text, source, _, _ = page_text(page, IngestConfig())
-    assert source == "layer" and "7731-B" in text and "4,711.50" in text
+    text, source, _, _, reader = page_text(page, IngestConfig())
+    assert source == "layer" and reader == "geometry" and "7731-B" in text and "4,711.50" in text
     scan = pymupdf.open(SAMPLES / "scanned_report.pdf")
     scan[0].insert_text((20, 830), "Scan 0042", fontsize=6)  # a scanner's stamp in the layer
-    text, source, conf, _ = page_text(scan[0], IngestConfig())
+    text, source, conf, _, _ = page_text(scan[0], IngestConfig())
     assert source == "ocr" and "Riverside Water Authority" in text and conf > 80

@@ -50,17 +50,30 @@ def test_title_and_abstract_precede_the_columns(samples):
 @pytest.mark.parametrize("row", [
     "Invoice number: INV-2024-00871",
     "Due date: 13 November 2024",
-    "Black toner cartridge TN-2420 4 64.90 259.60",
+    "| Black toner cartridge TN-2420 | 4 | 64.90 | 259.60 |",
     "Total due: 901.32",
 ])
 def test_invoice_keys_stay_beside_their_values(samples, row):
     assert row in layer_text(pymupdf.open(samples / "invoice.pdf")[0])
 
 
-def test_table_rows_read_left_to_right(samples):
+def test_tables_come_out_as_markdown_rows_under_their_header(samples):
     text = layer_text(pymupdf.open(samples / "table_report.pdf")[0])
-    assert "Central Europe 1,530 1,488 1,602 1,755 6,375 14.7%" in text
-    assert "Region Q1 Q2 Q3 Q4 Total Growth" in text
+    lines = text.splitlines()
+    header = lines.index("| Region | Q1 | Q2 | Q3 | Q4 | Total | Growth |")
+    assert lines[header + 1] == "| --- | --- | --- | --- | --- | --- | --- |"
+    assert "| Central Europe | 1,530 | 1,488 | 1,602 | 1,755 | 6,375 | 14.7% |" in lines[header + 2:header + 10]
+    assert "All figures in thousands of euros." in text  # the prose around it stays prose
+    assert not any(ln.startswith("|") and "All figures" in ln for ln in lines)
+
+
+def test_a_journal_tables_cells_sit_under_their_headers_and_a_form_stays_rows(samples):
+    with pymupdf.open(Path(__file__).parent / "journals" / "acmart.pdf") as doc:
+        text = layer_text(doc[1])
+    assert "| Station | Level (m) | Discharge | Soil |" in text
+    assert sum(ln.startswith("| ") and ln.endswith(" |") for ln in text.splitlines()) == 6  # header, rule, 4 rows
+    invoice = layer_text(pymupdf.open(samples / "invoice.pdf")[0])
+    assert "Invoice number: INV-2024-00871" in invoice and "| Invoice number" not in invoice
 
 
 def test_french_and_german_text_keep_their_accents(samples):
@@ -124,15 +137,15 @@ def test_ocr_word_recall_and_cer_against_ground_truth(scanned_pages, samples):
 
 def test_born_digital_pages_use_the_layer_and_ocr_always_forces_tesseract(samples):
     page = pymupdf.open(samples / "invoice.pdf")[0]
-    text, source, conf, turned = page_text(page, IngestConfig())
-    assert source == "layer" and conf is None and "INV-2024-00871" in text and turned == 0
-    text, source, conf, turned = page_text(page, IngestConfig(ocr=OcrConfig(mode="always")))
-    assert source == "ocr" and conf > 50 and "INV-2024-00871" in text and turned == 0
+    text, source, conf, turned, reader = page_text(page, IngestConfig())
+    assert source == "layer" and conf is None and "INV-2024-00871" in text and turned == 0 and reader == "geometry"
+    text, source, conf, turned, reader = page_text(page, IngestConfig(ocr=OcrConfig(mode="always")))
+    assert source == "ocr" and conf > 50 and "INV-2024-00871" in text and turned == 0 and reader is None
 
 
 def test_ocr_never_leaves_scanned_pages_without_text(samples):
     page = pymupdf.open(samples / "scanned_report.pdf")[0]
-    assert page_text(page, IngestConfig(ocr=OcrConfig(mode="never"))) == ("", "none", None, 0)
+    assert page_text(page, IngestConfig(ocr=OcrConfig(mode="never"))) == ("", "none", None, 0, None)
 
 
 def test_scans_are_ocred_at_their_own_resolution_not_upsampled(samples):

@@ -100,3 +100,14 @@ def test_a_window_of_pages_gives_each_span_its_page():
     pages = {s.text: p for p, s in found}
     assert pages["412,000"] == 4 and pages["81.2 million pounds"] == 5
     assert all(text[s.start:s.end] == s.text for _, s in found)
+
+
+def test_a_markdown_table_from_ingest_gives_every_body_cell_keyed_by_row_and_column():
+    journal = Path(__file__).resolve().parents[1] / "ingest" / "journals" / "acmart.pdf"
+    text = file_page_texts(journal, LAYER)[1]
+    spans = extract_spans(text)
+    cells = {s.key: s.text for s in spans if s.kind == "cell"}
+    assert cells["North basin / Level (m)"] == "34.1" and cells["West gauge / Soil"] == "gravel"
+    assert not any(key.startswith(("Station", "---")) for key in cells)  # header and rule are no rows
+    for s in spans:
+        assert text[s.start:s.end] == s.text

@@ -1,7 +1,8 @@
-"""Tables read as text: a header line of words over rows that end in the same number of numeric
-cells. Each cell becomes a span keyed "row label / column header", so a question about a cell
-names both (issue 30's probe: a table read as one line gave a question about the Benelux the
-Nordics' figure)."""
+"""Tables in a page's text: Markdown tables (how ingest writes a born-digital page's tables,
+docsynth.ingest.tables), and, in text without them (OCR), a header line of words over rows that
+end in the same number of numeric cells. Each cell becomes a span keyed "row label / column
+header", so a question about a cell names both (issue 30's probe: a table read as one line gave a
+question about the Benelux the Nordics' figure)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,45 @@ import regex
 _CELL = regex.compile(r"(?:^|(?<=\s))(?:[-+]?\d[\d,.\u00a0]*%?|[-–—]|n/?a)(?=\s|$)", regex.I)
 
 
+_PIPE = regex.compile(r"(?<!\\)\|")
+
+
 def table_cells(lines: list[str]) -> dict[int, list[tuple[int, int, str]]]:
+    """The cells of a page's table rows, by line: (start, end, "row label / column header")."""
+    rows = markdown_cells(lines)
+    rows.update({k: v for k, v in text_cells(lines).items() if k not in rows})
+    return rows
+
+
+def markdown_cells(lines: list[str]) -> dict[int, list[tuple[int, int, str]]]:
+    """Body cells of Markdown tables (a header row, a rule of dashes, rows); the first column is
+    the row label."""
+    rows: dict[int, list[tuple[int, int, str]]] = {}
+    for i in range(1, len(lines)):
+        if not regex.fullmatch(r"\|(?:\s*:?-{3,}:?\s*\|)+", lines[i].strip()) or not lines[i - 1].startswith("|"):
+            continue
+        headers = [h for _, _, h in _row(lines[i - 1])]
+        j = i + 1
+        while j < len(lines) and lines[j].startswith("|"):
+            cells = _row(lines[j])
+            if len(cells) == len(headers) and cells[0][2]:
+                rows[j] = [(s, e, f"{cells[0][2]} / {h}") for (s, e, text), h in zip(cells[1:], headers[1:]) if text]
+            j += 1
+    return rows
+
+
+def _row(line: str) -> list[tuple[int, int, str]]:
+    """A Markdown row's cells: (start, end, text) with the cell's spaces left out."""
+    bars = [m.start() for m in _PIPE.finditer(line)]
+    out = []
+    for a, b in zip(bars, bars[1:]):
+        text = line[a + 1:b]
+        lead = len(text) - len(text.lstrip())
+        out.append((a + 1 + lead, a + 1 + lead + len(text.strip()), text.strip()))
+    return out
+
+
+def text_cells(lines: list[str]) -> dict[int, list[tuple[int, int, str]]]:
     """Table rows of a page read as text: two or more consecutive lines ending in the same
     number (at least 2) of numeric cells, under a header line of words. Each cell is
     (start, end, "row label / column header") in its line."""
