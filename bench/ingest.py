@@ -311,14 +311,15 @@ def make_journals(d: Path, n: int) -> int:
 def reading_order(args) -> None:
     """--layout: what the reading order costs and how often auto calls the model."""
     from docsynth.core.recipe import IngestConfig
-    from docsynth.ingest import layoutmodel
-    from docsynth.ingest.pdf import layer_reading
-    from tests.ingest.columncheck import problems
 
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cores = os.cpu_count() or 1
     tmp = Path(tempfile.mkdtemp(prefix="docsynth-bench-layout-"))
-    has_layout = "layout" in IngestConfig.model_fields
+    has_layout = "layout" in IngestConfig.model_fields  # an older docsynth, for the figures before
+    if has_layout:
+        from docsynth.ingest import layoutmodel
+        from docsynth.ingest.pdf import layer_reading
+        from tests.ingest.columncheck import problems
     print(f"docsynth reading order: {cores} cores, pymupdf {pymupdf.VersionBind}, ingest.layout "
           f"{'available' if has_layout else 'absent (an older docsynth)'}, layout model "
           f"{'installed' if has_layout and layoutmodel.available() else 'not installed'}, medians of {args.repeat}",

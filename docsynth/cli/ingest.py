@@ -69,7 +69,8 @@ def print_summary(s, show: int) -> None:
         common.out.print("\n[bold]sample pages[/bold]")
         for p in sample_pages(Path(s.out_dir), show):
             text = " ".join(p["text"].split())
-            conf = f" ({p['ocr_confidence']:.0f}% confidence)" if p["ocr_confidence"] else ""
+            conf = f" ({p['ocr_confidence']:.0f}% confidence)" if p["ocr_confidence"] else \
+                f" (ordered by {p['reader']})" if p.get("reader") else ""
             common.out.print(f"[cyan]{Path(p['source']).name}[/cyan] page {p['page']}  "
                              f"{p['width']}x{p['height']} {p['image_format']}  text from {p['text_source']}{conf}",
                              highlight=False)

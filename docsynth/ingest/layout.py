@@ -17,6 +17,7 @@ then a gap between its words, not between lines).
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from dataclasses import dataclass
@@ -212,10 +213,13 @@ def _find_gutter(lines: list[Line], unit: float) -> tuple[float, float] | None:
               if r[-1][2] - r[0][0] < 0.5 * (x1 - x0) and len(r) > 1
               and abs((r[0][0] + r[-1][2]) / 2 - centre) > _CENTRED * (x1 - x0)]
     origin, size = int(x0), int(x1 - x0) + 2
-    cover = [0] * size
+    steps = [0] * (size + 1)  # a difference array: each run adds 1 over [ceil(a), floor(b)]
     for a, b in narrow:
-        for i in range(math.ceil(a) - origin, min(size, int(b) - origin + 1)):
-            cover[i] += 1
+        lo, hi = math.ceil(a) - origin, min(size, int(b) - origin + 1)
+        if lo < hi:
+            steps[lo] += 1
+            steps[hi] -= 1
+    cover = list(itertools.accumulate(steps[:size]))
     allowed = max(1, len(narrow) // 10)
     best: tuple[float, float] | None = None
     for start, end in _bands(cover, allowed):

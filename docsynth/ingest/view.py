@@ -29,7 +29,8 @@ def iter_pages(out_dir: Path, columns: list[str] | None = None) -> Iterator[dict
 
 def sample_pages(out_dir: Path, n: int) -> list[dict]:
     """Up to n pages, first pages of documents first, without image bytes."""
-    cols = ["source", "doc_id", "page", "width", "height", "image_format", "text", "text_source", "ocr_confidence"]
+    cols = ["source", "doc_id", "page", "width", "height", "image_format", "text", "text_source", "ocr_confidence",
+            "reader"]
     firsts, others = [], []
     for row in iter_pages(out_dir, cols):
         if row["page"] == 0:
