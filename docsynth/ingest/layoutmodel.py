@@ -49,14 +49,19 @@ def model_text(page, words: list[tuple]) -> str:
     groups = [lines_from_words(ws) for ws in inside if ws] + [[ln] for ln in lines_from_words(loose)]
     if not groups:
         return ""
-    # Each box stands for one line of its words, so the column logic orders boxes as it orders lines.
-    items = [(make_line(sorted((w for ln in g for w in ln.parts), key=lambda w: w[0])), g) for g in groups]
-    members = {id(item): group for item, group in items}
+    # Each box stands for one line of its words, so the column logic orders boxes as it orders
+    # lines. It may split a stand-in at the gutter: a word finds its box again by its identity.
+    owner = {id(w): k for k, g in enumerate(groups) for ln in g for w in ln.parts}
+    stand_ins = [make_line(sorted((w for ln in g for w in ln.parts), key=lambda w: w[0])) for g in groups]
     unit = statistics.median(ln.y1 - ln.y0 for g in groups for ln in g) or 1.0
     parts: list[str] = []
-    for chunk in order_chunks([item for item, _ in items], unit):  # the geometric reader's ordering
+    done: set[int] = set()
+    for chunk in order_chunks(stand_ins, unit):  # the geometric reader's ordering
         for item in sorted(chunk, key=lambda it: (it.y0, it.x0)):
-            text = read(members[id(item)])[0]
-            if text:
-                parts.append(text)
+            k = owner[id(item.parts[0])]
+            if k not in done:
+                done.add(k)
+                text = read(groups[k])[0]
+                if text:
+                    parts.append(text)
     return "\n\n".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import math
 
 import numpy as np
@@ -15,6 +16,8 @@ from docsynth.ingest import layoutmodel
 from docsynth.ingest.layout import DOUBTFUL_ROWS, lines_from_words, read
 from docsynth.core.phash import pixels_hash
 from docsynth.core.recipe import IngestConfig, OcrConfig
+
+log = logging.getLogger(__name__)
 
 _MAGIC = [(b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"PK\x03\x04", "a ZIP archive"),
           (b"GIF8", "a GIF image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
@@ -130,7 +133,12 @@ def layer_reading(page: pymupdf.Page, layout: str) -> tuple[str, str]:
         text, doubtful = read(lines)
         if layout == "geometry" or doubtful < DOUBTFUL_ROWS or not layoutmodel.available():
             return text, "geometry"
-    return layoutmodel.model_text(page, words), "model"
+    try:
+        return layoutmodel.model_text(page, words), "model"
+    except Exception as e:  # the model failing on a page costs its order, never the page
+        log.warning("page %d: the layout model failed (%s: %s); its geometric reading is kept",
+                    page.number, type(e).__name__, e)
+        return read(lines)[0], "geometry"
 
 
 _SPACE = regex.compile(r"\s+")

@@ -91,3 +91,14 @@ def test_ingest_records_the_reader_per_page_and_counts_it(tmp_path, layout):
     readers = [row["reader"] for shard in s.shards for row in pq.read_table(shard, columns=["reader"]).to_pylist()]
     assert readers == [layout] * 6
     assert json.loads(json.dumps(s.to_dict()))["pages_by_reader"] == {layout: 6}
+
+
+def test_a_layout_model_failure_keeps_the_pages_geometric_reading(monkeypatch, caplog):
+    def broken(page, words):
+        raise RuntimeError("onnxruntime: bad input")
+
+    monkeypatch.setattr(layoutmodel, "model_text", broken)
+    with pymupdf.open(JOURNALS / "acmart.pdf") as doc:
+        text, reader = layer_reading(doc[1], "model")
+        assert reader == "geometry" and text == read(lines_from_words(doc[1].get_text("words")))[0]
+    assert "layout model failed" in caplog.text and "bad input" in caplog.text
