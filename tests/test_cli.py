@@ -175,3 +175,38 @@ def test_stdout_holds_only_the_results_when_a_child_process_writes_to_it(tmp_pat
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["valid"] is True
     assert "child-noise" in res.stderr and "more-noise" in res.stderr
+
+
+def test_validate_takes_shipped_names_mixture_files_and_prints_errors_as_json(tmp_path):
+    ok = run("validate", "quickstart", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["recipe"]["name"] == "quickstart"
+    copied = run("recipes", "init", "mixtures/docs", str(tmp_path))
+    assert copied.returncode == 0, copied.stderr
+    mixture = run("validate", str(next(tmp_path.glob("*.yaml"))), "--json")
+    assert mixture.returncode == 0 and json.loads(mixture.stdout)["kind"] == "mixture", mixture.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inputs: {paths: [x.pdf]}\ningest: {dpii: 100}\n")
+    res = run("validate", str(bad), "--json")
+    report = json.loads(res.stdout)
+    assert res.returncode == 2 and report["valid"] is False and report["file"] == str(bad)
+    assert any("ingest.dpii" in e and "dpi" in e for e in report["errors"]), report
+
+
+def test_validate_names_an_engine_key_vllm_does_not_know_with_the_nearest(tmp_path):
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("inputs: {paths: [x.pdf]}\ngenerate: {engine: {max_modle_len: 4096}}\n")
+    res = run("validate", str(typo))
+    message = " ".join(res.stderr.split())
+    assert res.returncode == 2 and "generate.engine.max_modle_len" in message and "did you mean max_model_len?" in message
+
+
+def test_prompts_show_and_list_reach_the_shipped_folders_and_v_goes_anywhere():
+    show = run("prompts", "show", "few_shot_qa")
+    assert show.returncode == 0 and show.stdout.startswith("---\nname: few_shot_qa")
+    listed = run("prompts", "list", "--dir", "builtin:base", "--json")
+    assert listed.returncode == 0 and [t["name"] for t in json.loads(listed.stdout)] == ["few_shot_qa"]
+    missing = run("prompts", "list", "--dir", "builtin:nope")
+    assert missing.returncode == 1 and "builtin:base" in missing.stderr
+    late = run("validate", "quickstart", "-v", "--json")
+    assert late.returncode == 0 and json.loads(late.stdout)["valid"] is True
+    assert "[ray]" in run("run", "--help").stdout  # square brackets are text, not markup

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import sys
 from typing import Annotated
 
 import typer
@@ -24,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -61,7 +64,17 @@ app.add_typer(prompts.app, name="prompts")
 app.add_typer(recipes.app, name="recipes")
 
 
+def _verbosity_first(argv: list[str]) -> list[str]:
+    """`docsynth run r.yaml -v` as `docsynth -v run r.yaml`: -v is the app's option, which click
+    only takes before the command; users put it anywhere (nothing after `--` is moved)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a == "--verbose" or re.fullmatch(r"-v+", a)]
+    rest = [a for a in argv[:end] if not (a == "--verbose" or re.fullmatch(r"-v+", a))]
+    return flags + rest + argv[end:]
+
+
 def main() -> None:
+    sys.argv[1:] = _verbosity_first(sys.argv[1:])
     common.results_only_on_stdout()
     # SIGTERM unwinds like Ctrl-C, and no process the command started outlives it.
     with signals_unwind():

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from docsynth.generate.backends.engineargs import check_recipe_engines
 from docsynth.cli import common
 from docsynth.cli.bars import StageBars
 from docsynth.executors.local import run_generate
@@ -37,6 +38,7 @@ def generate(
     with common.failures(), common.engines_stopped():
         overrides = {"generate.model": model, "generate.backend": backend, "generate.openai.base_url": base_url}
         r, base = common.recipe_with(recipe, overrides)
+        check_recipe_engines(r)  # a typo in an engine key, before ingest runs for it
         with common.progress_bar(not json_out) as bar:
             summary = run_generate(r, base, pages_dir, out or pages_dir, StageBars(bar))
     common.report(summary, json_out, lambda: print_summary(summary, show))

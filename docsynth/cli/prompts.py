@@ -9,14 +9,19 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.generate.prompts import KNOWN_VARIABLES, find_template, load_templates
+from docsynth.generate.prompts import KNOWN_VARIABLES, find_template, load_templates, prompts_dir
 from docsynth.generate.render import render as render_prompt
 from docsynth.ingest.pages import file_page_texts
 
 app = typer.Typer(help="The prompt templates: list them, show one, render one for a document as the model receives it.",
                   no_args_is_help=True)
-DirOption = Annotated[Path | None, typer.Option("--dir", help=(
-    "Template folder (default: the recipe's generate.prompts_dir, else DOCSYNTH_PROMPTS, else the shipped templates)."))]
+DirOption = Annotated[str | None, typer.Option("--dir", metavar="DIR", help=(
+    "Template folder, or builtin:NAME for a shipped one (builtin:base: the few-shot template for base "
+    "models) (default: the recipe's generate.prompts_dir, else DOCSYNTH_PROMPTS, else the shipped templates)."))]
+
+
+def _folder(directory: str | None) -> Path | None:
+    return prompts_dir(directory, Path.cwd())
 
 
 @app.command("list")
@@ -24,7 +29,7 @@ def list_(directory: DirOption = None,
           json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Every template with its purpose and variables (checked as they load)."""
     with common.failures():
-        templates = load_templates(directory)
+        templates = load_templates(_folder(directory))
     if json_out:
         common.print_json([{"name": t.name, "purpose": t.purpose, "variables": list(t.variables),
                             "path": str(t.path)} for t in templates.values()])
@@ -38,9 +43,10 @@ def list_(directory: DirOption = None,
 
 @app.command("show")
 def show(name: Annotated[str, typer.Argument(help="Template name.")], directory: DirOption = None) -> None:
-    """The template file as written."""
+    """The template file as written (a name not in the folder is looked for in the shipped
+    folders too: `few_shot_qa` is builtin:base's)."""
     with common.failures():
-        t = find_template(name, directory)
+        t = find_template(name, _folder(directory), shipped_too=directory is None)
     typer.echo(t.path.read_text(), nl=False)  # verbatim, never re-wrapped
 
 
@@ -60,7 +66,7 @@ def render(
     budget with the model's tokenizer where it is on this machine."""
     with common.failures():
         r, base = common.recipe_with(recipe, {})
-        out = render_prompt(r, base, name, doc, file_page_texts(doc, r.ingest), directory, pairs)
+        out = render_prompt(r, base, name, doc, file_page_texts(doc, r.ingest), _folder(directory), pairs)
     req = out.request
     messages = [{"role": "prompt", "content": req.prompt}] if req.prompt is not None else req.messages
     if json_out:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from docsynth.generate.backends.engineargs import check_recipe_engines
 from docsynth.cli import common
 from docsynth.cli import generate as generate_cli
 from docsynth.cli import ingest as ingest_cli
@@ -44,6 +45,7 @@ def run(
     """
     with common.failures(), common.engines_stopped():
         r, base = common.recipe_with(recipe, {})
+        check_recipe_engines(r)  # a typo in an engine key, before ingest runs for it
         out = out or str(Path("runs") / r.name)
         with run_directory(out) as local:
             s = _run_with_bars(r, base, local, force or [], json_out, executor, address)

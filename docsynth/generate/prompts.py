@@ -185,12 +185,18 @@ def load_templates(directory: Path | None = None) -> dict[str, Template]:
     return {t.name: t for t in (load_template(f) for f in files)}
 
 
-def find_template(name: str, directory: Path | None = None) -> Template:
-    """One template of the folder by name; DocsynthError lists the others if there is none."""
+def find_template(name: str, directory: Path | None = None, shipped_too: bool = False) -> Template:
+    """One template of the folder by name, else (shipped_too) of a shipped folder (builtin:NAME);
+    DocsynthError lists the others if there is none."""
     templates = load_templates(directory)
-    if name not in templates:
-        raise DocsynthError(f"no prompt named '{name}' (have: {', '.join(templates)})")
-    return templates[name]
+    if name in templates:
+        return templates[name]
+    if shipped_too:
+        for folder in sorted(p for p in builtin_prompts("").iterdir() if p.is_dir() and any(p.glob("*.md"))):
+            found = load_templates(folder)
+            if name in found:
+                return found[name]
+    raise DocsynthError(f"no prompt named '{name}' (have: {', '.join(templates)})")
 
 
 def choose(names: list[str], weights: list[float] | None, seed: int, key: str) -> str:
