@@ -20,11 +20,11 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 def test_version_and_help():
     assert run("--version").stdout.strip() == f"docsynth {docsynth.__version__}"
-    top = run("--help").stdout
-    for word in ("validate", "ingest", "Exit codes", "3 finished, but some inputs were rejected"):
+    top = " ".join(run("--help").stdout.split())
+    for word in ("validate", "ingest", "Exit codes", "3 finished with rejects, with --strict", "4 finished, but nothing"):
         assert word in top
     ingest_help = run("ingest", "--help").stdout
-    for word in ("--out", "--recipe", "--ocr", "--json", "rejects.jsonl", "Exit code 3"):
+    for word in ("--out", "--recipe", "--ocr", "--json", "--strict", "rejects.jsonl", "Exit code 0"):
         assert word in ingest_help
 
 
@@ -52,9 +52,16 @@ def test_ingest_json_summary_and_exit_codes(tmp_path, samples):
     shutil.copy(samples / "invoice.pdf", tmp_path / "mixed")
     (tmp_path / "mixed" / "broken.pdf").write_bytes(b"<html>not a pdf</html>")
     res = run("ingest", str(tmp_path / "mixed"), "--out", str(tmp_path / "m"), "--ocr", "never", "--json")
-    assert res.returncode == 3
+    assert res.returncode == 0, res.stderr  # finished: the reject is counted, not an error
     s = json.loads(res.stdout)
     assert s["pages"] == 1 and s["reject_reasons"] == {"not a PDF (no %PDF header; looks like HTML or XML)": 1}
+    strict = run("ingest", str(tmp_path / "mixed"), "--out", str(tmp_path / "m"), "--ocr", "never", "--strict")
+    assert strict.returncode == 3, strict.stderr
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "broken.pdf").write_bytes(b"<html>not a pdf</html>")
+    empty = run("ingest", str(tmp_path / "bad"), "--out", str(tmp_path / "e"), "--json")
+    assert empty.returncode == 4 and json.loads(empty.stdout)["pages"] == 0
+    assert "nothing was produced" in " ".join(empty.stderr.split())
 
 
 def test_ingest_human_output_and_recipe_relative_inputs(tmp_path):
@@ -210,3 +217,20 @@ def test_prompts_show_and_list_reach_the_shipped_folders_and_v_goes_anywhere():
     late = run("validate", "quickstart", "-v", "--json")
     assert late.returncode == 0 and json.loads(late.stdout)["valid"] is True
     assert "[ray]" in run("run", "--help").stdout  # square brackets are text, not markup
+
+
+def test_set_and_limit_override_the_recipe_and_are_checked_like_it(tmp_path):
+    out = tmp_path / "out"
+    res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(out), "--limit", "2", "--set", "ingest.dpi=72",
+              "--set", "ingest.ocr.mode=never", "--json")
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert s["docs"] == 2 and "ocr" not in s["pages_by_source"]
+    resolved = (out / "recipe.yaml").read_text()
+    assert "dpi: 72" in resolved and "max_docs: 2" in resolved
+    typo = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "t"), "--set", "ingest.dpix=72")
+    assert typo.returncode == 2 and "did you mean 'ingest.dpi'" in typo.stderr
+    for bad, says in (("nokey", "expected KEY=VALUE"), ("ingest.dpi.x=1", "is a value, not a section"),
+                      ("ingest.dpi=[1", "not valid YAML")):
+        res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "b"), "--set", bad)
+        assert res.returncode == 2 and says in " ".join(res.stderr.split()), (bad, res.stderr)

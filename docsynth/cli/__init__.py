@@ -19,8 +19,9 @@ app = typer.Typer(
     help=(
         "Synthetic vision-language training data from document collections, in the style of "
         "Docmatix and The Cauldron.\n\n"
-        "Exit codes: 0 success; 1 error (nothing or only part was done; rerun resumes); "
-        "2 bad usage or invalid recipe; 3 finished, but some inputs were rejected (see rejects.jsonl); "
+        "Exit codes: 0 finished (whatever was rejected: the summary counts it, rejects.jsonl says why); "
+        "1 error (nothing or only part was done; rerun resumes); 2 bad usage or invalid recipe; "
+        "3 finished with rejects, with --strict; 4 finished, but nothing at all was produced; "
         "70 an unexpected failure (a bug: the message names the traceback's file)."
     ),
     no_args_is_help=True,

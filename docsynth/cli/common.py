@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,7 +25,9 @@ from docsynth.core.recipe import Recipe, load_recipe, parse_recipe
 out = Console()  # results for people
 err = Console(stderr=True)  # progress, logs, errors
 
-EXIT_ERROR, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERNAL = 1, 2, 3, 70  # 70: EX_SOFTWARE
+EXIT_ERROR, EXIT_USAGE, EXIT_REJECTS, EXIT_EMPTY, EXIT_INTERNAL = 1, 2, 3, 4, 70  # 70: EX_SOFTWARE
+StrictOption = Annotated[bool, typer.Option("--strict", help=(
+    "Exit 3 when anything was rejected or left out (default: 0; the counts are in the summary)."))]
 
 
 def results_only_on_stdout() -> None:
@@ -104,6 +106,36 @@ def engines_stopped() -> Iterator[None]:
         shutdown_engines()
 
 
+SetOption = Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=(
+    "Override a recipe key, e.g. --set generate.pairs_per_page=2 --set ingest.ocr.mode=never; the value is "
+    "read as YAML (2, true, [a, b]); repeatable; checked like the recipe itself."))]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, metavar="N", help=(
+    "Only the first N documents (inputs.max_docs), to try a recipe on a few."))]
+
+
+def settings(pairs: list[str] | None, limit: int | None = None) -> dict[str, Any]:
+    """--set KEY=VALUE pairs (and --limit) as recipe_with overrides; UsageError for a malformed one."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip() or any(not part for part in key.strip().split(".")):
+            raise UsageError(f"--set {pair!r}: expected KEY=VALUE with a dotted key, e.g. generate.pairs_per_page=2")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as e:
+            raise UsageError(f"--set {pair!r}: the value is not valid YAML: {e}") from None
+    if limit is not None:
+        out["inputs.max_docs"] = limit
+    return out
+
+
+def given(options: dict[str, Any]) -> dict[str, Any]:
+    """The command's own override options that were given (an option left out is None)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def recipe_with(path: Path | None, overrides: dict[str, Any]) -> tuple[Recipe, Path]:
     """Load a recipe and apply command-line overrides ("section.key": value), validated."""
     recipe, base = load_recipe(path)
@@ -113,10 +145,12 @@ def recipe_with(path: Path | None, overrides: dict[str, Any]) -> tuple[Recipe, P
             continue
         node = data
         *parents, leaf = dotted.split(".")
-        for p in parents:
+        for i, p in enumerate(parents):
             if node.get(p) is None:  # a section that defaults to another's (verify.openai): its own now
                 node[p] = {}
             node = node[p]
+            if not isinstance(node, dict):
+                raise RecipeError(f"{'.'.join(parents[:i + 1])} is a value, not a section: cannot set {dotted}")
         node[leaf] = value
     return parse_recipe(data, str(path or "command-line options")), base
 
@@ -125,13 +159,20 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def report(summary, json_out: bool, human: Callable[[], None]) -> None:
-    """Print a run's summary (JSON for scripts, else tables), then exit 3 if it rejected anything."""
+def report(summary, json_out: bool, human: Callable[[], None], strict: bool = False, plan: bool = False) -> None:
+    """Print a command's summary (JSON for scripts, else tables), then exit 4 if it produced
+    nothing at all, or (strict) 3 if it rejected anything; else 0, as schedulers expect of a
+    finished job (datatrove and distilabel also exit 0 and report counts). A plan (--dry-run)
+    produces nothing by design."""
     if json_out:
         print_json(summary.to_dict())
     else:
         human()
-    if summary.rejects:
+    if not plan and not getattr(summary, "produced", True):
+        err.print("[yellow]nothing was produced[/yellow]: every input was rejected or left out (exit code "
+                  f"{EXIT_EMPTY}); the summary and the rejects say why", highlight=False)
+        raise typer.Exit(EXIT_EMPTY)
+    if strict and summary.rejects:
         raise typer.Exit(EXIT_REJECTS)
 
 

@@ -59,13 +59,14 @@ def decontaminate(
         "Where hashes are kept (default $DOCSYNTH_CACHE/hashes): a rerun, or a new evaluation set, "
         "does not decode the dataset's images again."))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of tables.")] = False,
+    strict: common.StrictOption = False,
 ) -> None:
     """Find the samples of a dataset that copy an evaluation set.
 
     Page images are compared by perceptual hash, a 64-bit one to find candidates and a 256-bit
     one to confirm them (robust to re-encoding, resizing, small crops, greyscale and another
     dpi); questions, and question + answer, by normalised word n-gram overlap. Every evaluation set is opened and its schema checked before any work. An
-    image hit marks the whole sample, a text hit its turn. Exit code 3 if anything matched.
+    image hit marks the whole sample, a text hit its turn. Exit code 3 if anything matched, with --strict.
     """
     with common.failures():
         cfg = _section(config)
@@ -84,7 +85,7 @@ def decontaminate(
             s = decontaminate_dataset(dataset, cfg, out, cache or cache_dir() / "hashes",
                                       lambda what: bar.update(task, description=what))
         s.rejects = s.decontamination["rows_marked"] + s.decontamination["turns_marked"]
-    common.report(s, json_out, lambda: _print(s))
+    common.report(s, json_out, lambda: _print(s), strict=strict)
 
 
 def _print(s) -> None:

@@ -16,6 +16,7 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where the view is written (data/ and README.md).")],
     fmt: Annotated[str, typer.Option("--format", help=f"The view: {', '.join(FORMATS)}.")] = "messages",
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    strict: common.StrictOption = False,
 ) -> None:
     """Write a dataset in another view, for training code that wants it.
 
@@ -27,4 +28,4 @@ def export(
     with common.failures():
         s = export_dataset(path, out, fmt)
     common.report(s, json_out, lambda: common.out.print(
-        f"{s.rows:,} rows -> {out} ({len(s.shards)} shards, {s.bytes / 1e6:,.1f} MB, {s.format} view)", highlight=False))
+        f"{s.rows:,} rows -> {out} ({len(s.shards)} shards, {s.bytes / 1e6:,.1f} MB, {s.format} view)", highlight=False), strict=strict)

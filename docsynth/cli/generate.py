@@ -25,6 +25,8 @@ def generate(
     base_url: Annotated[str | None, typer.Option(help="Override generate.openai.base_url.")] = None,
     show: Annotated[int, typer.Option(help="After the run, print this many samples with their pairs.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of tables.")] = False,
+    strict: common.StrictOption = False,
+    set_: common.SetOption = None,
 ) -> None:
     """Ask an LLM for question/answer pairs about every ingested page.
 
@@ -33,15 +35,16 @@ def generate(
     output is parsed into pairs. Writes OUT/candidates (page images, pairs, and provenance:
     template, model, sampling, raw output), OUT/generate-rejects.jsonl (with the raw output of
     each sample that gave no usable pairs) and OUT/generate-manifest.json. Completed tasks are
-    kept when the command runs again. Exit code 3 if any sample was rejected.
+    kept when the command runs again. Exit code 0 when it finished (3 with --strict if any sample
+    was rejected; 4 if no pair was made).
     """
     with common.failures(), common.engines_stopped():
-        overrides = {"generate.model": model, "generate.backend": backend, "generate.openai.base_url": base_url}
-        r, base = common.recipe_with(recipe, overrides)
+        options = {"generate.model": model, "generate.backend": backend, "generate.openai.base_url": base_url}
+        r, base = common.recipe_with(recipe, common.settings(set_) | common.given(options))
         check_recipe_engines(r)  # a typo in an engine key, before ingest runs for it
         with common.progress_bar(not json_out) as bar:
             summary = run_generate(r, base, pages_dir, out or pages_dir, StageBars(bar))
-    common.report(summary, json_out, lambda: print_summary(summary, show))
+    common.report(summary, json_out, lambda: print_summary(summary, show), strict=strict)
 
 
 def print_summary(s, show: int) -> None:

@@ -31,24 +31,28 @@ def ingest(
     workers: Annotated[int | None, typer.Option(help="Override ingest.workers (default: all cores).")] = None,
     show: Annotated[int, typer.Option(help="After the run, print this many sample pages.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of tables.")] = False,
+    strict: common.StrictOption = False,
+    set_: common.SetOption = None,
+    limit: common.LimitOption = None,
 ) -> None:
     """Render every page and read its text: the text layer first, tesseract OCR where it is missing.
 
     Writes per-task parquet shards of pages to OUT/pages, every rejected file or page with its
     reason to OUT/rejects.jsonl, and OUT/manifest.json. Completed tasks are skipped when the same
-    command runs again, so an interrupted run resumes. Exit code 3 if anything was rejected.
+    command runs again, so an interrupted run resumes. Exit code 0 when it finished (3 with
+    --strict if anything was rejected; 4 if no page was read).
     """
     with common.failures():
-        overrides = {"inputs.paths": inputs or None, "ingest.ocr.mode": ocr.value if ocr else None,
-                     "ingest.ocr.languages": lang, "ingest.dpi": dpi, "ingest.workers": workers}
-        r, base = common.recipe_with(recipe, overrides)
+        options = {"inputs.paths": inputs or None, "ingest.ocr.mode": ocr.value if ocr else None,
+                   "ingest.ocr.languages": lang, "ingest.dpi": dpi, "ingest.workers": workers}
+        r, base = common.recipe_with(recipe, common.settings(set_, limit) | common.given(options))
         if inputs:
             base = Path.cwd()
         if not r.inputs.paths:
             raise common.DocsynthError("no inputs: give INPUT paths or set inputs.paths in the recipe")
         with run_directory(out) as local, common.progress_bar(not json_out) as bar:
             summary = run_ingest(r, base, local, StageBars(bar))
-    common.report(summary, json_out, lambda: print_summary(summary, show))
+    common.report(summary, json_out, lambda: print_summary(summary, show), strict=strict)
 
 
 def print_summary(s, show: int) -> None:

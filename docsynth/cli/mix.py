@@ -47,6 +47,7 @@ def mix(
         "Override the mixture's format: cauldron (images, texts) or messages (images and chat messages, what "
         "TRL's VLM SFT takes)."))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,
+    strict: common.StrictOption = False,
 ) -> None:
     """Merge Cauldron-style sources into one weighted, shuffled, sharded training mixture.
 
@@ -56,7 +57,8 @@ def mix(
     are shuffled globally with the seed and written as OUT/data/train-VVVVVVVV-XXXXX-of-NNNNN.parquet with
     OUT/mixture.json (requested vs realised counts and shares, shards with sha256) and a card
     OUT/README.md. Memory stays bounded by about one shard. The same inputs and seed give
-    byte-identical shards. Exit code 3 if rows were left out for broken images.
+    byte-identical shards. Exit code 3 if rows were left out for broken images, with --strict; 4
+    if the mixture has no rows.
     """
     with common.failures():
         m, _ = load_mixture(mixture)
@@ -68,7 +70,7 @@ def mix(
         else:
             with common.progress_bar(not json_out) as bar:
                 s = run_mix(m, out, _Bar(bar), spill_dir=spill_dir)
-    common.report(s, json_out, lambda: print_summary(s))
+    common.report(s, json_out, lambda: print_summary(s), strict=strict, plan=dry_run)
 
 
 def print_summary(s) -> None:

@@ -38,6 +38,7 @@ def push(
     commit_bytes: Annotated[str | None, typer.Option(help=_help("commit_bytes"), show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent, in which commits; send nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of a table.")] = False,
+    strict: common.StrictOption = False,
 ) -> None:
     """Publish a dataset or mixture to the Hugging Face Hub.
 
@@ -53,7 +54,7 @@ def push(
                                "set of push options")
         with common.progress_bar(not json_out and not dry_run) as bar:
             s = run_push(directory, repo_id, options, dry_run=dry_run, progress=_Bar(bar))
-    common.report(s, json_out, lambda: _print(s))
+    common.report(s, json_out, lambda: _print(s), strict=strict)
 
 
 def _help(field: str) -> str:

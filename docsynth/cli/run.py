@@ -34,22 +34,26 @@ def run(
     address: Annotated[str | None, typer.Option(help=(
         "With --executor ray: the cluster (auto, ray://host:10001); default ray.address, RAY_ADDRESS, else a local Ray."))] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary of every stage instead of tables.")] = False,
+    strict: common.StrictOption = False,
+    set_: common.SetOption = None,
+    limit: common.LimitOption = None,
 ) -> None:
     """Run a whole recipe: ingest -> generate -> (verify) -> filter -> write the Cauldron dataset.
 
     Everything lives in the run directory: the resolved recipe, each stage's shards, manifests and
     rejects, the dataset in OUT/dataset, and OUT/run.json. A stage's finished work is reused while
     its config and inputs are unchanged: changing only the filters redoes only the writing, and
-    changing a prompt reuses the ingest. An interrupted run resumes where it stopped. Exit code 3
-    if any document, page or sample was rejected (see docsynth rejects OUT).
+    changing a prompt reuses the ingest. An interrupted run resumes where it stopped. Exit code 0
+    when it finished, whatever was rejected (see docsynth rejects OUT); 3 with --strict if anything
+    was; 4 if the dataset is empty.
     """
     with common.failures(), common.engines_stopped():
-        r, base = common.recipe_with(recipe, {})
+        r, base = common.recipe_with(recipe, common.settings(set_, limit))
         check_recipe_engines(r)  # a typo in an engine key, before ingest runs for it
         out = out or str(Path("runs") / r.name)
         with run_directory(out) as local:
             s = _run_with_bars(r, base, local, force or [], json_out, executor, address)
-    common.report(s, json_out, lambda: _print_summary(s, show))
+    common.report(s, json_out, lambda: _print_summary(s, show), strict=strict)
 
 
 def _print_summary(s, show: int) -> None:

@@ -26,6 +26,7 @@ def verify(
     backend: Annotated[str | None, typer.Option(help="Override verify.backend: vllm | openai.")] = None,
     base_url: Annotated[str | None, typer.Option(help="Override verify.openai.base_url (with --backend openai).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON: a summary, or with --pairs one verdict per line.")] = False,
+    strict: common.StrictOption = False,
 ) -> None:
     """Check generated pairs by a round trip: the verifier model answers each question from the
     page text alone, and its answer is compared with the generated one (numbers, dates and units
@@ -46,7 +47,7 @@ def verify(
             return _pairs(r, base, pairs, json_out)
         with common.progress_bar(not json_out) as bar:
             summary = run_verify(r, base, run_dir, None, StageBars(bar))
-    common.report(summary, json_out, lambda: print_summary(summary))
+    common.report(summary, json_out, lambda: print_summary(summary), strict=strict)
 
 
 def _pairs(r, base: Path, path: Path, json_out: bool) -> None:

@@ -53,6 +53,10 @@ class CleanSummary:
     seconds: float = 0.0
     rejects: int = 0  # the CLI's exit-3 convention: nothing is rejected here
 
+    @property
+    def produced(self) -> bool:
+        return self.rows_out > 0
+
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
 

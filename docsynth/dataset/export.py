@@ -33,6 +33,10 @@ class ExportSummary:
     seconds: float = 0.0
     rejects = 0  # nothing is dropped: every row is written
 
+    @property
+    def produced(self) -> bool:
+        return self.rows > 0
+
     def to_dict(self) -> dict:
         return asdict(self)
 

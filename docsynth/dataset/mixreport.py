@@ -46,6 +46,10 @@ class MixSummary:
     duplicates: dict = field(default_factory=dict)  # rows left out as near-duplicates, by source (dedup.images)
 
     @property
+    def produced(self) -> bool:
+        return self.rows > 0
+
+    @property
     def rejects(self) -> int:
         return sum(s.broken_images for s in self.sources)
 

@@ -62,6 +62,10 @@ class WriteSummary:
     reused: bool = False
     seconds: float = 0.0
 
+    @property
+    def produced(self) -> bool:
+        return self.samples_out > 0
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -149,6 +149,12 @@ class RunSummary:
     seconds: float = 0.0
 
     @property
+    def produced(self) -> bool:
+        """A dataset with rows, or the last stage that ran made something (a run stopped before write)."""
+        last = self.write or self.verify or self.generate or self.ingest
+        return last is None or last.produced
+
+    @property
     def rejects(self) -> int:
         return (self.ingest.rejects if self.ingest else 0) + (self.generate.rejects if self.generate else 0)
 

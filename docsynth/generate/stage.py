@@ -67,6 +67,10 @@ class GenerateSummary:
     seconds: float = 0.0
     shards: list[str] = field(default_factory=list)
 
+    @property
+    def produced(self) -> bool:
+        return self.pairs > 0
+
     def to_dict(self) -> dict:
         return asdict(self)
 

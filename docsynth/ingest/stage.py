@@ -69,6 +69,10 @@ class IngestSummary:
     seconds: float = 0.0
     pages_per_s: float = 0.0
 
+    @property
+    def produced(self) -> bool:
+        return self.pages > 0
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -58,6 +58,10 @@ class VerifySummary:
 
     rejects = 0  # a pair the verifier could not check is kept, unchecked: nothing is rejected here
 
+    @property
+    def produced(self) -> bool:
+        return self.pairs > 0
+
     def to_dict(self) -> dict:
         return asdict(self)
 

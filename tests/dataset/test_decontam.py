@@ -134,8 +134,8 @@ def docsynth(*args: str) -> subprocess.CompletedProcess:
 def test_decontaminate_command_writes_a_clean_copy_report_and_card_and_reuses_hashes(corpus, tmp_path):
     out, cache = tmp_path / "clean", tmp_path / "cache"
     args = ["decontaminate", str(corpus["dataset"]), "--against", f"docvqa={corpus['eval']}", "--cache", str(cache)]
-    res = docsynth(*args, "--out", str(out), "--json")
-    assert res.returncode == 3, res.stderr  # something matched
+    res = docsynth(*args, "--out", str(out), "--json", "--strict")
+    assert res.returncode == 3, res.stderr  # something matched, and --strict says so
     s = json.loads(res.stdout)
     d = s["decontamination"]
     n = len(corpus["held_in"])
