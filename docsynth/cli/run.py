@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from docsynth.generate.backends.engineargs import check_recipe_engines
 from docsynth.cli import common
@@ -19,6 +20,7 @@ from docsynth.cli.bars import StageBars
 from docsynth.core.objstore import run_directory
 from docsynth.core.records import REJECT_FILES, read_rejects, reject_counts
 from docsynth.executors.local import STAGES, run_recipe
+from docsynth.executors.plan import plan_run
 
 
 def run(
@@ -37,6 +39,10 @@ def run(
     strict: common.StrictOption = False,
     set_: common.SetOption = None,
     limit: common.LimitOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=(
+        "Print the plan and stop: documents, pages (and those OCR would read), samples by template, the model "
+        "requests of generate and verify and their prompt tokens; reads the inputs' text layers, writes nothing, "
+        "starts no engine."))] = False,
 ) -> None:
     """Run a whole recipe: ingest -> generate -> (verify) -> filter -> write the Cauldron dataset.
 
@@ -50,10 +56,31 @@ def run(
     with common.failures(), common.engines_stopped():
         r, base = common.recipe_with(recipe, common.settings(set_, limit))
         check_recipe_engines(r)  # a typo in an engine key, before ingest runs for it
+        if dry_run:
+            plan = plan_run(r, base)
+    if dry_run:
+        common.report(plan, json_out, lambda: _print_plan(plan), plan=True)
+        return
+    with common.failures(), common.engines_stopped():
         out = out or str(Path("runs") / r.name)
         with run_directory(out) as local:
             s = _run_with_bars(r, base, local, force or [], json_out, executor, address)
     common.report(s, json_out, lambda: _print_summary(s, show), strict=strict)
+
+
+def _print_plan(p) -> None:
+    t = Table(title=f"plan of {p.recipe} (--dry-run: nothing written, no engine started)", show_header=False,
+              title_justify="left")
+    t.add_row("documents", f"{p.documents:,}" + (f"  ({p.documents_unreadable:,} unreadable)" if p.documents_unreadable else ""))
+    t.add_row("pages", f"{p.pages:,}" + (f"  ({p.pages_to_ocr:,} need OCR: not in the figures below)" if p.pages_to_ocr else ""))
+    if p.pages_gated:
+        t.add_row("left out by the page gate", ", ".join(f"{k}: {v:,}" for k, v in p.pages_gated.items()))
+    t.add_row("samples", f"{p.samples:,}  " + ", ".join(f"{k}: {v:,}" for k, v in p.templates.items()))
+    t.add_row("generate", f"{p.generate_requests:,} requests, {p.prompt_tokens:,} prompt tokens ({p.tokens_from}), "
+                          f"up to {p.max_output_tokens:,} output tokens each; {p.pairs_asked:,} pairs asked")
+    t.add_row("verify", f"{p.verify_requests:,} requests" if p.verify_requests else "off")
+    t.add_row("model requests", f"{p.model_requests:,} to {p.model} (context {p.context:,})")
+    common.out.print(t)
 
 
 def _print_summary(s, show: int) -> None:

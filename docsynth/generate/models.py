@@ -48,11 +48,17 @@ def resolve_model(model: str, base: Path, dtype: str = "float32") -> str:
     return model
 
 
+def package_model_folder(package: str, dtype: str = "float32") -> Path:
+    """Where prepare_package_model puts (or has put) a package model's folder."""
+    parts = _PARTS.match(package)
+    name = parts["stem"].rstrip("-_") if parts else package
+    return cache_dir() / "models" / (name if dtype == "float32" else f"{name}-{dtype}")
+
+
 def prepare_package_model(package: str, dtype: str = "float32") -> Path:
     """The Hugging Face folder made from pip-installed GGUF model package(s), built on first use."""
     parts = _PARTS.match(package)
-    name = parts["stem"].rstrip("-_") if parts else package
-    target = cache_dir() / "models" / (name if dtype == "float32" else f"{name}-{dtype}")
+    target = package_model_folder(package, dtype)
     if (target / ".docsynth-ready").exists():
         return target
     pkg = None
@@ -104,6 +110,11 @@ def _force_bos(folder: Path) -> None:
     cfg = json.loads(cfg_path.read_text())
     cfg["add_bos_token"] = True
     cfg_path.write_text(json.dumps(cfg, indent=1))
+
+
+def dtype_for(dtype: str) -> str:
+    """The dtype a package model is prepared in for generate.model_dtype (auto: the CPU's)."""
+    return _dtype(dtype)
 
 
 def _dtype(dtype: str) -> str:

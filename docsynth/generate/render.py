@@ -13,7 +13,7 @@ from docsynth.core.recipe import Recipe
 from docsynth.generate.backends import ChatRequest
 from docsynth.generate.budget import local_tokens
 from docsynth.generate.images import blank_page
-from docsynth.generate.models import PREFIX, cache_dir
+from docsynth.generate.models import PREFIX, dtype_for, package_model_folder
 from docsynth.generate.prompts import find_template, prompts_dir
 from docsynth.generate.samples import Prompter, Sample, derive_seed
 
@@ -25,6 +25,16 @@ class Rendered:
     context: int
     context_from: str  # where the context size came from
     pages: int  # pages the document has (the sample holds the first generate.max_pages_per_sample)
+
+
+def context_for(recipe: Recipe, base: Path) -> tuple[str, int, str]:
+    """(the model's local name, the context the stage would use, where that came from)."""
+    model = recipe.generate.model
+    if model.startswith(PREFIX):  # prepared once by the first run; until then its tokenizer is not here
+        model = str(package_model_folder(model[len(PREFIX):], dtype_for(recipe.generate.model_dtype)))
+    elif (base / model).is_dir():
+        model = str((base / model).resolve())
+    return (model, *_context(recipe, model))
 
 
 def _context(recipe: Recipe, model: str) -> tuple[int, str]:
@@ -49,12 +59,7 @@ def render(recipe: Recipe, base: Path, template: str, doc: Path, texts: list[str
     """The request of the first sample of the document `doc` whose pages have these texts."""
     g = recipe.generate
     templates = {template: find_template(template, templates_dir or prompts_dir(g.prompts_dir, base))}
-    model = g.model
-    if model.startswith(PREFIX):  # prepared once by the first run; until then its tokenizer is not here
-        model = str(cache_dir() / "models" / model[len(PREFIX):])
-    elif (base / model).is_dir():
-        model = str((base / model).resolve())
-    context, context_from = _context(recipe, model)
+    model, context, context_from = context_for(recipe, base)
     window = texts[:g.max_pages_per_sample]
     sid = f"{doc.name}:0-{len(window) - 1}"
     sample = Sample(sid, doc.name, str(doc), list(range(len(window))), window, template)
