@@ -234,3 +234,26 @@ def test_set_and_limit_override_the_recipe_and_are_checked_like_it(tmp_path):
                       ("ingest.dpi=[1", "not valid YAML")):
         res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "b"), "--set", bad)
         assert res.returncode == 2 and says in " ".join(res.stderr.split()), (bad, res.stderr)
+
+
+def test_an_unattended_run_writes_heartbeats_and_a_run_log(tmp_path, samples):
+    import os
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(12):  # distinct documents (a repeated file is ingested once)
+        data = (samples / "annual_report.pdf").read_bytes() + f"\n% copy {i}\n".encode()
+        (src / f"report{i:02d}.pdf").write_bytes(data)
+    env = {**os.environ, "DOCSYNTH_HEARTBEAT_S": "0.05"}
+    out = tmp_path / "out"
+    # stdout and stderr are pipes, as under nohup or a scheduler: no bars, heartbeats instead
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "ingest", str(src), "--out", str(out), "--json",
+                          "--ocr", "never"], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["docs"] == 12  # stdout is the summary alone
+    beats = [ln for ln in res.stderr.splitlines() if ln.startswith("heartbeat ")]
+    assert len(beats) >= 2 and all("ingest:" in b and "ETA" in b and "/12 docs" in b for b in beats), res.stderr
+    assert beats[-1].split("ingest: ")[1].startswith("12/12 docs")  # the last says where it ended
+    assert "\x1b[" not in res.stderr and "━" not in res.stderr  # no bar drawn into a log
+    log = (out / "run.log").read_text()
+    assert log.count("docsynth.heartbeat: heartbeat ") == len(beats) and "12/12 docs" in log

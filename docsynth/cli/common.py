@@ -18,6 +18,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
+from docsynth.cli.unattended import Bars
 from docsynth.core.children import Terminated
 from docsynth.core.errors import DocsynthError, RecipeError, UsageError
 from docsynth.core.recipe import Recipe, load_recipe, parse_recipe
@@ -50,7 +51,11 @@ def setup_logging(level: int) -> None:
     # vLLM logs every engine step at INFO; keep it to warnings unless asked for more (-v).
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING" if level >= logging.WARNING else "INFO")
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # stdout is for results (--json)
+    # vLLM's records: to the engine log always, to the terminal from this level (its warnings,
+    # about Triton, chunked prefill or eager mode, are nothing a user can act on; -v shows them).
+    os.environ.setdefault("DOCSYNTH_ENGINE_TERMINAL", "ERROR" if level >= logging.WARNING else "INFO")
     handler = RichHandler(console=err, show_path=False, show_time=False)
+    handler.setLevel(level)  # the terminal's level; the run log (docsynth.cli.unattended) keeps INFO
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
     logging.getLogger("docsynth").setLevel(level)
 
@@ -191,11 +196,12 @@ class RateColumn(ProgressColumn):
 
 def progress_bar(enabled: bool) -> Progress:
     """One display for any number of stage bars: done out of total in the task's `unit`, and the
-    rate of its counted field."""
-    return Progress(
+    rate of its counted field; heartbeat lines instead where stderr is not a terminal
+    (docsynth.cli.unattended), --json or not."""
+    return Bars(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
         RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=err, disable=not enabled, transient=False,
+        console=err, enabled=enabled, transient=False,
     )
 
 

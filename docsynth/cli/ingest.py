@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
+from docsynth.cli.unattended import run_log
 from docsynth.cli.bars import StageBars
 from docsynth.executors.local import run_ingest
 from docsynth.ingest.view import sample_pages
@@ -50,7 +51,7 @@ def ingest(
             base = Path.cwd()
         if not r.inputs.paths:
             raise common.DocsynthError("no inputs: give INPUT paths or set inputs.paths in the recipe")
-        with run_directory(out) as local, common.progress_bar(not json_out) as bar:
+        with run_directory(out) as local, run_log(local), common.progress_bar(not json_out) as bar:
             summary = run_ingest(r, base, local, StageBars(bar))
     common.report(summary, json_out, lambda: print_summary(summary, show), strict=strict)
 

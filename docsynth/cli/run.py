@@ -12,6 +12,7 @@ from rich.table import Table
 
 from docsynth.generate.backends.engineargs import check_recipe_engines
 from docsynth.cli import common
+from docsynth.cli.unattended import run_log
 from docsynth.cli import generate as generate_cli
 from docsynth.cli import ingest as ingest_cli
 from docsynth.cli import verify as verify_cli
@@ -63,7 +64,7 @@ def run(
         return
     with common.failures(), common.engines_stopped():
         out = out or str(Path("runs") / r.name)
-        with run_directory(out) as local:
+        with run_directory(out) as local, run_log(local):
             s = _run_with_bars(r, base, local, force or [], json_out, executor, address)
     common.report(s, json_out, lambda: _print_summary(s, show), strict=strict)
 

@@ -86,8 +86,9 @@ def _innermost(e: BaseException) -> BaseException:
 
 
 class EngineLogHandler(logging.Handler):
-    """Each record as `LEVEL logger: message` on stderr; an exception as its one-line cause there,
-    with the traceback appended to $DOCSYNTH_ENGINE_LOG.
+    """Each record as `LEVEL logger: message` in $DOCSYNTH_ENGINE_LOG, and on stderr from
+    DOCSYNTH_ENGINE_TERMINAL's level; an exception as its one-line cause there, with the traceback
+    appended to the log.
 
     In an engine process (not the one that started it) the handler is made as vLLM configures
     its logging, before anything can fail; it then sends the process's own stderr (the traceback
@@ -99,6 +100,7 @@ class EngineLogHandler(logging.Handler):
         super().__init__(level)
         self.out = sys.stderr
         path, parent = os.environ.get("DOCSYNTH_ENGINE_LOG"), os.environ.get("DOCSYNTH_ENGINE_PARENT")
+        self.path = path  # kept: `installed` restores the environment once the engine has started
         if path and parent and parent != str(os.getpid()):
             terminal = os.dup(2)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -112,16 +114,28 @@ class EngineLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = f"{record.levelname} {record.name}: {record.getMessage()}"
+            path = self.path or os.environ.get("DOCSYNTH_ENGINE_LOG")
             if record.exc_info and record.exc_info[1] is not None:
                 cause = _innermost(record.exc_info[1])
                 summary = f"{type(cause).__name__}: {str(cause).strip()}".replace("\n", " ")
-                path = os.environ.get("DOCSYNTH_ENGINE_LOG")
                 if path:
                     with open(path, "a") as f:
                         f.write(line + "\n" + "".join(traceback.format_exception(*record.exc_info)))
                         f.write(CAUSE + summary + "\n")
                 line += f" ({summary}" + (f"; traceback in {path})" if path else ")")
-            self.out.write(line + "\n")
-            self.out.flush()
+            elif path:
+                with open(path, "a") as f:
+                    f.write(line + "\n")
+            if record.levelno >= _terminal_level() or not path:
+                self.out.write(line + "\n")
+                self.out.flush()
         except Exception:
             self.handleError(record)
+
+
+def _terminal_level() -> int:
+    """The level from which vLLM's records also reach the terminal (DOCSYNTH_ENGINE_TERMINAL, set
+    by the CLI: ERROR, or INFO with -v); every record is in the engine log."""
+    name = os.environ.get("DOCSYNTH_ENGINE_TERMINAL", "WARNING").upper()
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.WARNING

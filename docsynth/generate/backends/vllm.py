@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ def engine(model: str, options: dict[str, Any], cpu: CpuEngineConfig | None = No
     key = json.dumps([model, options], sort_keys=True, default=str)
     if key not in _ENGINES:
         with enginelog.installed(cache_dir() / "logs"):  # before vLLM is imported or starts an engine process
+            log.info("vLLM's log (its warnings; on the terminal only with -v): %s",
+                     os.environ.get("DOCSYNTH_ENGINE_LOG", "vLLM's own configuration"))
             _ENGINES[key] = _start(model, options, cpu)
     return _ENGINES[key]
 
