@@ -15,6 +15,51 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
 
+# The Hub's dataset card metadata rules for the fields docsynth writes (the dataset card spec:
+# huggingface.co/docs/hub/datasets-cards): enumerated values, and the types of the others.
+CREATORS = {"crowdsourced", "expert-generated", "found", "machine-generated", "no-annotation", "other"}
+ENUMS = {"annotations_creators": CREATORS, "language_creators": CREATORS,
+         "multilinguality": {"monolingual", "multilingual", "translation", "other"},
+         "size_categories": {"n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B",
+                             "1B<n<10B", "10B<n<100B", "100B<n<1T", "n>1T", "other"},
+         "task_categories": {"visual-question-answering", "image-text-to-text", "document-question-answering",
+                             "question-answering", "image-to-text", "text-generation", "other"}}
+LICENSES = {"other", "unknown", "apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc0-1.0", "odc-by"}
+
+
+def card_errors(content: str) -> list[str]:
+    """What the Hub would refuse in a card's YAML header."""
+    import yaml
+
+    if not content.startswith("---") or content.count("---") < 2:
+        return ["no YAML header"]
+    try:
+        header = yaml.safe_load(content.split("---")[1])
+    except yaml.YAMLError as e:
+        return [f"invalid YAML: {e}"]
+    if not isinstance(header, dict):
+        return ["the header is not a mapping"]
+    errors = []
+    for key, allowed in ENUMS.items():
+        values = header.get(key, [])
+        for v in values if isinstance(values, list) else [values]:
+            if v not in allowed:
+                errors.append(f'"{key}" with value "{v}" is not valid')
+    lic = header.get("license")
+    for v in lic if isinstance(lic, list) else [lic] if lic is not None else []:
+        if v not in LICENSES:
+            errors.append(f'"license" with value "{v}" is not valid')
+    for key in ("source_datasets", "language", "tags"):
+        if key in header and not (isinstance(header[key], list) and all(isinstance(x, str) for x in header[key])):
+            errors.append(f'"{key}" must be a list of strings')
+    if "pretty_name" in header and not isinstance(header["pretty_name"], str):
+        errors.append('"pretty_name" must be a string')
+    for c in header.get("configs", []):
+        if not isinstance(c, dict) or "config_name" not in c or "data_files" not in c:
+            errors.append('"configs" entries need config_name and data_files')
+    return errors
+
+
 def git_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
@@ -91,9 +136,9 @@ def _handler(hub: Hub):
                 if method == "POST" and path == "/api/validate-yaml":  # the card's YAML header
                     content = json.loads(self._body())["content"]
                     hub.cards_validated.append(content)
-                    ok = content.startswith("---") and content.count("---") >= 2
-                    return self._send(200 if ok else 400, {"errors": [] if ok else [{"message": "no YAML header"}],
-                                                           "warnings": []})
+                    errors = card_errors(content)
+                    return self._send(400 if errors else 200, {"errors": [{"message": e} for e in errors],
+                                                               "warnings": []})
                 if method == "POST" and path == "/api/repos/create":
                     return self._create(json.loads(self._body()))
                 if parts[:2] == ["api", "datasets"] and len(parts) >= 4:

@@ -25,17 +25,17 @@ import pyarrow.parquet as pq
 import docsynth
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import RATED_AXES
-from docsynth.dataset.cauldron import (DATASET_CARD_FEATURES, DATASET_SCHEMA, card_front, card_header, cauldron_row,
+from docsynth.dataset.cauldron import (DATASET_SCHEMA, cauldron_row,
                                        rows_to_table, write_shard)
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
 from docsynth.core.records import reason_kind
-from docsynth.dataset.decontam import decontam_markdown
 from docsynth.dataset.decontamwrite import WriteDecontam
 from docsynth.dataset.filters import Pair, apply_filters, build_filters
-from docsynth.dataset.verdicts import Quality, VerdictSource, pairs_of, quality_markdown
+from docsynth.dataset.card import dataset_card
+from docsynth.dataset.verdicts import Quality, VerdictSource, pairs_of
 from docsynth.core.config import config_hash
-from docsynth.core.recipe import Recipe, dump_recipe
-from docsynth.dataset.stats import Stats, StatsAccumulator, stats_markdown
+from docsynth.core.recipe import Recipe
+from docsynth.dataset.stats import StatsAccumulator
 from docsynth.core.duplicates import duplicate_counts
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.tasks import Finished, Task, TaskStore
@@ -253,42 +253,3 @@ def _reject(c: dict, pair: Pair | None, reason: str) -> str:
     if pair is not None:
         r.update(question=pair.question, answer=pair.answer)
     return json.dumps(r, sort_keys=True, ensure_ascii=False)
-
-
-def dataset_card(recipe: Recipe, s: WriteSummary, templates: Counter, models: list[str], examples: list[dict],
-                 stats: Stats, data_files: str) -> str:
-    """README.md with the YAML header the Hub reads (naming the shards data_files matches), and
-    how the data was made."""
-    cfg = recipe.write
-    header = card_header(cfg.license, cfg.pretty_name or recipe.name, s.samples_out, s.bytes, ["synthetic", "documents"],
-                         data_files, DATASET_CARD_FEATURES)
-    langs = [f.allowed for f in recipe.filters if f.name == "language"]
-    if langs:
-        header["language"] = langs[0]
-    lines = [card_front(header),
-             f"# {cfg.pretty_name or recipe.name}", "",
-             f"Synthetic question/answer pairs about document pages, in the schema of The Cauldron and "
-             f"Docmatix (`images`: the page images; `texts`: one user/assistant turn per pair, with its "
-             f"`source`). Made with docsynth {docsynth.__version__}.", "",
-             "## How it was made", "",
-             f"- Pages rendered at {recipe.ingest.dpi} dpi as {recipe.ingest.image_format}; text from the PDF's "
-             f"text layer, tesseract OCR ({recipe.ingest.ocr.languages}) where a page had none "
-             f"(ocr: {recipe.ingest.ocr.mode}).",
-             f"- Model: {', '.join(f'`{m}`' for m in models) or '(none)'}; backend `{recipe.generate.backend}`; "
-             f"up to {recipe.generate.max_pages_per_sample} pages per sample.",
-             "- Prompt templates (samples kept): " + ", ".join(f"`{k}` {v}" for k, v in sorted(templates.items())),
-             "- Filters, in order: " + ", ".join(f"`{f.name}`" for f in recipe.filters), "",
-             "| | in | out |", "| --- | --- | --- |",
-             f"| samples | {s.samples_in:,} | {s.samples_out:,} |", f"| QA pairs | {s.pairs_in:,} | {s.pairs_out:,} |", "",
-             f"Samples left with no pair: {s.samples_dropped:,}."
-             + (f" Near-duplicates left out at ingest (`ingest.dedup`, the first copy kept): "
-                f"{s.duplicates['documents']:,} documents, {s.duplicates['pages']:,} pages." if s.duplicates else ""), "", *quality_markdown(s.quality, s.dropped),
-             *decontam_markdown(s.decontamination)]
-    if examples:
-        lines += ["## Examples", ""]
-        for ex in examples:
-            lines.append(f"`{Path(ex['source']).name}` pages {ex['pages'][0]}-{ex['pages'][-1]}:")
-            lines += [f"- **Q:** {t['user']}  \n  **A:** {t['assistant']}" for t in ex["texts"][:4]]
-            lines.append("")
-    lines += [stats_markdown(stats), "## Recipe", "", "```yaml", dump_recipe(recipe).rstrip(), "```", ""]
-    return "\n".join(lines)

@@ -111,6 +111,32 @@ def test_the_card_has_the_hub_header_and_how_it_was_made(run_dir, tmp_path):
         assert words in card
 
 
+def test_the_card_says_how_the_data_was_made_and_passes_the_hubs_metadata_validation(run_dir, tmp_path):
+    from huggingface_hub import DatasetCard
+
+    from tests.hubserver import Hub
+
+    run_write(make_recipe(write={"license": "cc-by-4.0"}), run_dir, tmp_path / "ds")
+    text = (tmp_path / "ds" / "README.md").read_text()
+    card = DatasetCard(text, ignore_metadata_errors=False)
+    assert card.data.annotations_creators == ["machine-generated"] and card.data.source_datasets == ["original"]
+    assert card.data.language_creators == ["machine-generated"] and card.data.license == "cc-by-4.0"
+    for words in ("## Generator", "licence", "## Limitations", "86 % right answer-first", "No verifier checked"):
+        assert words in text, words
+    with Hub("t") as hub:  # huggingface_hub's own validate(), against the stand-in Hub's copy of the rules
+        code = ("import sys; from huggingface_hub import DatasetCard; "
+                "DatasetCard(open(sys.argv[1]).read()).validate(); print('valid')")
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_TELEMETRY": "1"}
+        ok = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ds" / "README.md")], env=env,
+                            capture_output=True, text=True, timeout=120)
+        assert ok.returncode == 0 and "valid" in ok.stdout, ok.stderr[-2000:]
+        bad = tmp_path / "bad.md"
+        bad.write_text(text.replace("machine-generated", "robot-made", 1))
+        refused = subprocess.run([sys.executable, "-c", code, str(bad)], env=env, capture_output=True, text=True,
+                                 timeout=120)
+        assert refused.returncode != 0 and "robot-made" in refused.stderr
+
+
 def test_every_drop_is_recorded_with_its_reason(run_dir, tmp_path):
     run_write(make_recipe(), run_dir, tmp_path / "ds")
     rej = [json.loads(x) for x in (run_dir / "filter-rejects.jsonl").read_text().splitlines()]
