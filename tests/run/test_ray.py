@@ -61,9 +61,14 @@ def no_leftovers():
     kill_tagged()
 
 
-def run(recipe: Path, out: Path, *extra: str, background: bool = False):
+def run(recipe: Path, out: Path, *extra: str, background: bool = False, hold_after: int = 0):
+    """hold_after: no generate task commits past this many (tests/holds), until the test kills the run."""
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": "",
            "RAY_DEDUP_LOGS": "0", "DOCSYNTH_TEST_TAG": TAG}
+    if hold_after:
+        holds = str(Path(__file__).resolve().parents[1] / "holds")
+        env.update(PYTHONPATH=os.pathsep.join(filter(None, [holds, env.get("PYTHONPATH")])),
+                   DOCSYNTH_HOLD_DIR=str(out / "candidates"), DOCSYNTH_HOLD_AFTER=str(hold_after))
     cmd = [sys.executable, "-m", "docsynth.cli", "run", str(recipe), "--out", str(out), "--json", *extra]
     if background:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
@@ -83,9 +88,11 @@ def test_ray_gives_the_local_executors_dataset_and_a_restart_skips_finished_task
     assert (tmp_path / "ray" / "dataset" / "README.md").read_text().split("## Recipe")[0] == \
         (tmp_path / "local" / "dataset" / "README.md").read_text().split("## Recipe")[0]
 
-    # Kill a Ray run once two generate tasks are finished; the restart redoes only the rest.
+    # Kill a Ray run once two generate tasks are finished; the restart redoes only the rest. The
+    # others are held before they commit (tests/holds): under load all four used to finish within
+    # 0.8 s of the kill (CI, 2026-12-06).
     out = tmp_path / "killed"
-    proc = run(recipe, out, "--executor", "ray", background=True)
+    proc = run(recipe, out, "--executor", "ray", background=True, hold_after=2)
     deadline = time.monotonic() + 600
     while len(list((out / "candidates").glob("task-*.done.json"))) < 2:
         assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
