@@ -33,9 +33,9 @@ StrictOption = Annotated[bool, typer.Option("--strict", help=(
 
 def results_only_on_stdout() -> None:
     """Keep stdout for results (--json, JSON lines): point file descriptor 1 at stderr, so that
-    whatever a library or a child process writes there (Ray's autoscaler printed a traceback on
-    shutdown into `run --json`'s output, which then did not parse) goes to the log stream, and give
-    Python's own `sys.stdout` a private copy of the real one."""
+    whatever a child process (vLLM's engine processes, Ray's) or a C library writes there goes to
+    the log stream, and give Python's own `sys.stdout` a private copy of the real one. (What
+    Python code prints to sys.stdout is its own matter: the Ray executor sends Ray's to stderr.)"""
     import sys
 
     try:

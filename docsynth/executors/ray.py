@@ -18,10 +18,12 @@ finished task, on any executor.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import pickle
+import sys
 import time
 
 from docsynth.core.errors import MissingDependencyError
@@ -96,7 +98,21 @@ def run_on_ray(ingest: IngestStage, generate: GenerateStage, cfg: RayConfig, add
     generate.begin()
     tasks = ingest.plan()
     ingest.store.prune(tasks)
-    _init(ray, address or cfg.address, cfg.local_cpus, cfg.object_store_memory)
+    started = _init(ray, address or cfg.address, cfg.local_cpus, cfg.object_store_memory)
+    # Ray prints what it hears from the cluster (a worker's death, the autoscaler monitor's
+    # traceback when it is stopped) to sys.stdout, from a thread; stdout is for the summary
+    # (`run --json` once ended with a traceback after its JSON). So stderr takes it while this
+    # session lasts, and a Ray started here is stopped here, not at exit after the summary.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            return _drive(ray, ingest, generate, cfg, tasks, progress, t0)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _drive(ray, ingest: IngestStage, generate: GenerateStage, cfg: RayConfig, tasks: list, progress: Progress,
+           t0: float):
     gpus = cfg.engine_gpus if cfg.engine_gpus is not None else (1.0 if ray.cluster_resources().get("GPU", 0) else 0.0)
     progress.planned(ingest.name, tasks)
     rows = [{"task": pickle.dumps(t)} for t in tasks]
@@ -143,9 +159,10 @@ def _advance(progress: Progress, name: str, task, row: dict, markers: dict, reus
     progress.advanced(name, task, markers[name][task.index], bool(row[f"{name}_reused"]))
 
 
-def _init(ray, address: str | None, num_cpus: int | None, object_store_memory: int | None) -> None:
+def _init(ray, address: str | None, num_cpus: int | None, object_store_memory: int | None) -> bool:
+    """Connect to or start Ray; False where this process was already connected (it stays so)."""
     if ray.is_initialized():
-        return
+        return False
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs = {"address": address} if address else {"num_cpus": num_cpus, "object_store_memory": object_store_memory}
     # The workers see the settings the stages read from the environment (vLLM's, the Hub's, ours).
@@ -157,3 +174,4 @@ def _init(ray, address: str | None, num_cpus: int | None, object_store_memory: i
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.execution_options.preserve_order = False
+    return True
