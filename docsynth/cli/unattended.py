@@ -87,7 +87,9 @@ def run_log(folder: Path) -> Iterator[Path]:
     command runs, whatever the terminal shows (-v)."""
     path = Path(folder) / RUN_LOG
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    # Opened at the first record: a command that stops at once (the directory is another run's,
+    # its lock held) writes nothing into it.
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8", delay=True)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     ours = logging.getLogger("docsynth")
