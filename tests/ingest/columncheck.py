@@ -45,8 +45,14 @@ def blocks_in_order(page: pymupdf.Page) -> list[tuple]:
     def column(b) -> int:  # 0 left, 1 right, 2 across both (a formula may poke into the gutter)
         return 2 if b[2] - b[0] > 0.6 * (right - left) else 0 if (b[0] + b[2]) / 2 < mid else 1
 
-    wide = sorted((b for b in body if column(b) == 2), key=lambda b: b[1])
-    narrow = [b for b in body if column(b) != 2]
+    return in_bands(body, column)
+
+
+def in_bands(blocks: list[tuple], column) -> list[tuple]:
+    """Blocks as a reader takes them: page-wide ones (column 2) cut the page into bands, and in
+    a band the left column's blocks (0) come before the right's (1), each top to bottom."""
+    wide = sorted((b for b in blocks if column(b) == 2), key=lambda b: b[1])
+    narrow = [b for b in blocks if column(b) != 2]
     order, top = [], float("-inf")
     for w in [*wide, None]:
         bottom = w[1] if w else float("inf")

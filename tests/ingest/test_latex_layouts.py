@@ -15,6 +15,7 @@ import pytest
 
 from docsynth.core.text import normalise
 from docsynth.ingest.pdf import layer_text
+from tests.ingest.columncheck import in_bands
 
 LATEX = Path(__file__).parent / "latex"
 PAPERS = sorted(p.name for p in LATEX.glob("*.pdf"))
@@ -33,16 +34,7 @@ def reading_order(page: pymupdf.Page) -> list[tuple]:
     def column(b) -> int:  # 0 left, 1 right, 2 across both
         return 0 if b[2] <= mid + 5 else 1 if b[0] >= mid - 5 else 2
 
-    wide = sorted((b for b in blocks if column(b) == 2), key=lambda b: b[1])
-    narrow = [b for b in blocks if column(b) != 2]
-    order, top = [], float("-inf")
-    for w in [*wide, None]:
-        bottom = w[1] if w else float("inf")
-        order += sorted((b for b in narrow if top <= b[1] < bottom), key=lambda b: (column(b), b[1]))
-        if w:
-            order.append(w)
-            top = w[1]
-    return order
+    return in_bands(blocks, column)
 
 
 def test_the_corpus_has_every_class():
