@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from docsynth.dataset.cauldron import dataset_shards
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import reject_counts
+from docsynth.core.torchlibs import set_aside_broken
 
 LENGTH_EDGES = [0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]  # characters; the last bin is open
 SIDE_EDGES = [0, 256, 512, 768, 1024, 1536, 2048, 3072, 4096]  # pixels, the image's longer side
@@ -221,6 +222,7 @@ def _quality(path: Path) -> dict:
 
 def load_tokenizer(name: str) -> Callable[[list[str]], list[int]]:
     """Token counts per text with a Hugging Face tokenizer (a local folder or a cached Hub id)."""
+    set_aside_broken()
     try:
         from transformers import AutoTokenizer
     except ImportError as e:

@@ -8,6 +8,7 @@ import math
 from typing import Protocol
 
 from docsynth.core.inert import tokenizer_specials
+from docsynth.core.torchlibs import set_aside_broken
 
 log = logging.getLogger(__name__)
 MARK = " [...]"  # appended to a page whose text was cut
@@ -56,6 +57,7 @@ class CharTokens:
 def local_tokens(model: str, chars_per_token: float) -> Tokens:
     """The model's tokenizer if it is on this machine (a local folder or the HF cache), else
     the character estimate."""
+    set_aside_broken()
     try:
         from transformers import AutoTokenizer
 

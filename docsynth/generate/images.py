@@ -18,6 +18,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from docsynth.core.torchlibs import set_aside_broken
 log = logging.getLogger(__name__)
 JPEG_QUALITY = 90  # ingest's default: a resized page keeps the quality it was stored at
 PAGE_ASPECT = 2 ** 0.5  # A4 / letter portrait, about: the page shape a budget is sized for
@@ -123,6 +124,7 @@ def processor_kwargs(processor, max_pixels: int) -> dict:
 def image_tokens(model: str, max_pixels: int, pixels_per_token: float) -> tuple[ImageTokens, dict]:
     """The counter for this model's images, and the processor settings that go with it (for the
     engine's mm_processor_kwargs): exact where the processor is on this machine, else estimated."""
+    set_aside_broken()
     try:
         from transformers import AutoProcessor
 

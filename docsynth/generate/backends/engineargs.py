@@ -9,6 +9,7 @@ import difflib
 from typing import Any
 
 from docsynth.core.errors import RecipeError
+from docsynth.core.torchlibs import set_aside_broken
 
 
 def check_engine_options(options: dict[str, Any] | None, where: str) -> None:
@@ -17,6 +18,7 @@ def check_engine_options(options: dict[str, Any] | None, where: str) -> None:
     importing it costs about 7 s on 2 cores, so only a non-empty section does)."""
     if not options:
         return
+    set_aside_broken()
     try:
         from vllm.engine.arg_utils import EngineArgs
     except Exception:  # noqa: BLE001 - no vLLM, or a broken one: the engine's own start says which

@@ -15,6 +15,7 @@ from docsynth.generate.backends import ChatRequest, Completion, enginelog
 from docsynth.generate.backends.supervise import interruptible, supervised
 from docsynth.generate.backends.vllm_start import cpu_options, start_error
 from docsynth.generate.models import cache_dir
+from docsynth.core.torchlibs import set_aside_broken
 
 log = logging.getLogger(__name__)
 _ENGINES: dict[str, Any] = {}
@@ -33,6 +34,7 @@ def engine(model: str, options: dict[str, Any], cpu: CpuEngineConfig | None = No
 
 
 def _start(model: str, options: dict[str, Any], cpu: CpuEngineConfig | None):
+    set_aside_broken()
     try:
         from vllm import LLM
     except ImportError as e:
