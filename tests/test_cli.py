@@ -28,6 +28,20 @@ def test_version_and_help():
         assert word in ingest_help
 
 
+def test_help_labels_values_as_click_does():
+    """No Python types in help: a flag has no label, values read TEXT/INTEGER/PATH, choices a|b,
+    and a required argument is PAGES_DIR in the usage line, not {pages_dir}."""
+    gen = run("generate", "--help").stdout
+    assert "Usage: docsynth generate [OPTIONS] PAGES_DIR" in " ".join(gen.split())
+    for typed in ("<bool>", "<str>", "<int>", "<path>", "<list[", "{pages_dir}"):
+        assert typed not in gen, typed
+    rows = {line.split()[1]: line.split()[2:] for line in gen.splitlines() if line.startswith("│ --")}
+    assert rows["--recipe"][:2] == ["-r", "PATH"] and rows["--show"][0] == "INTEGER" and rows["--set"][0] == "KEY=VALUE"
+    assert rows["--json"][0] == "Print"  # a flag: its help follows its name
+    ingest = run("ingest", "--help").stdout
+    assert "auto|always|never" in ingest and "[INPUTS]..." in ingest and "<" not in ingest.replace("<=", "")
+
+
 def test_validate_good_and_bad_recipes(tmp_path):
     ok = run("validate", "recipes/quickstart.yaml")
     assert ok.returncode == 0 and "dpi: 150" in ok.stdout

@@ -11,6 +11,7 @@ import typer
 
 from docsynth import __version__
 from docsynth.core.children import Terminated, signals_unwind
+from docsynth.cli.metavars import plain_metavars
 from docsynth.cli import (common, decontaminate, export, generate, ingest, mix, preview, prompts, push, recipes, run, stats,
                           validate, verify, write)
 
@@ -80,6 +81,6 @@ def main() -> None:
     # SIGTERM unwinds like Ctrl-C, and no process the command started outlives it.
     with signals_unwind():
         try:
-            app()
+            plain_metavars(typer.main.get_command(app))(prog_name="docsynth")
         except Terminated:  # before or after a command's own handling (argument parsing, exit)
             raise SystemExit(Terminated.exit_code) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,6 @@ def results_only_on_stdout() -> None:
     whatever a child process (vLLM's engine processes, Ray's) or a C library writes there goes to
     the log stream, and give Python's own `sys.stdout` a private copy of the real one. (What
     Python code prints to sys.stdout is its own matter: the Ray executor sends Ray's to stderr.)"""
-    import sys
 
     try:
         sys.stdout.flush()
@@ -54,9 +54,14 @@ def setup_logging(level: int) -> None:
     # vLLM's records: to the engine log always, to the terminal from this level (its warnings,
     # about Triton, chunked prefill or eager mode, are nothing a user can act on; -v shows them).
     os.environ.setdefault("DOCSYNTH_ENGINE_TERMINAL", "ERROR" if level >= logging.WARNING else "INFO")
-    handler = RichHandler(console=err, show_path=False, show_time=False)
+    if err.is_terminal:
+        handler: logging.Handler = RichHandler(console=err, show_path=False, show_time=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:  # nohup, Slurm, CI: one line per record, never wrapped, so a log can be grepped
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
     handler.setLevel(level)  # the terminal's level; the run log (docsynth.cli.unattended) keeps INFO
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("docsynth").setLevel(level)
 
 
