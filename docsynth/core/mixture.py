@@ -100,9 +100,10 @@ class Mixture(Section):
     row_group_bytes: ByteSize = Field(ByteSize(32_000_000), ge=100_000, description=(
         "target parquet row group size: the unit a loader reads and a resume re-reads"))
     license: str = Field("other", description="the card's license (the sources' terms decide it)")
-    format: Literal["cauldron", "messages"] = Field("cauldron", description=(
-        "the shards' view: cauldron (images, texts; what MixtureDataset reads) or messages (images and chat "
-        "messages, what TRL's VLM SFT takes; docsynth export writes the same)"))
+    format: Literal["cauldron", "messages", "finevision"] = Field("cauldron", description=(
+        "the shards' view: cauldron (images, texts, source; what MixtureDataset reads), messages (images and chat "
+        "messages, what TRL's VLM SFT takes) or finevision (images, texts of user/assistant, source: "
+        "concatenates with FineVision); each with the quality columns; docsynth export writes the same views"))
     decontaminate: DecontamConfig = Field(default_factory=DecontamConfig, description=(
         "check every source against evaluation sets (a source's own section replaces it)"))
     dedup: MixDedup = Field(default_factory=MixDedup)

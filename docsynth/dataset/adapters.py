@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
-from docsynth.dataset.cauldron import SCHEMA, cauldron_problem
+from docsynth.dataset.cauldron import PER_TURN, SCHEMA, cauldron_problem
+from docsynth.dataset.mixquality import carried_columns
 from docsynth.dataset.sources import Source, SourceError, as_cauldron
 from docsynth.core.mixture import LlavaAdapter, MessagesAdapter, QAAdapter, TurnsConfig
 
@@ -24,8 +25,10 @@ Image.MAX_IMAGE_PIXELS = None  # pages and charts are big; a bomb is caught by t
 
 
 def source_columns(src: Source) -> list[str]:
-    """The columns to read; SourceError (naming the source and the column) if the schema does not fit."""
-    return _content_columns(src) + _quality_columns(src)
+    """The columns to read (what the rows are made of, what the source's quality filters read, and
+    the quality columns carried into the mixture); SourceError (naming the source and the column)
+    if the schema does not fit."""
+    return list(dict.fromkeys(_content_columns(src) + _quality_columns(src) + carried_columns(src)))
 
 
 def _quality_columns(src: Source) -> list[str]:
@@ -181,24 +184,34 @@ def _images(value, root: Path) -> list[dict]:
 
 def cap_and_split(batch: pa.RecordBatch, turns: TurnsConfig) -> pa.RecordBatch:
     """Keep the first turns.max turns of each row, then cut rows into pieces of turns.split turns
-    (pieces keep the row's images; a row with no turn left is dropped when splitting)."""
+    (pieces keep the row's images and other row-level columns; a row with no turn left is dropped
+    when splitting). The per-turn quality columns (PER_TURN, one value per turn: see
+    docsynth.dataset.mixquality) are cut with `texts`."""
     if turns.max is None and turns.split is None:
         return batch
-    texts = batch.column("texts")
+    per_turn = [i for i, f in enumerate(batch.schema) if f.name == "texts" or f.name in PER_TURN]
+    cols = list(batch.columns)
     if turns.max is not None:
-        texts = pc.list_slice(texts, 0, turns.max)
+        for i in per_turn:
+            cols[i] = pc.list_slice(cols[i], 0, turns.max)
     if turns.split is None:
-        return pa.RecordBatch.from_arrays([batch.column("images"), texts], schema=SCHEMA)
+        return pa.RecordBatch.from_arrays(cols, schema=batch.schema)
+    texts = cols[batch.schema.get_field_index("texts")]
     lengths = pc.list_value_length(texts).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     pieces = -(-lengths // turns.split)
     row = np.repeat(np.arange(len(lengths)), pieces)
     first_piece = np.repeat(np.cumsum(pieces) - pieces, pieces)
     starts = np.concatenate([[0], np.cumsum(lengths)])[:-1]
     piece_start = starts[row] + (np.arange(len(row)) - first_piece) * turns.split
-    flat = texts.flatten()
-    offsets = pa.array(np.append(piece_start, len(flat)).astype(np.int32))
-    split = pa.ListArray.from_arrays(offsets, flat, type=SCHEMA.field("texts").type)
-    return pa.RecordBatch.from_arrays([batch.column("images").take(pa.array(row)), split], schema=SCHEMA)
+    take = pa.array(row)
+    for i, f in enumerate(batch.schema):
+        if i in per_turn:
+            flat = cols[i].flatten()
+            offsets = pa.array(np.append(piece_start, len(flat)).astype(np.int32))
+            cols[i] = pa.ListArray.from_arrays(offsets, flat, type=f.type)
+        else:
+            cols[i] = cols[i].take(take)
+    return pa.RecordBatch.from_arrays(cols, schema=batch.schema)
 
 
 def piece_counts(batch: pa.RecordBatch, turns: TurnsConfig) -> np.ndarray:

@@ -3,8 +3,11 @@
     images: list of image             (datasets: List(Image()))
     texts:  list of {user, assistant, source}
 
-A docsynth dataset (the write stage's output, DATASET_SCHEMA) adds per-turn quality columns
-beside them, in FineVision's names, so training code that reads those filters it unchanged:
+A docsynth dataset (the write stage's output, DATASET_SCHEMA) and a docsynth mixture add a
+top-level `source` (FineVision's: a dataset, the row's provenance, "docsynth:RECIPE doc:ID
+pages:A-B template:T model:M", the same as in its turns; a mixture, the name of the row's source)
+and per-turn quality columns, in FineVision's names, so training code that reads those filters
+it unchanged:
 
     AXIS_ratings: list of int64 1-5 or null, one per turn   (AXIS in docsynth.core.records.RATING_AXES)
     AXIS_min:     int64 or null, the lowest rating of the row's turns
@@ -13,7 +16,8 @@ beside them, in FineVision's names, so training code that reads those filters it
     evidence:     list of {page, start, end, kind, key, text} per turn: an answer-first pair's span (null for a
                   model-first pair); start and end index the page text the model was given
 
-Mixtures and every reader of a source keep to SCHEMA (images, texts): other columns are dropped.
+Every reader of a source reads SCHEMA (images, texts); the mixer carries the quality columns a
+source has, and writes nulls where it has none (docsynth.dataset.adapters.with_quality).
 """
 
 from __future__ import annotations
@@ -53,11 +57,13 @@ assert list(_EVIDENCE_FIELDS) == EVIDENCE.names
 _QUALITY_FEATURES = {**{c: ([_INT] if c.endswith("_ratings") else _INT) for c in RATED_COLUMNS},
                      "verified": [_BOOL], "checks": [{c: _BOOL for c in CHECK_NAMES}],
                      "evidence": [{k: {"dtype": t, "_type": "Value"} for k, t in _EVIDENCE_FIELDS.items()}]}
+PER_TURN = [c for c in QUALITY_COLUMNS if not c.endswith("_min")]  # one value per turn: cut and split with texts
 DATASET_SCHEMA = pa.schema(
-    [*SCHEMA, *((c, pa.list_(pa.int64()) if c.endswith("_ratings") else pa.int64()) for c in RATED_COLUMNS),
+    [*SCHEMA, ("source", pa.string()), *((c, pa.list_(pa.int64()) if c.endswith("_ratings") else pa.int64()) for c in RATED_COLUMNS),
      ("verified", pa.list_(pa.bool_())), ("checks", pa.list_(CHECKS)), ("evidence", pa.list_(EVIDENCE))],
-    metadata={b"huggingface": json.dumps({"info": {"features": {**FEATURES, **_QUALITY_FEATURES}}}).encode()})
-DATASET_CARD_FEATURES = CARD_FEATURES + [
+    metadata={b"huggingface": json.dumps({"info": {"features": {**FEATURES, "source": _STRING,
+                                                                **_QUALITY_FEATURES}}}).encode()})
+DATASET_CARD_FEATURES = CARD_FEATURES + [{"name": "source", "dtype": "string"}] + [
     {"name": c, **({"list": "int64"} if c.endswith("_ratings") else {"dtype": "int64"})} for c in RATED_COLUMNS
 ] + [{"name": "verified", "list": "bool"}, {"name": "checks", "list": [{"name": c, "dtype": "bool"} for c in CHECK_NAMES]},
      {"name": "evidence", "list": [{"name": k, "dtype": t} for k, t in _EVIDENCE_FIELDS.items()]}]
@@ -67,12 +73,13 @@ def cauldron_row(images: list[bytes], questions: list[str], answers: list[str], 
                  ratings: dict[str, list[int | None]] | None = None, verified: list[bool | None] | None = None,
                  checks: list[dict | None] | None = None, evidence: list[dict | None] | None = None) -> dict:
     """One row: the sample's page images, and one user/assistant turn per QA pair; with ratings
-    (axis -> one per turn, None where not rated) or verified, the quality columns too (checks and
-    evidence: one per turn, None where there is none)."""
+    (axis -> one per turn, None where not rated) or verified, the top-level source and the quality
+    columns too (checks and evidence: one per turn, None where there is none)."""
     row = {"images": [{"bytes": b, "path": None} for b in images],
            "texts": [{"user": q, "assistant": a, "source": source} for q, a in zip(questions, answers)]}
     if ratings is None and verified is None:
         return row
+    row["source"] = source
     n = len(questions)
     for a in RATING_AXES:
         turns = (ratings or {}).get(a) or [None] * n
@@ -82,6 +89,24 @@ def cauldron_row(images: list[bytes], questions: list[str], answers: list[str], 
     row["checks"] = [c or {k: None for k in CHECK_NAMES} for c in (checks or [None] * n)]
     row["evidence"] = evidence or [None] * n
     return row
+
+
+def row_sources(table: pa.Table) -> pa.ChunkedArray | pa.Array:
+    """Each row's source: the top-level column where there is one, else its first turn's."""
+    if "source" in table.column_names:
+        return table.column("source")
+    return pa.array([(t[0]["source"] if t else None) for t in table.column("texts").to_pylist()], pa.string())
+
+
+def view_metadata(table: pa.Table, features: dict, quality: list[str]) -> dict:
+    """The `datasets` features of a view of TABLE (messages, finevision): the view's own, and the
+    table's for the quality columns it keeps."""
+    try:
+        theirs = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]
+    except (TypeError, KeyError, ValueError):
+        theirs = {}
+    return {b"huggingface": json.dumps({"info": {"features": {**features, **{c: theirs[c] for c in quality
+                                                                             if c in theirs}}}}).encode()}
 
 
 def rows_to_table(rows: list[dict], schema: pa.Schema = SCHEMA) -> pa.Table:
@@ -172,11 +197,20 @@ def cauldron_problem(schema: pa.Schema) -> str | None:
     return None
 
 
+def _a_view(schema: pa.Schema) -> bool:
+    """Whether a shard is in the messages or the finevision view."""
+    if {"images", "messages"} <= set(schema.names):
+        return True
+    turn = _list_of_struct(schema.field("texts").type) if {"images", "texts", "source"} <= set(schema.names) else None
+    return turn is not None and turn.get_field_index("user") >= 0 and turn.get_field_index("assistant") >= 0
+
+
 def dataset_shards(path: Path, messages: bool = False) -> list[Path]:
     """The Cauldron shards of a dataset or mixture directory (those its card names, else
     data/*.parquet; in order), or of a run directory's dataset; each checked from its footer, so
     a corrupt or foreign file is an error naming it before anything is read. messages: shards in
-    the messages view (images, messages: docsynth.dataset.messages) are taken too (push)."""
+    the other views (messages: images, messages; finevision: images, texts of user/assistant,
+    source: docsynth.dataset.views) are taken too (push)."""
     for d in (path, path / "dataset"):
         live = live_shards(d)  # what the card names: never a temporary, a part or another version
         files = live if live is not None else sorted(f for f in (d / "data").glob("*.parquet") if not f.name.startswith("."))
@@ -184,7 +218,7 @@ def dataset_shards(path: Path, messages: bool = False) -> list[Path]:
             for f in files:
                 try:
                     schema = pq.read_schema(f)
-                    why = None if messages and {"images", "messages"} <= set(schema.names) else cauldron_problem(schema)
+                    why = None if messages and _a_view(schema) else cauldron_problem(schema)
                 except (OSError, pa.ArrowException) as e:
                     why = f"is not a readable parquet file ({str(e).splitlines()[0]})"
                 if why:

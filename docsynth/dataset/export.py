@@ -1,8 +1,8 @@
-"""`docsynth export DIR --format messages --out DIR2`: a dataset or mixture in the messages view
-(docsynth.dataset.messages), streamed a row group at a time, one output shard per input shard,
+"""`docsynth export DIR --format messages|finevision --out DIR2`: a dataset or mixture in another
+view (docsynth.dataset.views), streamed a row group at a time, one output shard per input shard,
 with a card whose configs and features `datasets.load_dataset` and the Hub read.
 
-    DIR2/data/train-XXXXX-of-NNNNN.parquet    images, messages, source (and the quality columns)
+    DIR2/data/train-XXXXX-of-NNNNN.parquet    the view's columns (and the quality columns)
     DIR2/README.md                            the card, written last
 """
 
@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.lock import locked
-from docsynth.dataset.cauldron import DATASET_CARD_FEATURES, card_front, card_header, dataset_shards
-from docsynth.dataset.messages import CARD_FEATURES, messages_table
+from docsynth.dataset.cauldron import card_front, card_header, dataset_shards
+from docsynth.dataset.views import VIEWS, View
 
-FORMATS = ("messages",)
+FORMATS = ("messages", "finevision")
 
 
 @dataclass(slots=True)
@@ -59,20 +59,19 @@ def export(src: Path, out: Path, fmt: str = "messages") -> ExportSummary:
             if old.name not in names:
                 old.unlink()
         for shard, name in zip(shards, names):
-            s.rows += _convert(shard, out / "data" / name)
+            s.rows += _convert(shard, out / "data" / name, VIEWS[fmt])
             s.shards.append(str(out / "data" / name))
         s.bytes = sum((out / "data" / x).stat().st_size for x in names)
         names = pq.read_schema(out / "data" / names[0]).names if names else []
-        quality = [f for f in DATASET_CARD_FEATURES if f["name"] in names and f["name"] not in ("images", "texts")]
-        header = card_header("other", f"{src.resolve().name} (messages)", s.rows, s.bytes, ["messages"],
-                             "data/train-*.parquet", CARD_FEATURES + quality)
-        atomic_write_text(out / "README.md", card_front(header) + _body(src, s))
+        header = card_header("other", f"{src.resolve().name} ({fmt})", s.rows, s.bytes, [fmt],
+                             "data/train-*.parquet", VIEWS[fmt].card_features(names))
+        atomic_write_text(out / "README.md", card_front(header) + _body(src, s, VIEWS[fmt]))
     s.seconds = round(time.perf_counter() - t0, 3)
     return s
 
 
-def _convert(shard: Path, dest: Path) -> int:
-    """One shard in the messages view, row group by row group (bounded memory)."""
+def _convert(shard: Path, dest: Path, view: View) -> int:
+    """One shard in the view, row group by row group (bounded memory)."""
     pf = pq.ParquetFile(shard)
     rows = 0
 
@@ -81,12 +80,12 @@ def _convert(shard: Path, dest: Path) -> int:
         writer = None
         try:
             for g in range(pf.num_row_groups):
-                table = messages_table(pf.read_row_group(g))
+                table = view.table(pf.read_row_group(g))
                 writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
                 writer.write_table(table)
                 rows += table.num_rows
             if writer is None:  # an empty shard: an empty file of the view's schema
-                writer = pq.ParquetWriter(tmp, messages_table(pf.read()).schema)
+                writer = pq.ParquetWriter(tmp, view.schema(pf.schema_arrow))
         finally:
             if writer is not None:
                 writer.close()
@@ -95,10 +94,11 @@ def _convert(shard: Path, dest: Path) -> int:
     return rows
 
 
-def _body(src: Path, s: ExportSummary) -> str:
-    return (f"\n# {src.resolve().name}, messages view\n\n{s.rows:,} rows of `{src}` in the shape TRL's VLM SFT and "
-            "Hugging Face chat templates take: `images`, and `messages` whose first user turn holds one "
-            "`{\"type\": \"image\"}` part per image, then a user and an assistant turn per QA pair; `source` is the "
-            "Cauldron source of the row. Made with `docsynth export --format messages`.\n\n"
+def _body(src: Path, s: ExportSummary, view: View) -> str:
+    use = ("# TRL: SFTTrainer(model, train_dataset=ds, processing_class=processor, ...)\n" if view.name == "messages" else
+           "# beside FineVision: datasets.concatenate_datasets([ds, load_dataset(\"HuggingFaceM4/FineVision\", "
+           "SUBSET, split=\"train\")])\n")
+    return (f"\n# {src.resolve().name}, {view.name} view\n\n{s.rows:,} rows of `{src}` in {view.says}; `source` is "
+            f"the source of the row. Made with `docsynth export --format {view.name}`.\n\n"
             "```python\nfrom datasets import load_dataset\nds = load_dataset(\"PATH_OR_REPO\", split=\"train\")\n"
-            "# TRL: SFTTrainer(model, train_dataset=ds, processing_class=processor, ...)\n```\n")
+            f"{use}```\n")

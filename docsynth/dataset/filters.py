@@ -17,8 +17,8 @@ import regex
 
 from docsynth.core.text import normalise, support_score
 from docsynth.core.recipe import (CodeFilter, FilterConfig, GroundedFilter, InjectionFilter, LanguageFilter,
-                                  LengthFilter, MinRatingFilter, NearDuplicatesFilter, UnanswerableFilter,
-                                  VerifiedFilter)
+                                  LengthFilter, MinRatingFilter, NearDuplicatesFilter, PluginFilter,
+                                  UnanswerableFilter, VerifiedFilter)
 from docsynth.dataset.injection import PageParts, page_parts, planted
 
 Verdict = bool | tuple[bool, str]
@@ -245,8 +245,8 @@ _REGISTRY: dict[type, Callable] = {CodeFilter: Code, UnanswerableFilter: Unanswe
 
 
 def build_filters(configs: Sequence[FilterConfig]) -> list[Callable[[Pair, Sequence[Pair]], Verdict]]:
-    """The recipe's filters, in its order."""
-    return [_REGISTRY[type(c)](c) for c in configs]
+    """The recipe's filters, in its order (a plugin's made by its own class: docsynth.core.plugins)."""
+    return [c.build() if isinstance(c, PluginFilter) else _REGISTRY[type(c)](c) for c in configs]
 
 
 def apply_filters(pairs: Sequence[Pair], filters) -> tuple[list[Pair], list[tuple[Pair, str]]]:

@@ -1,7 +1,8 @@
 """The `messages` view of a Cauldron dataset: `images` and chat `messages`, the shape TRL's VLM
 SFT and Hugging Face chat templates take. The first user turn holds one `{"type": "image"}`
 part per image (before its text), each pair is a user turn and an assistant turn, and the
-Cauldron `source` is kept per row. Quality columns (ratings per turn, `verified`) pass through.
+`source` is kept per row (docsynth.dataset.cauldron.row_sources). Quality columns (ratings per
+turn, `verified`) pass through.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from docsynth.dataset.cauldron import IMAGE, QUALITY_COLUMNS
+from docsynth.dataset.cauldron import IMAGE, QUALITY_COLUMNS, row_sources, view_metadata
 
 PART = pa.struct([("type", pa.string()), ("text", pa.string())])
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.list_(PART))])
@@ -42,20 +44,12 @@ def to_messages(texts: list[dict], images: int) -> list[dict]:
 def messages_table(table: pa.Table) -> pa.Table:
     """A Cauldron table (with or without quality columns) in the messages view."""
     texts = table.column("texts").to_pylist()
-    counts = [len(x or []) for x in table.column("images").to_pylist()] if table.num_rows else []
+    counts = pc.list_value_length(table.column("images")).fill_null(0).to_pylist()  # the bytes stay in Arrow
     quality = [c for c in QUALITY_COLUMNS if c in table.column_names]
-    schema = pa.schema([*SCHEMA, *(table.schema.field(c) for c in quality)], metadata=_metadata(table, quality))
+    schema = pa.schema([*SCHEMA, *(table.schema.field(c) for c in quality)],
+                       metadata=view_metadata(table, FEATURES, quality))
     return pa.Table.from_arrays(
         [table.column("images"), pa.array([to_messages(t or [], n) for t, n in zip(texts, counts)], pa.list_(MESSAGE)),
-         pa.array([(t[0]["source"] if t else None) for t in texts], pa.string()), *(table.column(c) for c in quality)],
+         row_sources(table), *(table.column(c) for c in quality)],
         schema=schema)
 
-
-def _metadata(table: pa.Table, quality: list[str]) -> dict:
-    """The datasets features of the view, with the source's own for the quality columns."""
-    try:
-        theirs = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]
-    except (TypeError, KeyError, ValueError):
-        theirs = {}
-    features = {**FEATURES, **{c: theirs[c] for c in quality if c in theirs}}
-    return {b"huggingface": json.dumps({"info": {"features": features}}).encode()}

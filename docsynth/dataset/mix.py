@@ -44,9 +44,10 @@ import yaml
 
 import docsynth
 from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, quality_keep, to_cauldron
-from docsynth.dataset.cauldron import SCHEMA, WRITE_OPTIONS
-from docsynth.dataset.messages import SCHEMA as MESSAGES_SCHEMA, messages_table
+from docsynth.dataset.cauldron import DATASET_SCHEMA, WRITE_OPTIONS
+from docsynth.dataset.views import VIEWS
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
+from docsynth.dataset.mixquality import minimums, with_quality
 from docsynth.dataset.mixdecontam import check_sets, mixture_duplicates, mixture_hits, write_reports
 from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
 from docsynth.dataset.permute import Permutation
@@ -188,14 +189,17 @@ class _Cursor:
         if start in self.unit_at:  # a unit's first batch: pieces are counted from the unit's start
             self.unit = self.p.src.units[self.unit_at[start]]
             self.piece = int(self.starts[self.unit_at[start]])
-        whole = to_cauldron(self.p.src, batch)
+        whole = with_quality(self.p.src.name, batch, to_cauldron(self.p.src, batch))
         low = quality_keep(self.p.src, batch)
         for why, rows in self.p.left_out.items():  # decontaminate, duplicate (docsynth.dataset.mixdecontam)
             low[why] = np.isin(np.arange(start, start + batch.num_rows), rows)
         if low and self.p.src.cfg.turns.split is not None:
             counts = piece_counts(whole, self.p.src.cfg.turns)
             low = {k: np.repeat(v, counts) for k, v in low.items()}
-        rows = cap_and_split(whole, self.p.src.cfg.turns)
+        turns = self.p.src.cfg.turns
+        rows = cap_and_split(whole, turns)
+        if turns.max is not None or turns.split is not None:  # a row's lowest rating is of the turns it kept
+            rows = minimums(rows)
         first, self.piece = self.piece, self.piece + rows.num_rows
         return rows, first, low
 
@@ -266,7 +270,8 @@ def _write_shard(spill: Spill, shard: int, step: int, part: Path, room: int, reu
                  hasher: ThreadPoolExecutor, fmt: str = "cauldron") -> FollowingSha256:
     """Write one shard to PART (see Spill.output), hashed on `hasher` as it is written, in the
     mixture's view (cauldron, or messages: docsynth.dataset.messages); returns the shard's hash."""
-    schema, view = (MESSAGES_SCHEMA, messages_table) if fmt == "messages" else (SCHEMA, lambda t: t)
+    view = VIEWS[fmt].table  # of the rows as spilled (DATASET_SCHEMA: images, texts, source, quality columns)
+    schema = VIEWS[fmt].schema(DATASET_SCHEMA)
     digest = FollowingSha256(hasher)  # made before it starts: abandoned below whatever fails
 
     def write(tmp: Path) -> None:

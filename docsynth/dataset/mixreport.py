@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 import docsynth
 from docsynth.core.mixture import Mixture
 from docsynth.dataset.mixdecontam import dedup_markdown, mix_decontam_markdown
-from docsynth.dataset.cauldron import CARD_FEATURES, card_front, card_header
-from docsynth.dataset.messages import CARD_FEATURES as MESSAGES_FEATURES
+from docsynth.dataset.cauldron import QUALITY_COLUMNS, card_front, card_header
 from docsynth.dataset.plan import SourcePlan
 from docsynth.dataset.stats import Stats, stats_markdown
+from docsynth.dataset.views import VIEWS
 
 
 @dataclass(slots=True)
@@ -70,11 +70,11 @@ def filtered_text(r: SourceReport) -> str:
 def mixture_card(m: Mixture, s: MixSummary, stats: Stats, data_files: str) -> str:
     """README.md: the Hub's YAML header (naming the shards data_files matches), and the sources
     with requested and realised shares."""
-    messages = m.format == "messages"
-    header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture", *(["messages"] if messages else [])],
-                         data_files, MESSAGES_FEATURES if messages else CARD_FEATURES)
-    view = ("in the messages view (`images`; chat `messages`, the first user turn holding the image parts; "
-            "`source`)") if messages else "in the schema of The Cauldron (`images`; `texts` of user/assistant/source)"
+    v = VIEWS[m.format]
+    header = card_header(m.license, m.name, s.rows, s.bytes, ["mixture", *([v.name] if v.name != "cauldron" else [])],
+                         data_files, v.card_features(QUALITY_COLUMNS))
+    view = (f"in {v.says}; the quality columns (ratings per turn, `verified`, `checks`, `evidence`) are the "
+            "sources' own, null where a source has none")
     lines = [card_front(header), f"# {m.name}", "",
              f"A training mixture of {len(s.sources)} sources {view}, shuffled with seed {m.seed} into {len(s.shards)} shards. Made with docsynth "
              f"{docsynth.__version__}; `mixture.json` has the shards' sha256 and `mixture.yaml` the mixture file.", "",

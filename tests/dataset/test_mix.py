@@ -499,7 +499,7 @@ def test_rating_and_verified_filters_leave_out_rows_and_count_them(tmp_path, spi
     kept = users(pq.read_table(tmp_path / "out" / "data"))
     assert sorted(kept) == ["rated/0", "rated/2"]
     assert s.rows == 2 and s.sources[0].filtered == {"min_rating correctness": 2, "verified": 1}
-    assert pq.read_schema(next((tmp_path / "out" / "data").glob("*.parquet"))).names == ["images", "texts"]
+    assert pq.read_schema(next((tmp_path / "out" / "data").glob("*.parquet"))).names == DATASET_SCHEMA.names
     split = run_mix(Mixture.model_validate({"sources": [{**base, "verified": True, "turns": {"split": 1}}]}),
                     tmp_path / "split")  # a row left out takes all its pieces with it
     assert split.rows == 8 and split.sources[0].filtered == {"verified": 2}
@@ -510,3 +510,44 @@ def test_rating_and_verified_filters_leave_out_rows_and_count_them(tmp_path, spi
                                                      "min_rating": {"relevance": 3}}]}), tmp_path / "bad")
     with pytest.raises(ValueError, match="min_rating"):
         Mixture.model_validate({"sources": [{**base, "min_rating": {"beauty": 3}}]})
+
+
+def test_a_mixture_keeps_the_ratings_so_a_nanovlm_rating_filter_works_on_it(tmp_path):
+    """No mix filter: the rated docsynth source's per-turn ratings, verified, checks and evidence
+    come through into the mixture (cut with the turns when they are split, the row's *_min taken
+    again), a plain Cauldron source gets nulls, and nanoVLM's *_min_rating filter (which skips a
+    turn under the floor and passes a null rating) then drops the rows whose every turn is under it."""
+    import datasets
+
+    from docsynth.dataset.cauldron import DATASET_SCHEMA, cauldron_row
+
+    d = tmp_path / "rated" / "data"
+    d.mkdir(parents=True)
+    ratings = [[5, 5], [2, 1], [4, 2], [None, 1]]
+    pq.write_table(pa.Table.from_pylist(
+        [cauldron_row([png(i)], [f"rated/{i}", f"rated/{i}#1"], ["a", "b"], "rated", {"relevance": r}, [True, False])
+         for i, r in enumerate(ratings)], schema=DATASET_SCHEMA), d / "train.parquet")
+    cauldron_source(tmp_path, "plain", 3)
+    srcs = [{"name": "rated", "path": str(tmp_path / "rated"), "repeat": 1},
+            {"name": "plain", "path": str(tmp_path / "plain"), "repeat": 1}]
+    run_mix(Mixture.model_validate({"seed": 3, "sources": srcs}), tmp_path / "out")
+    ds = datasets.load_dataset(str(tmp_path / "out"), split="train", cache_dir=str(tmp_path / "c"))
+    assert ds.column_names == DATASET_SCHEMA.names and len(ds) == 7
+    by_user = {r["texts"][0]["user"]: r for r in ds}
+    assert by_user["rated/1"]["relevance_ratings"] == [2, 1] and by_user["rated/1"]["relevance_min"] == 1
+    assert by_user["rated/1"]["verified"] == [True, False] and by_user["rated/1"]["source"] == "rated"
+    plain = next(r for r in ds if r["source"] == "plain")
+    assert plain["relevance_ratings"] == [None] * len(plain["texts"]) and plain["relevance_min"] is None
+
+    def nanovlm_turns(item, **floors):  # nanoVLM data/datasets.py, BaseDataset._get_messages
+        return [t for i, t in enumerate(item["texts"])
+                if not any(item.get(f"{ax}_ratings") is not None and item[f"{ax}_ratings"][i] is not None
+                           and item[f"{ax}_ratings"][i] < floor for ax, floor in floors.items())]
+    kept = [r for r in ds if nanovlm_turns(r, relevance=3)]
+    assert len(kept) == 6 and {r["texts"][0]["user"] for r in ds} - {r["texts"][0]["user"] for r in kept} == {"rated/1"}
+    assert [t["user"] for t in nanovlm_turns(by_user["rated/2"], relevance=3)] == ["rated/2"]
+
+    run_mix(Mixture.model_validate({"seed": 3, "sources": [{**srcs[0], "turns": {"split": 1}}]}), tmp_path / "split")
+    pieces = {r["texts"][0]["user"]: r for r in pq.read_table(tmp_path / "split" / "data").to_pylist()}
+    assert len(pieces) == 8 and pieces["rated/2#1"]["relevance_ratings"] == [2] and pieces["rated/2#1"]["relevance_min"] == 2
+    assert pieces["rated/3"]["relevance_min"] is None and pieces["rated/3#1"]["verified"] == [False]

@@ -65,6 +65,7 @@ def test_the_dataset_loads_with_the_cauldron_features_and_the_rating_columns(run
         "images": datasets.List(datasets.Image()),
         "texts": datasets.List({"user": datasets.Value("string"), "assistant": datasets.Value("string"),
                                 "source": datasets.Value("string")}),
+        "source": datasets.Value("string"),
         **{f"{axis}_{k}": t for axis in ("relevance", "formatting", "visual_dependency", "image_correspondence",
                                          "correctness")
            for k, t in (("ratings", datasets.List(datasets.Value("int64"))), ("min", datasets.Value("int64")))},
@@ -84,6 +85,7 @@ def test_the_dataset_loads_with_the_cauldron_features_and_the_rating_columns(run
     assert row["images"][0].size[0] > 500 and row["images"][0].mode in ("RGB", "L")  # decoded PIL images
     assert row["texts"] == [{"user": "How large is the approved budget?", "assistant": "4.2 million euros",
                              "source": row["texts"][0]["source"]}]
+    assert row["source"] == row["texts"][0]["source"] and row["source"].startswith("docsynth:")
     assert row["texts"][0]["source"].startswith("docsynth:harbour doc:") and "template:" in row["texts"][0]["source"]
     assert sorted(len(r["images"]) for r in ds) == [1, 1, 2, 2]
 
@@ -99,7 +101,7 @@ def test_the_card_has_the_hub_header_and_how_it_was_made(run_dir, tmp_path):
         "data/" + p.name for p in sorted((tmp_path / "ds" / "data").iterdir())]
     assert header["dataset_info"]["splits"][0]["num_examples"] == 4
     features = {f["name"]: f for f in header["dataset_info"]["features"]}
-    assert list(features)[:2] == ["images", "texts"] and len(features) == 2 + 5 * 2 + 3  # verified, checks, evidence
+    assert list(features)[:3] == ["images", "texts", "source"] and len(features) == 3 + 5 * 2 + 3  # verified, checks, evidence
     assert features["relevance_ratings"] == {"name": "relevance_ratings", "list": "int64"}
     assert features["correctness_min"] == {"name": "correctness_min", "dtype": "int64"}
     assert features["verified"] == {"name": "verified", "list": "bool"}
@@ -269,3 +271,36 @@ def _rows(out: Path, cache: Path) -> list:
 
     ds = datasets.load_dataset(str(out), split="train", cache_dir=str(cache))
     return sorted(json.dumps(r, sort_keys=True) for r in ds.select_columns("texts")["texts"])
+
+
+def test_the_finevision_view_concatenates_with_a_finevision_dataset(run_dir, tmp_path):
+    """FineVision's shape (images, texts of user/assistant, a top-level source, per-turn ratings
+    and their minimum), made here as the Hub's loader gives it, and a docsynth dataset exported
+    in the finevision view: datasets.concatenate_datasets takes both with no cast; the docsynth
+    rows keep their ratings, and FineVision's rows get nulls in the columns only docsynth has."""
+    import io
+
+    import datasets
+    from PIL import Image
+
+    run_write(make_recipe(), run_dir, tmp_path / "ds")
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "export", str(tmp_path / "ds"), "--format", "finevision",
+                          "--out", str(tmp_path / "fv"), "--json"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    ours = datasets.load_dataset(str(tmp_path / "fv"), split="train", cache_dir=str(tmp_path / "c1"))
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buf, "PNG")
+    axes = ("relevance", "visual_dependency", "image_correspondence", "formatting")
+    features = datasets.Features({
+        "images": datasets.List(datasets.Image()),
+        "texts": datasets.List({"user": datasets.Value("string"), "assistant": datasets.Value("string")}),
+        "source": datasets.Value("string"),
+        **{f"{a}_ratings": datasets.List(datasets.Value("int64")) for a in axes},
+        **{f"{a}_min": datasets.Value("int64") for a in axes}})
+    theirs = datasets.Dataset.from_list([{
+        "images": [{"bytes": buf.getvalue(), "path": None}], "texts": [{"user": "What colour?", "assistant": "White."}],
+        "source": "chartqa", **{f"{a}_ratings": [4] for a in axes}, **{f"{a}_min": 4 for a in axes}}], features=features)
+    both = datasets.concatenate_datasets([ours, theirs])
+    assert len(both) == len(ours) + 1 and both[-1]["source"] == "chartqa" and both[-1]["verified"] is None
+    assert both[0]["texts"][0].keys() == {"user", "assistant"} and both[0]["source"].startswith("docsynth:")
+    assert both[0]["relevance_ratings"] == [None] * len(both[0]["texts"]) and both[-1]["relevance_min"] == 4
