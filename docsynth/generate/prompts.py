@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from docsynth.core.errors import DocsynthError
+from docsynth.core.plugins import PLUGIN, prompt_folder
 from docsynth.core.resources import BUILTIN, builtin_prompts, shipped
 
 # The variables the generate stage provides; a template may use any of them.
@@ -52,12 +53,14 @@ def default_prompts_dir() -> Path:
 
 
 def prompts_dir(value: str | None, base: Path) -> Path | None:
-    """A recipe's prompts_dir: builtin:NAME for a shipped folder, else a folder relative to the
-    recipe's own (None: the default)."""
+    """A recipe's prompts_dir: builtin:NAME for a shipped folder, plugin:NAME for a plugin's
+    (docsynth.core.plugins), else a folder relative to the recipe's own (None: the default)."""
     if value is None:
         return None
     if value.startswith(BUILTIN):
         return builtin_prompts(value[len(BUILTIN):])
+    if value.startswith(PLUGIN):
+        return prompt_folder(value[len(PLUGIN):])
     return (base / value).resolve()
 
 

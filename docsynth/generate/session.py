@@ -14,6 +14,7 @@ from docsynth.generate.budget import HFTokens, Tokens, local_tokens
 from docsynth.generate.images import ImageTokens, image_tokens
 from docsynth.generate.models import PREFIX, cache_dir, resolve_model
 from docsynth.core.recipe import GenerateConfig
+from docsynth.core import plugins
 from docsynth.core.torchlibs import set_aside_broken
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ def check_vision(cfg: GenerateConfig, base: Path) -> None:
         from docsynth.generate.backends.openai import OpenAIBackend
 
         OpenAIBackend(cfg.openai, cfg.model).check_vision()
+        return
+    if cfg.backend != "vllm":  # a plugin's: its own matter
         return
     archs = _architectures(cfg.model, base)
     set_aside_broken()
@@ -97,12 +100,15 @@ def open_session(cfg: GenerateConfig, base: Path) -> Session:
                                 f"(vLLM loads {arch} as text only): name a VLM, or set vision: false")
         context = cfg.context_tokens or backend.llm.model_config.max_model_len
         return Session(backend, HFTokens(backend.llm.get_tokenizer()), context, model, images)
-    from docsynth.generate.backends.openai import OpenAIBackend
+    if cfg.backend == "openai":
+        from docsynth.generate.backends.openai import OpenAIBackend
 
-    backend = OpenAIBackend(cfg.openai, cfg.model)
-    context = cfg.context_tokens or backend.context_length()
+        backend = OpenAIBackend(cfg.openai, cfg.model)
+    else:  # a plugin's (docsynth.core.plugins): built from the generate section
+        backend = plugins.load("backends", cfg.backend)(cfg)
+    context = cfg.context_tokens or (backend.context_length() if hasattr(backend, "context_length") else None)
     if context is None:
-        log.warning("the server does not report the model's context and generate.context_tokens is not set; "
+        log.warning("the backend does not report the model's context and generate.context_tokens is not set; "
                     "assuming generate.openai.default_context, %d tokens", cfg.openai.default_context)
         context = cfg.openai.default_context
     images = image_tokens(cfg.model, cfg.max_image_pixels, cfg.pixels_per_token)[0] if cfg.vision else None

@@ -1,0 +1,1 @@
+"""An example docsynth plugin (see pyproject.toml for its entry points)."""

@@ -1,0 +1,1 @@
+"""Prompt templates of the example plugin (entry point docsynth.prompts: example)."""
