@@ -11,6 +11,14 @@ already there with the same sha256 is not sent again: an interrupted push is res
 it again (and LFS objects uploaded by a commit that then failed are not re-sent either: the Hub
 already has them). The token comes from huggingface_hub (HF_TOKEN, or `hf auth login`) and is
 never printed or logged by docsynth.
+
+The bytes go through huggingface_hub's create_commit (its preupload, LFS and Xet paths); docsynth
+adds only what upload_folder does not do: commits of bounded size (upload_folder makes one
+commit of everything), the skip of shards already there by sha256 (from mixture.json where it
+has them, so a shard is hashed once at most, and the hash is handed to the library), and the
+last commit. Measured with bench/push.py (0.5 GB, 8 shards, stand-in Hub on loopback, medians
+of 5): a default push runs at 0.96-1.00x upload_folder's speed; the time is the library's
+(cProfile: 94 % in create_commit), and a second commit costs about 15 %.
 """
 
 from __future__ import annotations

@@ -189,7 +189,8 @@ def cap_and_split(batch: pa.RecordBatch, turns: TurnsConfig) -> pa.RecordBatch:
     docsynth.dataset.mixquality) are cut with `texts`."""
     if turns.max is None and turns.split is None:
         return batch
-    per_turn = [i for i, f in enumerate(batch.schema) if f.name == "texts" or f.name in PER_TURN]
+    per_turn = [i for i, f in enumerate(batch.schema)  # a column the source has not (all null) goes by row
+                if f.name == "texts" or (f.name in PER_TURN and batch.column(i).null_count < batch.num_rows)]
     cols = list(batch.columns)
     if turns.max is not None:
         for i in per_turn:

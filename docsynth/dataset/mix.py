@@ -47,7 +47,7 @@ from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, 
 from docsynth.dataset.cauldron import DATASET_SCHEMA, WRITE_OPTIONS
 from docsynth.dataset.views import VIEWS
 from docsynth.dataset.versions import clear_leftovers, stage_version, switch
-from docsynth.dataset.mixquality import minimums, with_quality
+from docsynth.dataset.mixquality import conform, minimums, with_quality
 from docsynth.dataset.mixdecontam import check_sets, mixture_duplicates, mixture_hits, write_reports
 from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
 from docsynth.dataset.permute import Permutation
@@ -98,7 +98,8 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
         data.mkdir(parents=True, exist_ok=True)
         clear_leftovers(out)
         stats = StatsAccumulator()  # of every row spilled: the rows of the mixture
-        runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards), observe=stats.add)  # on the rows spilled, repeats included
+        runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards), observe=stats.add,
+                     conform=conform)  # stats: on the rows spilled, repeats included
         try:
             read = _scatter(m, plans, total, n_shards, runs, reports, progress)
             shards, parts = _gather(m, runs, data, total, n_shards, est_bytes / total, progress)
@@ -198,8 +199,7 @@ class _Cursor:
             low = {k: np.repeat(v, counts) for k, v in low.items()}
         turns = self.p.src.cfg.turns
         rows = cap_and_split(whole, turns)
-        if turns.max is not None or turns.split is not None:  # a row's lowest rating is of the turns it kept
-            rows = minimums(rows)
+        rows = minimums(rows, again=turns.max is not None or turns.split is not None)  # of the turns it kept
         first, self.piece = self.piece, self.piece + rows.num_rows
         return rows, first, low
 

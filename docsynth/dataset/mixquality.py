@@ -3,10 +3,11 @@ and `evidence` (docsynth.dataset.cauldron.QUALITY_COLUMNS) are carried into the 
 with nulls where a source has none, so the rating filters of training code (nanoVLM's
 *_min_rating) work on a mixture as on a docsynth dataset.
 
-A per-turn column is kept aligned with `texts` (one value per turn, a list of nulls where the
-source has no value or a list of another length), so that capping and splitting turns cut it
-in the same places (docsynth.dataset.adapters.cap_and_split); a row's *_min is taken again from
-its turns after that.
+A column the source does not have is null in the mixture (the whole cell), and is added only
+when a shard is gathered (`conform`): spilling 16 all-null columns of nested types cost the
+mixer about 15 % more CPU (bench/mix.py, issue 33). A per-turn column the source has is kept aligned with `texts` (one value per turn; a list of nulls where a row has none or a
+list of another length), so that capping and splitting turns cut it in the same places
+(docsynth.dataset.adapters.cap_and_split); a row's *_min is taken again from its turns after that.
 """
 
 from __future__ import annotations
@@ -43,24 +44,34 @@ def carried_columns(src: Source) -> list[str]:
 
 
 def with_quality(name: str, batch: pa.RecordBatch, rows: pa.RecordBatch) -> pa.RecordBatch:
-    """ROWS (Cauldron rows made from BATCH, row for row) with the top-level source NAME and every
-    quality column: BATCH's own where it has it, else nulls; per-turn ones one value per turn."""
-    turns = pc.list_value_length(rows.column("texts")).fill_null(0)
+    """ROWS (Cauldron rows made from BATCH, row for row) with the top-level source NAME and the
+    quality columns BATCH has (per-turn ones one value per turn), in DATASET_SCHEMA's order; the
+    others are left to `conform`."""
     n = rows.num_rows
-    cols = [rows.column("images"), rows.column("texts"), pa.array([name] * n, pa.string())]
+    fields, cols = [*DATASET_SCHEMA][:3], [rows.column("images"), rows.column("texts"),
+                                            pa.repeat(pa.scalar(name, pa.string()), n)]
+    turns = None
     for c in QUALITY_COLUMNS:
-        t = DATASET_SCHEMA.field(c).type
-        have = batch.column(c).cast(t) if c in batch.schema.names else None
-        if c not in PER_TURN:
-            cols.append(have if have is not None else pa.nulls(n, t))
+        if c not in batch.schema.names:
             continue
-        blank = _null_lists(turns, t)
-        if have is None:
-            cols.append(blank)
-            continue
-        fits = pc.fill_null(pc.equal(pc.list_value_length(have), turns), False)
-        cols.append(have if pc.all(fits).as_py() else pc.if_else(fits, have, blank))
-    return pa.RecordBatch.from_arrays(cols, schema=DATASET_SCHEMA)
+        f = DATASET_SCHEMA.field(c)
+        have = batch.column(c).cast(f.type)
+        if c in PER_TURN:
+            if turns is None:
+                turns = pc.list_value_length(rows.column("texts")).fill_null(0)
+            fits = pc.fill_null(pc.equal(pc.list_value_length(have), turns), False)
+            have = have if pc.all(fits).as_py() else pc.if_else(fits, have, _null_lists(turns, f.type))
+        fields.append(f)
+        cols.append(have)
+    return pa.RecordBatch.from_arrays(cols, schema=pa.schema(fields))
+
+
+def conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch of with_quality in DATASET_SCHEMA: the columns it lacks, null."""
+    if batch.schema.names == DATASET_SCHEMA.names:
+        return pa.RecordBatch.from_arrays(batch.columns, schema=DATASET_SCHEMA)
+    return pa.RecordBatch.from_arrays([batch.column(f.name) if f.name in batch.schema.names else
+                                       pa.nulls(batch.num_rows, f.type) for f in DATASET_SCHEMA], schema=DATASET_SCHEMA)
 
 
 def _null_lists(lengths: pa.Array, t: pa.ListType) -> pa.Array:
@@ -69,10 +80,13 @@ def _null_lists(lengths: pa.Array, t: pa.ListType) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, pa.nulls(int(counts.sum()), t.value_type), type=t)
 
 
-def minimums(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """BATCH with each *_min taken again from its row's *_ratings (null where none is rated)."""
+def minimums(batch: pa.RecordBatch, again: bool) -> pa.RecordBatch:
+    """BATCH with each *_min taken from its row's *_ratings (null where none is rated), for the
+    axes whose ratings it has: all of them when AGAIN (the turns were cut), else those it lacks."""
     for c in QUALITY_COLUMNS:
-        if not c.endswith("_min"):
+        if not c.endswith("_min") or c.removesuffix("_min") + "_ratings" not in batch.schema.names:
+            continue
+        if not again and c in batch.schema.names:
             continue
         ratings = batch.column(c.removesuffix("_min") + "_ratings")
         flat = pc.list_flatten(ratings)
@@ -81,7 +95,11 @@ def minimums(batch: pa.RecordBatch) -> pa.RecordBatch:
             rows = pc.list_parent_indices(ratings).to_numpy(zero_copy_only=False)
             valid = flat.is_valid().to_numpy(zero_copy_only=False)
             np.minimum.at(low, rows[valid], flat.to_numpy(zero_copy_only=False)[valid].astype(np.int64))
-        i = batch.schema.get_field_index(c)
         mins = pa.array(low, pa.int64(), mask=low == np.iinfo(np.int64).max)
-        batch = batch.set_column(i, batch.schema.field(i), mins)
+        i = batch.schema.get_field_index(c)
+        if i < 0:  # the source has ratings without their minimum: placed where DATASET_SCHEMA has it
+            i = batch.schema.get_field_index(c.removesuffix("_min") + "_ratings") + 1
+            batch = batch.add_column(i, DATASET_SCHEMA.field(c), mins)
+        else:
+            batch = batch.set_column(i, DATASET_SCHEMA.field(c), mins)
     return batch

@@ -63,8 +63,9 @@ class Spill:
 
     def __init__(self, root: Path, n_shards: int, queued: int = SPILL_QUEUE_BYTES, max_open: int | None = None,
                  expect: int = 0, observe: Callable[[pa.RecordBatch, np.ndarray], None] | None = None,
-                 split_min: int | None = None) -> None:
+                 split_min: int | None = None, conform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> None:
         self.root, self.queued, self.expect, self.observe = root, queued, expect, observe
+        self.conform = conform  # batches of several schemas (columns only some sources have) made one when gathered
         self.split_min = spillfile.SPLIT_MIN_ROW_BYTES if split_min is None else split_min
         self.max_open = max_open or min(n_shards, _open_files_budget(n_shards))
         self.writer = ThreadPoolExecutor(1)  # also removes spill files no longer needed (freeing pages costs time)
@@ -163,6 +164,8 @@ class Spill:
             row = np.arange(len(pos)) - np.repeat(np.cumsum(lens) - lens, lens)
             order = np.argsort(pos, kind="stable")
             batches = [b.drop_columns([POS]) for b in batches]
+            if self.conform is not None:
+                batches = [self.conform(b) for b in batches]
             for a in range(0, len(order), step):
                 idx = order[a:a + step]
                 yield _gather(batches, chunk[idx], row[idx])
