@@ -30,13 +30,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import regex
-
 from docsynth.dataset.cauldron import card_front, card_header, dataset_shards
 from docsynth.dataset.versions import header_patterns, split_card
 from docsynth.core.errors import DocsynthError, MissingDependencyError, UsageError
 from docsynth.core.publish import PushOptions
 from docsynth.core.files import file_sha256
+from docsynth.core.secrets import redact as redact_secrets
 from docsynth.core.lock import locked
 
 log = logging.getLogger(__name__)
@@ -240,7 +239,7 @@ def _push(root: Path, repo_id: str, o: PushOptions, dry_run: bool, progress) -> 
         local = isinstance(e, OSError) and getattr(e, "filename", None)  # a local file: the CLI names it
         if local or not (isinstance(e, OSError) or type(e).__module__.split(".")[0].startswith("httpx")):
             raise
-        raise DocsynthError(f"cannot reach the Hub at {api.endpoint} for {repo_id}: {type(e).__name__}: {redact(str(e))}; "
+        raise DocsynthError(f"cannot reach the Hub at {redact(api.endpoint)} for {repo_id}: {type(e).__name__}: {redact(str(e))}; "
                             "run the same command again to resume") from None
 
 
@@ -256,16 +255,11 @@ def _server_message(e) -> str:
     return redact(msg[:300])
 
 
-_SECRET = regex.compile(r"(?i)(bearer\s+)\S+|\bhf_[A-Za-z0-9]{8,}")
-
-
 def redact(text: str) -> str:
-    """Text for a person with the Hub token in it, or anything shaped like one, replaced: a server
-    may echo the request's Authorization header in its error body."""
-    token = _token()
-    if token:
-        text = text.replace(token, "[token]")
-    return _SECRET.sub(lambda m: (m.group(1) or "") + "[token]", text)
+    """Text for a person with the Hub token (the one held, or anything shaped like one) and any
+    URL credentials replaced: a server may echo the request's Authorization header in its error
+    body, and HF_ENDPOINT may carry user:token@ (docsynth.core.secrets)."""
+    return redact_secrets(text, _token())
 
 
 def _token() -> str | None:

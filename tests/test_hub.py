@@ -187,6 +187,15 @@ def test_push_errors_are_messages(hub, tmp_path):
     run_mix(Mixture.model_validate({"sources": [{"name": "s", "path": str(tmp_path / "s"), "repeat": 1}]}), tmp_path / "m")
     res = docsynth(hub, "push", str(tmp_path / "m"), "--repo-id", "org/x")
     assert res.returncode == 1 and "cannot reach the Hub" in res.stderr and "Traceback" not in res.stderr
+    # credentials in the endpoint URL are never printed, nor logged with -v (docsynth.core.secrets)
+    secret = "hf_inTheURL0123456789"
+    env = {**os.environ, "HF_ENDPOINT": hub.url.replace("://", f"://someone:{secret}@"), "HF_TOKEN": TOKEN,
+           "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(Path(hub.home))}
+    env.pop("HF_HUB_OFFLINE", None)
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "-vv", "push", str(tmp_path / "m"), "--repo-id", "org/x"],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 1 and "cannot reach the Hub at http://[redacted]@" in res.stderr, res.stderr[-2000:]
+    assert secret not in res.stderr and "someone" not in res.stderr
 
 
 def test_merge_card_keeps_the_rest_of_the_repo_card():
@@ -204,5 +213,5 @@ def test_merge_card_keeps_the_rest_of_the_repo_card():
 def test_a_token_the_hub_echoes_in_an_error_is_redacted(hub, mixtures):
     hub.fail_commits, hub.echo_auth = {1}, True
     res = docsynth(hub, "push", str(mixtures["docs"]), "--repo-id", "org/echo")
-    assert res.returncode == 1 and "HTTP 500" in res.stderr and "Authorization: Bearer [token]" in res.stderr, res.stderr
+    assert res.returncode == 1 and "HTTP 500" in res.stderr and "Authorization: Bearer [redacted]" in res.stderr, res.stderr
     no_token_in(res)

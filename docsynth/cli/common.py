@@ -22,6 +22,7 @@ from rich.text import Text
 from docsynth.cli.unattended import Bars
 from docsynth.core.children import Terminated
 from docsynth.core.errors import DocsynthError, RecipeError, UsageError
+from docsynth.core.secrets import Redacted, redact
 from docsynth.core.recipe import Recipe, load_recipe, parse_recipe
 
 out = Console()  # results for people
@@ -60,6 +61,7 @@ def setup_logging(level: int) -> None:
     else:  # nohup, Slurm, CI: one line per record, never wrapped, so a log can be grepped
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+    handler.addFilter(Redacted())
     handler.setLevel(level)  # the terminal's level; the run log (docsynth.cli.unattended) keeps INFO
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("docsynth").setLevel(level)
@@ -71,13 +73,13 @@ def failures() -> Iterator[None]:
     try:
         yield
     except (RecipeError, UsageError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(redact(str(e)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     except DocsynthError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)  # its text is data
+        err.print(f"[red]error:[/red] {escape(redact(str(e)))}", highlight=False, soft_wrap=True)  # its text is data
         raise typer.Exit(EXIT_ERROR) from None
     except OSError as e:  # a full disk, a file that vanished, no permission: say which
-        err.print(f"[red]error:[/red] {escape(str(e.strerror or e))}" + (f": {escape(str(e.filename))}" if e.filename else ""),
+        err.print(f"[red]error:[/red] {escape(redact(str(e.strerror or e)))}" + (f": {escape(redact(str(e.filename)))}" if e.filename else ""),
                   highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR) from None
     except KeyboardInterrupt:
@@ -87,7 +89,7 @@ def failures() -> Iterator[None]:
         err.print("[yellow]terminated[/yellow] (SIGTERM): finished tasks are kept; rerun the same command to resume")
         raise typer.Exit(Terminated.exit_code) from None
     except Exception as e:  # a bug, or a library failing in a way not yet named: no traceback on screen
-        err.print(f"[red]error:[/red] unexpected {escape(type(e).__name__)}: {escape(str(e))}; finished tasks are "
+        err.print(f"[red]error:[/red] unexpected {escape(type(e).__name__)}: {escape(redact(str(e)))}; finished tasks are "
                   f"kept. The traceback is in {escape(str(_save_traceback()))}: please report it",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERNAL) from None

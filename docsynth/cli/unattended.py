@@ -14,6 +14,8 @@ from pathlib import Path
 
 from rich.progress import Progress
 
+from docsynth.core.secrets import Redacted
+
 log = logging.getLogger("docsynth.heartbeat")
 HEARTBEAT_S = 30.0  # default interval; DOCSYNTH_HEARTBEAT_S sets it (seconds)
 RUN_LOG = "run.log"
@@ -92,6 +94,7 @@ def run_log(folder: Path) -> Iterator[Path]:
     handler = logging.FileHandler(path, mode="a", encoding="utf-8", delay=True)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redacted())
     ours = logging.getLogger("docsynth")
     level = ours.level
     ours.setLevel(min(level or logging.WARNING, logging.INFO))  # the terminal's handler keeps its own level

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from docsynth.cli import common
@@ -55,7 +56,8 @@ def _pairs(r, base: Path, path: Path, json_out: bool) -> None:
 
     records, problems = read_pairs(path)
     for p in problems:
-        common.err.print(f"[yellow]skipped[/yellow] {path}:{p['line']}: {p['error']}", highlight=False, markup=False)
+        where = f"{path}:{p['line']}: {p['error']}"  # the file's text: escaped, never read as markup
+        common.err.print(f"[yellow]skipped[/yellow] {escape(where)}", highlight=False)
     if not records:
         raise common.DocsynthError(f"--pairs {path}: no usable records")
     verdicts = list(check_pairs(r, base, records))

@@ -21,20 +21,24 @@ from collections.abc import Iterable
 
 import regex
 
-# ChatML/Llama 3/Qwen/Phi (<|im_start|>, <|eot_id|>, <|user|>), Gemma (<start_of_turn>, <bos>,
-# <unused12>), Llama 2/Mistral ([INST], <<SYS>>), sentencepiece (<s>, </s>, <unk>), and the
-# image and tool markers of VLMs; bounded, so prose with angle brackets is left alone.
-_SHAPES = (
-    r"<\|[^<>|\s]{1,48}\|>"
-    r"|</?(?:s|bos|eos|pad|unk|mask|sep|cls|start_of_turn|end_of_turn|start_of_image|end_of_image|image"
-    r"|image_soft_token|fake_token_around_image|global-img|end_of_utterance|think|tool_call|tool_response"
-    r"|im_start|im_end|endoftext|row_\d+_col_\d+)>"
-    r"|<unused\d+>|\[/?INST\]|<</?SYS>>|\[/?(?:AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|SYSTEM_PROMPT)\]"
-)
+# The shapes control tokens of the common model families take: the one table of them (the
+# tokenizer's own strings are added where it is on this machine). Bounded, so prose with angle
+# brackets is left alone.
+FAMILY_SHAPES = {
+    "ChatML, Llama 3, Qwen, Phi, Command-R, Granite": r"<\|[^<>|\s]{1,48}\|>",  # <|im_start|>, <|eot_id|>
+    "DeepSeek (full-width bars)": r"<[|\uff5c][^<>|\uff5c\s]{1,48}[|\uff5c]>",  # <｜end▁of▁sentence｜>, <｜User｜>
+    "Gemma, sentencepiece, VLM and tool markers": (
+        r"</?(?:s|bos|eos|pad|unk|mask|sep|cls|start_of_turn|end_of_turn|start_of_image|end_of_image|image"
+        r"|image_soft_token|fake_token_around_image|global-img|end_of_utterance|think|tool_call|tool_response"
+        r"|im_start|im_end|endoftext|row_\d+_col_\d+|sop|eop)>|<unused\d+>"),
+    "Llama 2, Mistral": r"\[/?INST\]|<</?SYS>>|\[/?(?:AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|SYSTEM_PROMPT)\]",
+    "GLM": r"\[(?:gMASK|sMASK|MASK)\]",
+}
+_SHAPES = "|".join(FAMILY_SHAPES.values())
 CONTROL_SHAPES = regex.compile(_SHAPES, regex.IGNORECASE)
 
 
-_ESCAPE = str.maketrans("<>[]", "‹›⁅⁆")
+_ESCAPE = str.maketrans("<>[]", "‹›⁅⁆")  # a DeepSeek token keeps its full-width bars: <> are enough
 _UNESCAPE = str.maketrans("‹›⁅⁆", "<>[]")
 
 

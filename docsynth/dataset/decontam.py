@@ -13,6 +13,7 @@ A hit on a page image marks the whole sample; a hit on a question marks that tur
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,10 +28,13 @@ from docsynth.core.hamming import HammingIndex
 from docsynth.core.mixture import SourceConfig
 from docsynth.core.ngrams import TextIndex
 from docsynth.core.phash import fine_distances
+from docsynth.core.remote import shown
 from docsynth.dataset.adapters import source_columns, to_cauldron
 from docsynth.dataset.cauldron import cauldron_problem
 from docsynth.dataset.hashes import HashCache, RowHashes, file_key
 from docsynth.dataset.sources import Source, SourceError, open_source
+
+log = logging.getLogger(__name__)
 
 REPORT = "decontamination.jsonl"
 MAX_IMAGE_HITS = 20  # reported per image and evaluation set, the closest first (a set can hold many copies of a page)
@@ -118,6 +122,22 @@ class SetInfo:
     images: int
     questions: int
     unreadable_images: int
+    unreadable_rows: list[int]  # the first of the rows holding them (docsynth.dataset.hashes.BAD_ROWS)
+
+
+def _check_usable(e: EvalSet, rows: int, rh: RowHashes, images: bool) -> None:
+    """DecontamError for a set with nothing to compare against (no rows; no image that decodes
+    and no question); a warning naming the rows of images that do not decode."""
+    where = f"evaluation set '{e.name}' ({shown(str(e.path))})"
+    if rows == 0:
+        raise DecontamError(f"{where} has no rows: nothing to decontaminate against (a wrong split or config?)")
+    if rh.unreadable:
+        rows_named = ", ".join(map(str, rh.unreadable_rows.tolist())) + (", ..." if rh.unreadable > len(rh.unreadable_rows) else "")
+        log.warning("%s: %d images do not decode (rows %s); they are not compared", where, rh.unreadable, rows_named)
+    if (not images or not len(rh.img)) and not len(rh.turn_row):
+        why = f"none of its {rh.unreadable:,} images decodes" if rh.unreadable else "it has no image"
+        raise DecontamError(f"{where} has nothing to compare: {why}{' (images off)' if not images else ''}, "
+                            "and no question")
 
 
 class EvalIndex:
@@ -138,7 +158,9 @@ class EvalIndex:
                 rh = cache.get(key, lambda src=src, cols=cols: source_rows(src, cols), cfg.images.enabled)
             except SourceError as err:
                 raise DecontamError(str(err).replace(f"source '{e.name}'", f"evaluation set '{e.name}'", 1)) from None
-            self.sets.append(SetInfo(e.name, str(e.path), src.num_rows, len(rh.img), len(rh.turn_row), rh.unreadable))
+            _check_usable(e, src.num_rows, rh, cfg.images.enabled)
+            self.sets.append(SetInfo(e.name, str(e.path), src.num_rows, len(rh.img), len(rh.turn_row), rh.unreadable,
+                                     rh.unreadable_rows.tolist()))
             parts.append((k, rh))
         self.reused, self.made = cache.reused, cache.made
         cat = lambda xs, t: np.concatenate(xs).astype(t) if xs else np.empty(0, t)  # noqa: E731

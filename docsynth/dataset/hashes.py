@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,9 @@ from docsynth.core import phash
 
 _ARRAYS = {"img": np.uint64, "fine": np.uint64, "img_row": np.int64, "turn_row": np.int64, "turn_idx": np.int32,
           "q": np.uint64, "q_off": np.int64, "q_words": np.int32, "qa": np.uint64, "qa_off": np.int64}
+
+
+BAD_ROWS = 10  # rows with an image that does not decode, named in a message (the count is whole)
 
 
 @dataclass(slots=True)
@@ -43,6 +46,7 @@ class RowHashes:
     qa: np.ndarray
     qa_off: np.ndarray
     unreadable: int = 0  # images that did not decode
+    unreadable_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # the first BAD_ROWS of their rows
 
     def question(self, t: int) -> np.ndarray:
         return self.q[self.q_off[t]:self.q_off[t + 1]]
@@ -53,14 +57,16 @@ class RowHashes:
     def save(self, path: Path) -> None:
         def write(tmp: Path) -> None:
             with tmp.open("wb") as f:
-                np.savez(f, unreadable=self.unreadable, **{k: getattr(self, k) for k in _ARRAYS})
+                np.savez(f, unreadable=self.unreadable, unreadable_rows=self.unreadable_rows,
+                         **{k: getattr(self, k) for k in _ARRAYS})
         atomic_write(path, write)
 
     @classmethod
     def load(cls, path: Path) -> RowHashes | None:
         try:
             with np.load(path) as z:
-                return cls(**{k: z[k] for k in _ARRAYS}, unreadable=int(z["unreadable"]))
+                return cls(**{k: z[k] for k in _ARRAYS}, unreadable=int(z["unreadable"]),
+                           unreadable_rows=z["unreadable_rows"])
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
             return None  # a damaged cache file is made again
 
@@ -70,12 +76,14 @@ def hash_rows(rows: Iterable[tuple[int, list, list[tuple[str, str]]]], ngram: in
     """From (row, image bytes, [(question, answer)]) in row order."""
     img, fine, img_row, turn_row, turn_idx = [], [], [], [], []
     q, qa, words = [], [], []
-    bad = 0
+    bad, bad_rows = 0, []
     for row, pics, turns in rows:
         for data in pics if images else ():
             h = phash.image_hash(data) if data else None
             if h is None:
                 bad += 1
+                if len(bad_rows) < BAD_ROWS and (not bad_rows or bad_rows[-1] != row):
+                    bad_rows.append(row)
                 continue
             img.append(h[0])
             fine.append(h[1])
@@ -91,7 +99,8 @@ def hash_rows(rows: Iterable[tuple[int, list, list[tuple[str, str]]]], ngram: in
     return RowHashes(np.array(img, dtype=np.uint64), np.array(fine, dtype=np.uint64).reshape(-1, phash.FINE_WORDS),
                      np.array(img_row, dtype=np.int64),
                      np.array(turn_row, dtype=np.int64), np.array(turn_idx, dtype=np.int32),
-                     cat(q), off(q), np.array(words, dtype=np.int32), cat(qa), off(qa), bad)
+                     cat(q), off(q), np.array(words, dtype=np.int32), cat(qa), off(qa), bad,
+                     np.array(bad_rows, dtype=np.int64))
 
 
 class HashCache:

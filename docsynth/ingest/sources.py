@@ -15,7 +15,9 @@ import functools
 import glob
 import hashlib
 import logging
+import errno
 import os
+import stat as filemode
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +152,7 @@ def expand_inputs(paths: list[str], base: Path) -> list[Path | str]:
             p = base / p
         if _GLOB_CHARS & set(raw):
             matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True))
-            found = [m for m in matches if m.is_file()] + [f for m in matches if m.is_dir() for f in _walk(m)]
+            found = [m for m in matches if not m.is_dir()] + [f for m in matches if m.is_dir() for f in _walk(m)]
             if not found:
                 raise DocsynthError(f"input glob matches no files: {raw}")
             files.extend(found)
@@ -159,17 +161,38 @@ def expand_inputs(paths: list[str], base: Path) -> list[Path | str]:
             if not found:
                 raise DocsynthError(f"input directory holds no .pdf, .parquet or .tar files: {raw}")
             files.extend(found)
-        elif p.is_file():
+        elif p.is_file() or p.is_symlink() or os.path.lexists(p):  # what is not a regular file: a reject, named
             files.append(p)
         else:
             raise DocsynthError(f"input not found: {raw}")
     seen: set = set()
-    keys = [f if isinstance(f, str) else f.resolve() for f in files]
+    keys = [f if isinstance(f, str) else os.path.realpath(f) for f in files]  # realpath: a link loop does not raise
     return [f for f, k in zip(files, keys) if not (k in seen or seen.add(k))]
 
 
 def _walk(d: Path) -> list[Path]:
-    return sorted(f for f in d.rglob("*") if f.is_file() and _wanted(f))
+    """A folder's input files, and the entries named like one that are not regular files (a FIFO,
+    a device, a link that is dangling, loops or points at a device): those are rejected with why
+    (`not_regular`), never opened and never skipped silently."""
+    return sorted(f for f in d.rglob("*") if _wanted(f) and not f.is_dir())
+
+
+def not_regular(p: Path) -> str | None:
+    """Why a local input is not a regular file to read (None if it is), from stat alone: a FIFO
+    or a device would block or never end if opened."""
+    link = " (through a symbolic link)" if p.is_symlink() else ""
+    try:
+        mode = p.stat().st_mode  # follows links
+    except FileNotFoundError:
+        return "a dangling symbolic link" if p.is_symlink() else "not found"
+    except OSError as e:
+        return "a symbolic link loop" if e.errno == errno.ELOOP else f"cannot be read: {e.strerror or e}"
+    if filemode.S_ISREG(mode):
+        return None
+    kind = next((k for test, k in ((filemode.S_ISFIFO, "a FIFO"), (filemode.S_ISCHR, "a character device"),
+                                   (filemode.S_ISBLK, "a block device"), (filemode.S_ISSOCK, "a socket"),
+                                   (filemode.S_ISDIR, "a directory")) if test(mode)), "not a file")
+    return f"not a regular file: {kind}{link}"
 
 
 def check_parquet(path: Path | str, column: str) -> pq.ParquetFile:
@@ -220,6 +243,11 @@ def _file_doc(f: Path | str, reject: Callable[[Reject], None]) -> Iterator[DocRe
             reject(Reject("ingest", shown(f), None, None, "empty file"))
         else:
             yield DocRef(content_id(data), f, None, len(data))
+        return
+    why = not_regular(f)
+    if why:
+        log.info("%s is skipped: %s", f, why)  # the reject says it (the summary counts it)
+        reject(Reject("ingest", str(f), None, None, why))
         return
     try:
         with f.open("rb") as fh:

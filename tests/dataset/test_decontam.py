@@ -179,6 +179,42 @@ def test_bad_evaluation_sets_stop_before_any_work(corpus, tmp_path):
         EvalIndex(DecontamConfig(against=[EvalSet(name="wrong", path=wrong)]), tmp_path / "c")
 
 
+def test_an_empty_or_unreadable_evaluation_set_is_an_error_and_bad_images_are_named(corpus, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from docsynth.dataset.cauldron import SCHEMA, cauldron_row, rows_to_table
+
+    def eval_set(name, rows):
+        (tmp_path / name).mkdir()
+        pq.write_table(rows_to_table(rows, SCHEMA), tmp_path / name / "test.parquet")
+        return tmp_path / name
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(buf, "PNG")
+    empty = eval_set("empty", [])
+    broken = eval_set("broken", [{"images": [{"bytes": b"notanimage", "path": None}], "texts": []}])
+    some = eval_set("some", [cauldron_row([buf.getvalue()], ["What is shown?"], ["A page."], "x"),
+                             {"images": [{"bytes": b"notanimage", "path": None}], "texts": []},
+                             cauldron_row([b"\x89PNG broken"], ["Q?"], ["A."], "x")])
+    for name, path, says in (("empty", empty, "has no rows"),
+                             ("broken", broken, "has nothing to compare: none of its 1 images decodes")):
+        out = tmp_path / f"out-{name}"
+        res = docsynth("decontaminate", str(corpus["dataset"]), "--against", f"{name}={path}", "--out", str(out),
+                       "--cache", str(tmp_path / "cache"))
+        said = " ".join(res.stderr.split())
+        assert res.returncode == 1 and f"evaluation set '{name}' ({path})" in said and says in said, res.stderr
+        assert "Traceback" not in res.stderr and not out.exists()
+    res = docsynth("decontaminate", str(corpus["dataset"]), "--against", f"some={some}", "--out",
+                   str(tmp_path / "out-some"), "--cache", str(tmp_path / "cache"), "--json")
+    assert res.returncode == 0, res.stderr
+    said = " ".join(res.stderr.split())
+    assert f"evaluation set 'some' ({some}): 2 images do not decode (rows 1, 2)" in said
+    (info,) = json.loads(res.stdout)["decontamination"]["sets"]
+    assert info["unreadable_images"] == 2 and info["unreadable_rows"] == [1, 2] and info["images"] == 1
+
+
 
 
 def test_mix_leaves_out_the_rows_of_each_source_that_copy_its_evaluation_sets(corpus, tmp_path):

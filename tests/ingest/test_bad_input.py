@@ -166,3 +166,37 @@ def test_ocr_never_does_not_need_tesseract(tmp_path, samples, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     summary = run_ingest(recipe([samples / "invoice.pdf"], ocr={"mode": "never"}), Path("/"), tmp_path / "out")
     assert summary.pages == 1
+
+
+def test_entries_that_are_not_regular_files_are_rejected_with_why(tmp_path, samples):
+    """Through the CLI: a symlink loop, a self-link, a dangling link, a link to /dev/zero and a
+    FIFO in an input folder are each a reject naming what they are (never opened: a FIFO would
+    block), the good PDF beside them is ingested, and a FIFO named on the command line is a
+    reject too, not "input not found"."""
+    import subprocess
+    import sys
+
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "good.pdf").write_bytes((samples / "invoice.pdf").read_bytes())
+    os.symlink("b.pdf", d / "a.pdf")
+    os.symlink("a.pdf", d / "b.pdf")
+    os.symlink("self.pdf", d / "self.pdf")
+    os.symlink("nowhere.pdf", d / "dangling.pdf")
+    os.symlink("/dev/zero", d / "zero.pdf")
+    os.mkfifo(d / "fifo.pdf")
+
+    def ingest(inp, out):
+        return subprocess.run([sys.executable, "-m", "docsynth.cli", "ingest", str(inp), "--out", str(out), "--ocr",
+                               "never", "--json"], capture_output=True, text=True, timeout=120)
+    res = ingest(d, tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert s["pages"] == 1 and s["rejects"] == 6
+    why = {Path(r["source"]).name: r["reason"] for r in _rejects(tmp_path / "out")}
+    assert why == {"a.pdf": "a symbolic link loop", "b.pdf": "a symbolic link loop", "self.pdf": "a symbolic link loop",
+                   "dangling.pdf": "a dangling symbolic link", "fifo.pdf": "not a regular file: a FIFO",
+                   "zero.pdf": "not a regular file: a character device (through a symbolic link)"}
+    res = ingest(d / "fifo.pdf", tmp_path / "out2")
+    assert res.returncode == 4 and "not found" not in res.stderr  # it exists: nothing was produced from it
+    assert [r["reason"] for r in _rejects(tmp_path / "out2")] == ["not a regular file: a FIFO"]

@@ -182,6 +182,20 @@ def test_any_qa_set_is_checked_from_a_jsonl_file(tmp_path):
     assert out[0]["label"] == "correct" and len(session.backend.calls[0]) == 2  # one request per context
 
 
+def test_verify_pairs_names_each_skipped_line_in_plain_text(tmp_path):
+    """Through the CLI: each line it cannot use is named, and no markup is left in the text."""
+    import subprocess
+    import sys
+
+    f = tmp_path / "pairs.jsonl"
+    f.write_text('not json [bold]x[/bold]\n{"question": "Who?", "answer": "", "context": "c"}\n')
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "verify", "--pairs", str(f)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    said = " ".join(res.stderr.split())
+    assert res.returncode == 1 and f"skipped {f}:1: not JSON" in said and f"skipped {f}:2: needs text fields" in said
+    assert "[yellow]" not in res.stderr and "[/yellow]" not in res.stderr and "no usable records" in said
+
+
 def pairs_of(req: ChatRequest) -> list[tuple[str, str]]:
     return re.findall(r"(?m)^\d+\. Q: (.*)\n   A: (.*)$", req.messages[-1]["content"].split("Pairs:")[1])
 
