@@ -59,13 +59,13 @@ class Spill:
     `max_open` files are open at once (a closed one is reopened to append). With `expect` (the
     bytes a shard's spill should come to), each file is preallocated to it when created;
     `observe`, if given, sees each batch added and the rows of it spilled (repeats included), on
-    the writer thread."""
+    the writer thread; `conform` makes batches of several schemas (columns only some sources
+    have) one when they are gathered."""
 
     def __init__(self, root: Path, n_shards: int, queued: int = SPILL_QUEUE_BYTES, max_open: int | None = None,
                  expect: int = 0, observe: Callable[[pa.RecordBatch, np.ndarray], None] | None = None,
                  split_min: int | None = None, conform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None) -> None:
-        self.root, self.queued, self.expect, self.observe = root, queued, expect, observe
-        self.conform = conform  # batches of several schemas (columns only some sources have) made one when gathered
+        self.root, self.queued, self.expect, self.observe, self.conform = root, queued, expect, observe, conform
         self.split_min = spillfile.SPLIT_MIN_ROW_BYTES if split_min is None else split_min
         self.max_open = max_open or min(n_shards, _open_files_budget(n_shards))
         self.writer = ThreadPoolExecutor(1)  # also removes spill files no longer needed (freeing pages costs time)
@@ -163,9 +163,7 @@ class Spill:
             chunk = np.repeat(np.arange(len(batches)), lens)
             row = np.arange(len(pos)) - np.repeat(np.cumsum(lens) - lens, lens)
             order = np.argsort(pos, kind="stable")
-            batches = [b.drop_columns([POS]) for b in batches]
-            if self.conform is not None:
-                batches = [self.conform(b) for b in batches]
+            batches = [(self.conform or (lambda x: x))(b.drop_columns([POS])) for b in batches]
             for a in range(0, len(order), step):
                 idx = order[a:a + step]
                 yield _gather(batches, chunk[idx], row[idx])
