@@ -61,10 +61,20 @@ def filesystem(url: str):
         raise DocsynthError(f"{shown(url)}: not a URL docsynth can read ({e})") from None
 
 
+_NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "NoAuthTokenError",
+                   "DefaultCredentialsError", "RefreshError"}
+
+
 def permanent(e: BaseException) -> str | None:
     """Why an error is not worth retrying ("not found", "access denied"), or None if it may pass."""
     if isinstance(e, FileNotFoundError):
         return "not found (404)"
+    # botocore, google-auth: no credentials, or ones that cannot be used; no retry makes them appear
+    if {c.__name__ for c in type(e).__mro__} & _NO_CREDENTIALS or re.search(
+            r"Unable to locate credentials|ExpiredToken|InvalidClientTokenId|could not automatically determine credentials",
+            str(e)):
+        return ("no usable credentials on this machine: set them (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "a profile, or GOOGLE_APPLICATION_CREDENTIALS) or use a public URL")
     if isinstance(e, PermissionError):
         return "access denied (403): check the credentials of this machine"
     status = getattr(e, "status", None) or getattr(e, "code", None)

@@ -58,6 +58,9 @@ _MARKER = ".done.json"
 FOLDERS = {"ingest": "pages", "generate": "candidates", "verify": "verdicts"}
 
 
+CRUMB = "current.json"  # a worker's breadcrumb: the page it is on (docsynth.ingest.watch)
+
+
 @dataclass(slots=True)
 class TaskStore:
     """The per-task shards and markers of one stage directory. This is the only code that knows
@@ -98,6 +101,12 @@ class TaskStore:
         for tmp in self.root.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
         self.pull()
+
+    def tidy(self) -> None:
+        """Remove what stopped workers leave (temporary shards, the page breadcrumbs of
+        docsynth.ingest.watch), when a run is interrupted; finished tasks and poison lists stay."""
+        for f in [*self.root.glob(".*.tmp"), *self.root.glob(f"task-*.{CRUMB}")]:
+            f.unlink(missing_ok=True)
 
     def shard(self, task: Task) -> Path:
         return self.root / f"{task.name}{self.suffix}"

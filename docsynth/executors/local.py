@@ -60,31 +60,35 @@ def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callabl
         markers[task.index] = info
         progress.advanced(stage.name, task, info, False)
 
-    while True:
-        finished = upstream_done is None or upstream_done()  # read first: a task done before it is seen below
-        plan = stage.plan()
-        if upstream_done is None:
-            stage.store.prune(plan)
-        new = [t for t in plan if t.index not in seen or seen[t.index].key != t.key]
-        progress.planned(stage.name, new)
-        todo = []
-        for t in new:
-            seen[t.index] = t
-            info = stage.store.done(t)
-            if info is None:
-                markers.pop(t.index, None)
-                reused.discard(t.index)
-                todo.append(t)
+    try:
+        while True:
+            finished = upstream_done is None or upstream_done()  # read first: a task done before it is seen below
+            plan = stage.plan()
+            if upstream_done is None:
+                stage.store.prune(plan)
+            new = [t for t in plan if t.index not in seen or seen[t.index].key != t.key]
+            progress.planned(stage.name, new)
+            todo = []
+            for t in new:
+                seen[t.index] = t
+                info = stage.store.done(t)
+                if info is None:
+                    markers.pop(t.index, None)
+                    reused.discard(t.index)
+                    todo.append(t)
+                else:
+                    markers[t.index] = info
+                    reused.add(t.index)
+                    progress.advanced(stage.name, t, info, True)
+            if todo:
+                _run(stage, todo, committed, progress, stop)
+            elif finished:
+                break
             else:
-                markers[t.index] = info
-                reused.add(t.index)
-                progress.advanced(stage.name, t, info, True)
-        if todo:
-            _run(stage, todo, committed, progress, stop)
-        elif finished:
-            break
-        else:
-            time.sleep(POLL_S)
+                time.sleep(POLL_S)
+    except BaseException:  # interrupted (SIGTERM, Ctrl-C) or failed: the workers are stopped by now
+        stage.store.tidy()  # what they left half-written; finished tasks stay
+        raise
     tasks = sorted(seen.values(), key=lambda t: t.index)
     stage.store.prune(tasks)
     return stage.finish(tasks, markers, reused, t0)

@@ -8,7 +8,7 @@ import signal
 import time
 
 from docsynth.ingest.sources import DocRef
-from docsynth.core.tasks import Task, TaskStore
+from docsynth.core.tasks import CRUMB, Task, TaskStore
 
 MAX_POISONED = 50  # pages skipped in one task before the whole task is given up
 
@@ -25,7 +25,7 @@ class PageWatch:
     """
 
     def __init__(self, store: TaskStore, task: Task, deadline_s: float | None = None) -> None:
-        self.crumb = store.sidecar(task, "current.json")
+        self.crumb = store.sidecar(task, CRUMB)
         self.poison = store.sidecar(task, "poison.jsonl")
         self.deadline_s = deadline_s
         self._fd: int | None = None

@@ -200,3 +200,41 @@ def test_entries_that_are_not_regular_files_are_rejected_with_why(tmp_path, samp
     res = ingest(d / "fifo.pdf", tmp_path / "out2")
     assert res.returncode == 4 and "not found" not in res.stderr  # it exists: nothing was produced from it
     assert [r["reason"] for r in _rejects(tmp_path / "out2")] == ["not a regular file: a FIFO"]
+
+
+def test_sigterm_leaves_no_temporary_shard_or_breadcrumb(tmp_path, samples):
+    """Through the CLI: SIGTERM while workers OCR pages; the command exits 143 and the stage
+    folder holds finished tasks only (no .tmp shard, no current.json breadcrumb), and a rerun
+    resumes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pymupdf
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(12):
+        scan = pymupdf.open(samples / "scanned_report.pdf")
+        scan.set_metadata({"title": f"copy {i}"})  # other bytes: another document
+        scan.save(docs / f"scan{i:02d}.pdf")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "docsynth.cli", "ingest", str(docs), "--out", str(out), "--ocr", "always",
+           "--set", "inputs.docs_per_task=1", "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "pages").glob("task-*.current.json")):  # a worker is on a page
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "no page started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, proc.stderr.read()[-2000:]
+    left = sorted(p.name for p in (out / "pages").iterdir())
+    assert not [n for n in left if n.endswith(".tmp") or n.endswith("current.json")], left
+    res = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and json.loads(res.stdout)["docs"] == 12, res.stderr[-2000:]

@@ -155,3 +155,17 @@ def test_ray_with_its_run_directory_on_s3_gives_the_local_executors_dataset(s3, 
         fs.get("runs/ray/dataset/", str(down / "dataset") + "/", recursive=True)
     want = dataset_rows(tmp_path / "local")
     assert want and dataset_rows(down) == want
+
+
+def test_no_credentials_fail_at_once_with_what_to_set(s3, corpus, tmp_path):
+    """--out s3:// with no credentials on the machine: botocore's NoCredentialsError cannot pass
+    with a retry, so it is an error at once (no retries, no backoff), naming the URL and what to set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=s3.endpoint, AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true",
+               DOCSYNTH_CACHE=str(tmp_path / "cache"))
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "ingest", str(corpus), "--out", "s3://runs/nocreds",
+                          "--ocr", "never"], capture_output=True, text=True, env=env, timeout=120)
+    said = " ".join(res.stderr.split())
+    assert res.returncode == 1 and "s3://runs/nocreds" in said and "no usable credentials on this machine" in said, said
+    assert "retrying" not in said and "Traceback" not in said

@@ -147,4 +147,7 @@ def test_a_signal_stops_every_process_of_the_run(tiny_model, tmp_path, sig, code
     assert proc.returncode == code, err[-3000:]
     assert "rerun the same command to resume" in err and "Traceback" not in err, err[-2000:]
     assert not _left(tree), _left(tree)
+    # what the stopped workers had half-written is gone: no temporary shard, no page breadcrumb
+    left = [p.name for p in out.glob("*/*") if p.name.endswith(".tmp") or p.name.endswith("current.json")]
+    assert not left, left
     assert ROOT.exists()
