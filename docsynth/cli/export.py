@@ -23,9 +23,14 @@ def export(
     messages: `images` and chat `messages` (the first user turn holds one {"type": "image"} part
     per image, then a user and an assistant turn per QA pair), the shape TRL's VLM SFTTrainer and
     Hugging Face chat templates take, with a card `datasets.load_dataset` reads. Streamed a row
-    group at a time; the quality columns (ratings per turn, verified) are kept.
+    group at a time; the quality columns (ratings per turn, verified) are kept. finevision:
+    images, texts of user/assistant, source (concatenates with FineVision). A row a loader would
+    fail on (no images or turns, an image that is not one) is left out and named; a dataset whose
+    shards do not hold the rows its card says is an error.
     """
     with common.failures():
         s = export_dataset(path, out, fmt)
     common.report(s, json_out, lambda: common.out.print(
-        f"{s.rows:,} rows -> {out} ({len(s.shards)} shards, {s.bytes / 1e6:,.1f} MB, {s.format} view)", highlight=False), strict=strict)
+        f"{s.rows:,} rows -> {out} ({len(s.shards)} shards, {s.bytes / 1e6:,.1f} MB, {s.format} view)"
+        + (f"; {s.rejects:,} rows left out (no images or turns, or a broken image; the first are named above)"
+           if s.rejects else ""), highlight=False), strict=strict)

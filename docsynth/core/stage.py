@@ -37,6 +37,8 @@ class Store(Protocol):
 
     def forget(self) -> None: ...
 
+    def tidy(self) -> None: ...  # after an interruption: what stopped workers left half-written
+
 
 class Stage(Protocol):
     name: str

@@ -242,7 +242,7 @@ def image_problem(data: bytes | memoryview | None, mode: str) -> str | None:
             elif im.format == "PNG" and b"IEND" not in bytes(data[-16:]):
                 return "truncated PNG (no IEND chunk)"
     except Exception as e:  # PIL raises many kinds for bad data
-        return f"not a readable image: {type(e).__name__}: {str(e)[:120]}"
+        return f"not a readable image: {type(e).__name__}: {str(e).split(' <_io.')[0][:120]}"
     return None
 
 

@@ -31,7 +31,7 @@ import yaml
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import CHECK_NAMES, CHECKS, EVIDENCE, RATING_AXES
-from docsynth.dataset.versions import live_shards
+from docsynth.dataset.versions import card_rows, live_shards
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # how datasets stores an Image
 TEXT = pa.struct([("user", pa.string()), ("assistant", pa.string()), ("source", pa.string())])
@@ -215,13 +215,21 @@ def dataset_shards(path: Path, messages: bool = False) -> list[Path]:
         live = live_shards(d)  # what the card names: never a temporary, a part or another version
         files = live if live is not None else sorted(f for f in (d / "data").glob("*.parquet") if not f.name.startswith("."))
         if files:
+            rows = 0
             for f in files:
                 try:
-                    schema = pq.read_schema(f)
+                    meta = pq.read_metadata(f)
+                    schema = meta.schema.to_arrow_schema()
                     why = None if messages and _a_view(schema) else cauldron_problem(schema)
+                    rows += meta.num_rows
                 except (OSError, pa.ArrowException) as e:
                     why = f"is not a readable parquet file ({str(e).splitlines()[0]})"
                 if why:
                     raise DocsynthError(f"{f} {why}: not a shard of a Cauldron-style dataset")
+            said = card_rows(d) if live is not None else None
+            if said is not None and said != rows:
+                raise DocsynthError(f"{d}: its card says {said:,} rows, but its {len(files)} shards hold {rows:,} (a shard "
+                                    "is missing, cut short or replaced): write it again, or read the shards as they "
+                                    "are from a copy without README.md")
             return files
     raise DocsynthError(f"{path} holds no dataset shards (data/*.parquet, or dataset/data/*.parquet in a run directory)")

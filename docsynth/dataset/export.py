@@ -8,17 +8,23 @@ with a card whose configs and features `datasets.load_dataset` and the Hub read.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.lock import locked
 from docsynth.dataset.cauldron import card_front, card_header, dataset_shards
+from docsynth.dataset.rowcheck import MAX_NAMED, row_problems
 from docsynth.dataset.views import VIEWS, View
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("messages", "finevision")
 
@@ -31,7 +37,8 @@ class ExportSummary:
     shards: list[str] = field(default_factory=list)
     bytes: int = 0
     seconds: float = 0.0
-    rejects = 0  # nothing is dropped: every row is written
+    rejects: int = 0  # rows left out: a training loader would fail on them (docsynth.dataset.rowcheck)
+    left_out: list[str] = field(default_factory=list)  # the first of them: "SHARD row N: why"
 
     @property
     def produced(self) -> bool:
@@ -59,7 +66,7 @@ def export(src: Path, out: Path, fmt: str = "messages") -> ExportSummary:
             if old.name not in names:
                 old.unlink()
         for shard, name in zip(shards, names):
-            s.rows += _convert(shard, out / "data" / name, VIEWS[fmt])
+            s.rows += _convert(shard, out / "data" / name, VIEWS[fmt], s)
             s.shards.append(str(out / "data" / name))
         s.bytes = sum((out / "data" / x).stat().st_size for x in names)
         names = pq.read_schema(out / "data" / names[0]).names if names else []
@@ -70,17 +77,31 @@ def export(src: Path, out: Path, fmt: str = "messages") -> ExportSummary:
     return s
 
 
-def _convert(shard: Path, dest: Path, view: View) -> int:
-    """One shard in the view, row group by row group (bounded memory)."""
+def _convert(shard: Path, dest: Path, view: View, s: ExportSummary) -> int:
+    """One shard in the view, row group by row group (bounded memory); rows a loader would fail on
+    (no images or turns, an image that is not one) are left out, counted and named in s."""
     pf = pq.ParquetFile(shard)
     rows = 0
 
     def write(tmp: Path) -> None:
         nonlocal rows
         writer = None
+        first = 0
         try:
             for g in range(pf.num_row_groups):
-                table = view.table(pf.read_row_group(g))
+                group = pf.read_row_group(g)
+                bad = row_problems(group)
+                for r, why in bad.items():
+                    s.rejects += 1
+                    if len(s.left_out) < MAX_NAMED:
+                        s.left_out.append(f"{shard.name} row {first + r}: {why}")
+                        log.warning("%s row %d left out: %s", shard, first + r, why)
+                first += group.num_rows
+                if bad:
+                    keep = np.ones(group.num_rows, dtype=bool)
+                    keep[list(bad)] = False
+                    group = group.filter(pa.array(keep))
+                table = view.table(group)
                 writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
                 writer.write_table(table)
                 rows += table.num_rows

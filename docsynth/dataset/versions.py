@@ -63,6 +63,18 @@ def header_patterns(header: dict) -> list[str] | None:
     return patterns or None
 
 
+def card_rows(out: Path) -> int | None:
+    """The rows the card of OUT says its train split has (dataset_info), or None where it does not say."""
+    try:
+        header, _ = split_card((out / "README.md").read_text(errors="replace"))
+    except OSError:
+        return None
+    info = header.get("dataset_info")
+    splits = info.get("splits") if isinstance(info, dict) else None
+    rows = [s.get("num_examples") for s in splits or [] if isinstance(s, dict) and s.get("name", "train") == "train"]
+    return rows[0] if len(rows) == 1 and isinstance(rows[0], int) and header_patterns(header) else None
+
+
 def live_shards(out: Path) -> list[Path] | None:
     """The shards the card of OUT names, in order; None where it names none (see card_patterns).
     Hidden files (temporaries, parts) never match."""

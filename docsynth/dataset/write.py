@@ -97,6 +97,9 @@ class DatasetMarker:
     def prune(self, tasks: list) -> None:
         pass  # one task, always in the plan
 
+    def tidy(self) -> None:
+        pass  # written in this process: a failed publish removes its own temporaries (docsynth.dataset.versions)
+
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)
 

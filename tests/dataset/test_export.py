@@ -96,3 +96,43 @@ def test_mix_writes_the_messages_view_directly(tmp_path):
     assert dataset_shards(tmp_path / "msgs", messages=True)  # push takes it
     with pytest.raises(DocsynthError, match="has no column 'texts'"):
         dataset_shards(tmp_path / "msgs")  # the Cauldron readers (stats, the loader) say what it is not
+
+
+def test_export_leaves_out_rows_a_loader_would_fail_on_and_checks_the_card(tmp_path):
+    """Through the CLI: a broken image, a null texts and a null images are left out and named (exit
+    0; 3 with --strict), and load_dataset of the export reads every row; a dataset whose shards do
+    not hold the rows its card says (one of three shards deleted) is an error naming both counts."""
+    from docsynth.core.mixture import Mixture
+    from docsynth.dataset.mix import run_mix
+
+    d = tmp_path / "bad" / "data"
+    d.mkdir(parents=True)
+    good = [cauldron_row([png(i)], [f"Q{i}?"], [f"A{i}"], "s", ratings={}, verified=None) for i in range(4)]
+    broken = dict(good[1], images=[{"bytes": b"notanimage", "path": None}])
+    rows = [good[0], broken, dict(good[2], texts=None), dict(good[3], images=None),
+            cauldron_row([png(9)], ["Q9?"], ["A9"], "s", ratings={}, verified=None)]
+    pq.write_table(pa.Table.from_pylist(rows, schema=DATASET_SCHEMA), d / "train-00000-of-00001.parquet")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "docsynth.cli", "export", *args], capture_output=True, text=True,
+                              timeout=120)
+    res = cli(str(tmp_path / "bad"), "--out", str(tmp_path / "out"), "--json")
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert s["rows"] == 2 and s["rejects"] == 3
+    assert [x.split(": ")[0] for x in s["left_out"]] == [f"train-00000-of-00001.parquet row {r}" for r in (1, 2, 3)]
+    assert "broken image" in s["left_out"][0] and "no turns (null)" in s["left_out"][1] and "no images" in s["left_out"][2]
+    assert "row 1 left out: broken image" in " ".join(res.stderr.split())
+    ds = datasets.load_dataset(str(tmp_path / "out"), split="train", cache_dir=str(tmp_path / "c"))
+    assert [r["messages"][0]["content"][-1]["text"] for r in ds] == ["Q0?", "Q9?"]
+    assert cli(str(tmp_path / "bad"), "--out", str(tmp_path / "out2"), "--strict").returncode == 3
+
+    make(tmp_path / "src")
+    run_mix(Mixture.model_validate({"shard_rows": 2, "sources": [{"name": "s", "path": str(tmp_path / "src"),
+                                                                   "repeat": 1}]}), tmp_path / "mix")
+    shards = sorted((tmp_path / "mix" / "data").glob("train-*.parquet"))
+    assert len(shards) == 3
+    shards[1].unlink()
+    res = cli(str(tmp_path / "mix"), "--out", str(tmp_path / "out3"))
+    said = " ".join(res.stderr.split())
+    assert res.returncode == 1 and "its card says 5 rows, but its 2 shards hold 3" in said, said
