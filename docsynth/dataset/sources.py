@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from docsynth.dataset.cauldron import SCHEMA
+from docsynth.dataset.versions import card_rows
 from docsynth.core.errors import DocsynthError
 from docsynth.core.mixture import SourceConfig
 from docsynth.core.remote import filesystem, open_stream, retried, shown
@@ -155,6 +156,10 @@ def open_source(cfg: SourceConfig) -> Source:
         elif not file_schema.remove_metadata().equals(schema.remove_metadata()):
             raise SourceError(f"source '{cfg.name}': {_shown(path)} has a different schema from {_shown(files[0])}: "
                               f"{_short(file_schema)} vs {_short(schema)}")
+    said = card_rows(root) if kind == "hub" and isinstance(root, Path) and not cfg.config and cfg.split == "train" else None
+    if said is not None and said != start:  # read the same way as every reader (docsynth.dataset.cauldron)
+        raise SourceError(f"source '{cfg.name}': the card of {_shown(root)} says {said:,} rows, but its {len(files)} "
+                          f"shards hold {start:,} (a shard is missing, cut short or replaced)")
     return Source(cfg, kind, root, files, schema, units)
 
 

@@ -136,3 +136,9 @@ def test_export_leaves_out_rows_a_loader_would_fail_on_and_checks_the_card(tmp_p
     res = cli(str(tmp_path / "mix"), "--out", str(tmp_path / "out3"))
     said = " ".join(res.stderr.split())
     assert res.returncode == 1 and "its card says 5 rows, but its 2 shards hold 3" in said, said
+    # the mixer reads it the same way, as a source
+    (tmp_path / "m.yaml").write_text(json.dumps({"sources": [{"name": "cut", "path": str(tmp_path / "mix"), "repeat": 1}]}))
+    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "m.yaml"), "--out",
+                          str(tmp_path / "out4")], capture_output=True, text=True, timeout=120)
+    said = " ".join(res.stderr.split())
+    assert res.returncode == 1 and "source 'cut': the card of" in said and "says 5 rows, but its 2 shards hold 3" in said, said
