@@ -1,24 +1,18 @@
 """Publishing a dataset or mixture directory to the Hugging Face Hub.
 
-    DIR/data/train-VVVVVVVV-*.parquet  ->  REPO/data/...            (or REPO/CONFIG/... with a config)
+    DIR/data/train-*-VVVVVVVV.parquet  ->  REPO/data/...            (or REPO/CONFIG/... with a config)
     DIR/README.md (the card)           ->  REPO/README.md           (merged: every config listed)
 
-Shards go up in commits of bounded size (files and bytes), the card last, so a repo never
-advertises data that is not there yet; the card names the shards of one version (VVVVVVVV; see
-docsynth.dataset.versions) and the commit that changes it removes the old ones, so a reader of
-the repo sees the old dataset or the new one, never a mix. Before uploading, the repo's files are listed and a shard
-already there with the same sha256 is not sent again: an interrupted push is resumed by running
-it again (and LFS objects uploaded by a commit that then failed are not re-sent either: the Hub
-already has them). The token comes from huggingface_hub (HF_TOKEN, or `hf auth login`) and is
-never printed or logged by docsynth.
+Shards go up in commits of bounded size, the card last, so a repo never advertises data that is
+not there yet; the card names one version's shards (VVVVVVVV: docsynth.dataset.versions) and the
+commit that changes it removes the old ones: a reader sees the old dataset or the new one. A
+shard already there with the same sha256 is not sent again, so an interrupted push resumes when
+run again. The token comes from huggingface_hub (HF_TOKEN, or `hf auth login`), never printed.
 
-The bytes go through huggingface_hub's create_commit (its preupload, LFS and Xet paths); docsynth
-adds only what upload_folder does not do: commits of bounded size (upload_folder makes one
-commit of everything), the skip of shards already there by sha256 (from mixture.json where it
-has them, so a shard is hashed once at most, and the hash is handed to the library), and the
-last commit. Measured with bench/push.py (0.5 GB, 8 shards, stand-in Hub on loopback, medians
-of 5): a default push runs at 0.96-1.00x upload_folder's speed; the time is the library's
-(cProfile: 94 % in create_commit), and a second commit costs about 15 %.
+The bytes go through huggingface_hub's create_commit (preupload, LFS, Xet); docsynth adds what
+upload_folder lacks: commits of bounded size, the sha256 skip (hashes from mixture.json where it
+has them, handed to the library) and the card last. bench/push.py (0.5 GB, 8 shards, stand-in
+Hub, medians of 5): 0.96-1.00x upload_folder's speed (cProfile: 94 % in create_commit).
 """
 
 from __future__ import annotations
@@ -31,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from docsynth.dataset.cauldron import card_front, card_header, dataset_shards
+from docsynth.dataset.rowcheck import RowCheck
 from docsynth.dataset.versions import header_patterns, split_card
 from docsynth.core.errors import DocsynthError, MissingDependencyError, UsageError
 from docsynth.core.publish import PushOptions
@@ -81,9 +76,14 @@ def _hub():
 
 def local_shards(root: Path) -> list[Path]:
     """The shards of a dataset or mixture directory (those its card names), or of any
-    Cauldron-style folder of data/*.parquet, each checked from its footer; DocsynthError naming
-    what is wrong otherwise."""
-    return dataset_shards(root, messages=True)
+    Cauldron-style folder of data/*.parquet, each checked from its footer and every row checked
+    (docsynth.dataset.rowcheck: a repo's readers cannot skip a row); DocsynthError naming what is
+    wrong otherwise."""
+    shards = dataset_shards(root, messages=True)
+    if (check := RowCheck().shards(shards)).count:
+        raise DocsynthError(f"{root}: {check.message()}; nothing pushed. `docsynth export {root} --out DIR` "
+                            "writes a copy without them")
+    return shards
 
 
 def local_card(root: Path, shards: list[Path]) -> str:

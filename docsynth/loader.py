@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from docsynth.dataset.cauldron import dataset_shards
 from docsynth.dataset.messages import to_messages
+from docsynth.dataset.rowcheck import RowCheck
 from docsynth.dataset.permute import Permutation, _mix
 from docsynth.core.errors import DocsynthError, MissingDependencyError
 
@@ -221,7 +222,12 @@ class _Rows:
     def _group(self, k: int) -> list[dict]:
         if k != self.cached_at:
             fi, g, _ = self.ds.groups[self.order[k]]
-            self.cached = pq.ParquetFile(self.ds.files[fi]).read_row_group(g, columns=["images", "texts"]).to_pylist()
+            table = pq.ParquetFile(self.ds.files[fi]).read_row_group(g, columns=["images", "texts"])
+            first = sum(n for f, h, n in self.ds.groups if f == fi and h < g)
+            if (check := RowCheck()).check(Path(self.ds.files[fi]), first, table):  # skipping would break exact resume
+                raise DocsynthError(f"{Path(self.ds.files[fi]).parent}: {check.message()}: `docsynth export "
+                                    f"{self.ds.path} --out DIR` writes a copy without them")
+            self.cached = table.to_pylist()
             self.cached_at = k
         return self.cached
 

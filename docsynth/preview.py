@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from docsynth.dataset.cauldron import dataset_shards
+from docsynth.dataset.rowcheck import row_problems
 from docsynth.dataset.permute import Permutation
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import REJECT_FILES, read_rejects
@@ -38,6 +39,7 @@ class Item:
     source: str
     reason: str | None = None
     details: dict = field(default_factory=dict)
+    unusable: str | None = None  # why a loader cannot use this sample (docsynth.dataset.rowcheck)
 
 
 class Rows:
@@ -53,6 +55,7 @@ class Rows:
                 self.total += meta.row_group(g).num_rows
         self._starts = np.array([g[2] for g in self.groups] + [self.total])
         self._cached: dict[tuple[str, ...], tuple[int, list[dict]]] = {}
+        self._problems: tuple[int, dict[int, str]] = (-1, {})
 
     def group_of(self, i: int) -> int:
         return int(np.searchsorted(self._starts, i, side="right")) - 1
@@ -65,6 +68,14 @@ class Rows:
             shard, g, _ = self.groups[k]
             hit = self._cached[columns] = (k, pq.ParquetFile(shard).read_row_group(g, columns=list(columns)).to_pylist())
         return hit[1][i - self.groups[k][2]]
+
+    def problem(self, i: int) -> str | None:
+        """Why a loader cannot use row i (docsynth.dataset.rowcheck), or None."""
+        k = self.group_of(i)
+        if self._problems[0] != k:
+            shard, g, _ = self.groups[k]
+            self._problems = (k, row_problems(pq.ParquetFile(shard).read_row_group(g, columns=["images", "texts"])))
+        return self._problems[1].get(i - self.groups[k][2])
 
 
 def source_key(source: str | None) -> str:
@@ -87,9 +98,11 @@ def samples(path: Path, index: int = 0, source: str | None = None, seed: int | N
             if source_key(src) != source and source not in (src or ""):
                 continue
         r = rows.get(i)
-        src = r["texts"][0]["source"] if r["texts"] else ""
-        yield Item(i, rows.total, [im["bytes"] for im in r["images"] if im and im["bytes"]],
-                   [(t["user"], t["assistant"]) for t in r["texts"]], src or "")
+        texts, why = r["texts"] or [], rows.problem(i)
+        src = texts[0]["source"] if texts else ""
+        yield Item(i, rows.total, [im["bytes"] for im in r["images"] or [] if im and im["bytes"]],
+                   [(t["user"], t["assistant"]) for t in texts], src or "",
+                   unusable=why)
 
 
 def rejects(run: Path, index: int = 0, source: str | None = None) -> Iterator[Item]:

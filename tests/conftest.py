@@ -34,8 +34,8 @@ def recipe(paths: list, **ingest) -> Recipe:
 
 def shard_names(data: Path) -> list[str]:
     """The files of a dataset's data/ folder, with the version taken out of shard names
-    (train-VVVVVVVV-00000-of-00002.parquet -> train-00000-of-00002.parquet)."""
-    return sorted(re.sub(r"^train-[0-9a-f]{8}-", "train-", p.name) for p in data.iterdir())
+    (train-00000-of-00002-VVVVVVVV.parquet -> train-00000-of-00002.parquet)."""
+    return sorted(re.sub(r"-[0-9a-f]{8}\.parquet$", ".parquet", p.name) for p in data.iterdir())
 
 
 def text_pdf(path: Path, pages: list[str], size=(595, 842)) -> Path:

@@ -130,7 +130,7 @@ def test_validate_finds_templates_in_the_recipes_prompts_dir():
 
 def test_write_help_and_errors(tmp_path):
     help_ = run("write", "--help").stdout
-    for word in ("RUN_DIR", "Cauldron", "filter-rejects.jsonl", "train-VVVVVVVV-XXXXX-of-NNNNN.parquet", "never a mix"):
+    for word in ("RUN_DIR", "Cauldron", "filter-rejects.jsonl", "train-XXXXX-of-NNNNN-VVVVVVVV.parquet", "never a mix"):
         assert word in help_
     res = run("write", str(tmp_path))
     assert res.returncode == 1 and "is not a generate output" in res.stderr and "Traceback" not in res.stderr

@@ -122,7 +122,7 @@ def test_configs_of_one_repo_like_the_cauldron_and_old_shards_go(hub, mixtures, 
     assert [c["config_name"] for c in header["configs"]] == ["charts", "docs"]
     for c in header["configs"]:  # each names its version's shards, and only those
         [pattern] = [d["path"] for d in c["data_files"] if d["split"] == "train"]
-        assert re.fullmatch(rf"{c['config_name']}/train-[0-9a-f]{{8}}-\*", pattern)
+        assert re.fullmatch(rf"{c['config_name']}/train-\*-[0-9a-f]{{8}}\.parquet", pattern)
         assert fnmatch.filter(files, pattern) == [p for p in files if p.startswith(c["config_name"] + "/")]
     assert [(i["config_name"], i["splits"][0]["num_examples"]) for i in header["dataset_info"]] == [("charts", 30), ("docs", 100)]
     card = hub.read("org/cauldron", "README.md").decode()
@@ -135,7 +135,7 @@ def test_configs_of_one_repo_like_the_cauldron_and_old_shards_go(hub, mixtures, 
     assert res.returncode == 0, res.stderr
     assert len(json.loads(res.stdout)["deleted"]) == 5
     files = hub.files("org/cauldron")
-    assert sorted(re.sub(r"train-[0-9a-f]{8}-", "train-", p) for p in files if p.startswith("docs/")) == [
+    assert sorted(re.sub(r"-[0-9a-f]{8}\.parquet$", ".parquet", p) for p in files if p.startswith("docs/")) == [
         "docs/train-00000-of-00002.parquet", "docs/train-00001-of-00002.parquet"]
     header = yaml.safe_load(hub.read("org/cauldron", "README.md").decode().split("---")[1])
     [docs] = [c for c in header["configs"] if c["config_name"] == "docs"]

@@ -54,7 +54,7 @@ def mix(
     Every source is opened and its schema checked before anything is written (a source not in
     the Cauldron schema needs an `adapter:`). Each gives the rows its weight, repeat or
     max_samples asks for (without replacement until it is exhausted, then by repeat); the rows
-    are shuffled globally with the seed and written as OUT/data/train-VVVVVVVV-XXXXX-of-NNNNN.parquet with
+    are shuffled globally with the seed and written as OUT/data/train-XXXXX-of-NNNNN-VVVVVVVV.parquet with
     OUT/mixture.json (requested vs realised counts and shares, shards with sha256) and a card
     OUT/README.md. Memory stays bounded by about one shard. The same inputs and seed give
     byte-identical shards. Exit code 3 if rows were left out for broken images, with --strict; 4

@@ -82,6 +82,9 @@ def _show(item: Item, mode: str, cols: int, plain: bool) -> None:
         print(head)
     else:
         o.rule(escape(head), style="cyan", align="left")
+    if item.unusable is not None:
+        line = f"a loader cannot use this sample: {_safe(item.unusable)} (docsynth export leaves it out)"
+        print(line) if plain else o.print(f"[yellow]{escape(line)}[/yellow]")
     if item.reason is not None:
         print(f"reason: {item.reason}") if plain else o.print(f"[red]reason:[/red] {escape(item.reason)}")
         for k, v in item.details.items():

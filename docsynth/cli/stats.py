@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from docsynth.cli import common
@@ -33,6 +34,13 @@ def stats(
     o = common.out
     o.print(f"[bold]{path}[/bold]: {s.samples:,} samples, {s.images:,} images, {s.pairs:,} QA pairs"
             + (f", {s.tokens:,} tokens" if s.tokens is not None else "") + f", {s.bytes / 1e6:,.1f} MB", highlight=False)
+    if s.unusable_rows:
+        more = f" and {s.unusable_rows - len(s.unusable):,} more" if s.unusable_rows > len(s.unusable) else ""
+        o.print(f"[yellow]{s.unusable_rows:,} rows a loader cannot use[/yellow] (docsynth export leaves them out):")
+        for line in s.unusable:
+            o.print(f"  {escape(line)}", highlight=False)
+        if more:
+            o.print(f"  {more.strip()}", highlight=False)
     if s.unreadable_images:
         o.print(f"[yellow]{s.unreadable_images:,} images whose size could not be read[/yellow]")
     t = Table(title="sources", title_justify="left")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,7 +157,7 @@ def push_files(local: Path, url: str) -> None:
     commits): top-level files, then the dataset's shards, then its card (README.md) last."""
     fs, path = filesystem(url)
     tasks = {"pages", "candidates", "verdicts"}
-    files = [f for f in sorted(local.rglob("*")) if f.is_file() and f.name != ".docsynth.lock"
+    files = [f for f in _files(local) if f.name != ".docsynth.lock"
              and not f.name.endswith(".tmp") and f.relative_to(local).parts[0] not in tasks]
     files.sort(key=lambda f: f.name == "README.md")  # the card names the shards: it goes last
     for f in files:
@@ -164,6 +165,17 @@ def push_files(local: Path, url: str) -> None:
         if rel.startswith("dataset/data/") and _same_size(fs, f"{path}/{rel}", f.stat().st_size):
             continue  # a dataset shard's name holds its version: there already, from an earlier run
         retried("uploading", f"{url}/{rel}", lambda f=f, rel=rel: fs.put_file(str(f), f"{path}/{rel}"))
+
+
+def _files(local: Path) -> list[Path]:
+    """The files under local as a reader sees them: a linked folder under the link's name (a
+    published dataset's data/ links to its live version), hidden folders (each version's own,
+    caches) left out."""
+    found = []
+    for root, dirs, names in os.walk(local, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root) / n for n in names if (Path(root) / n).is_file()]
+    return sorted(found)
 
 
 def _same_size(fs, key: str, size: int) -> bool:

@@ -1,7 +1,7 @@
 """`docsynth decontaminate DATASET --against EVAL`: check a dataset against evaluation sets, and
 with an output folder write a copy without (or flagging) what matched.
 
-    OUT/data/train-VVVVVVVV-XXXXX-of-NNNNN.parquet  the dataset's rows, in order, in its own schema;
+    OUT/data/train-XXXXX-of-NNNNN-VVVVVVVV.parquet  the dataset's rows, in order, in its own schema;
                                              drop: a row with an image hit is left out, a turn
                                              with a text hit is cut from every per-turn column
     OUT/README.md                            the card: a Decontamination section, then the input's card
@@ -35,7 +35,7 @@ from docsynth.dataset.decontam import (REPORT, DecontamSummary, EvalIndex, decon
                                        report_lines)
 from docsynth.dataset.hashes import HashCache, RowHashes, file_key
 from docsynth.dataset.sources import SourceError, open_source
-from docsynth.dataset.versions import clear_leftovers, stage_version, switch
+from docsynth.dataset.versions import begin, stage_version, switch
 
 
 @dataclass(slots=True)
@@ -102,9 +102,7 @@ def decontaminate_dataset(dataset: Path, cfg: DecontamConfig, out: Path | None, 
 
 def _write(src, hashed: list[tuple[Path, RowHashes, list, int]], cfg: DecontamConfig, out: Path,
            summary: DecontamSummary, s: CleanSummary, lines: list[str], dataset: Path) -> None:
-    data = out / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    clear_leftovers(out)
+    data = begin(out)
     drop = cfg.action == "drop"
     parts: list[Path] = []
     for path, rh, hits, _ in hashed:
@@ -116,11 +114,12 @@ def _write(src, hashed: list[tuple[Path, RowHashes, list, int]], cfg: DecontamCo
         atomic_write(part, lambda tmp, path=path, rows=rows, turns=turns: _copy(path, tmp, rows, turns, s))
         parts.append(part)
     key = config_hash(cfg, [file_key(p) for p, *_ in hashed], docsynth.__version__)
-    final, pattern = stage_version(out, parts, key)
-    s.shards = [str(p.relative_to(out)) for p in final]
+    version = stage_version(out, parts, key)
+    s.shards = version.names
     summary.report = REPORT
     atomic_write_text(out / REPORT, "".join(lines))
-    switch(out, _card(dataset, summary, s, pattern, src.schema, sum(p.stat().st_size for p in final)), final)
+    switch(out, _card(dataset, summary, s, version.pattern, src.schema, sum(p.stat().st_size for p in version.shards)),
+           version)
 
 
 def _copy(path: Path, tmp: Path, rows: set[int], turns: dict[int, set[int]], s: CleanSummary) -> None:

@@ -21,7 +21,7 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.lock import locked
 from docsynth.dataset.cauldron import card_front, card_header, dataset_shards
-from docsynth.dataset.rowcheck import MAX_NAMED, row_problems
+from docsynth.dataset.rowcheck import RowCheck
 from docsynth.dataset.views import VIEWS, View
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,11 @@ def export(src: Path, out: Path, fmt: str = "messages") -> ExportSummary:
         for old in (out / "data").glob("train-*.parquet"):  # an earlier export's, of another count
             if old.name not in names:
                 old.unlink()
+        check = RowCheck()
         for shard, name in zip(shards, names):
-            s.rows += _convert(shard, out / "data" / name, VIEWS[fmt], s)
+            s.rows += _convert(shard, out / "data" / name, VIEWS[fmt], check)
             s.shards.append(str(out / "data" / name))
+        s.rejects, s.left_out = check.count, check.named
         s.bytes = sum((out / "data" / x).stat().st_size for x in names)
         names = pq.read_schema(out / "data" / names[0]).names if names else []
         header = card_header("other", f"{src.resolve().name} ({fmt})", s.rows, s.bytes, [fmt],
@@ -77,9 +79,9 @@ def export(src: Path, out: Path, fmt: str = "messages") -> ExportSummary:
     return s
 
 
-def _convert(shard: Path, dest: Path, view: View, s: ExportSummary) -> int:
+def _convert(shard: Path, dest: Path, view: View, check: RowCheck) -> int:
     """One shard in the view, row group by row group (bounded memory); rows a loader would fail on
-    (no images or turns, an image that is not one) are left out, counted and named in s."""
+    (no images or turns, an image that is not one) are left out, counted and named in check."""
     pf = pq.ParquetFile(shard)
     rows = 0
 
@@ -90,12 +92,10 @@ def _convert(shard: Path, dest: Path, view: View, s: ExportSummary) -> int:
         try:
             for g in range(pf.num_row_groups):
                 group = pf.read_row_group(g)
-                bad = row_problems(group)
-                for r, why in bad.items():
-                    s.rejects += 1
-                    if len(s.left_out) < MAX_NAMED:
-                        s.left_out.append(f"{shard.name} row {first + r}: {why}")
-                        log.warning("%s row %d left out: %s", shard, first + r, why)
+                named = len(check.named)
+                bad = check.check(shard, first, group)
+                for line in check.named[named:]:  # "SHARD row N: why"
+                    log.warning("%s/%s left out: %s", shard.parent, *line.split(": ", 1))
                 first += group.num_rows
                 if bad:
                     keep = np.ones(group.num_rows, dtype=bool)

@@ -1,6 +1,6 @@
 """The mixer: many Cauldron-style sources in, one weighted, globally shuffled, sharded mixture out.
 
-    OUT/data/train-VVVVVVVV-XXXXX-of-NNNNN.parquet  the mixture, in the Cauldron schema (version VVVVVVVV)
+    OUT/data/train-XXXXX-of-NNNNN-VVVVVVVV.parquet  the mixture, in the Cauldron schema (version VVVVVVVV)
     OUT/mixture.json                        sources (requested vs realised), seed, shards (rows, sha256)
     OUT/mixture.yaml                        the resolved mixture file
     OUT/README.md                           dataset card, naming the live version's shards
@@ -44,9 +44,10 @@ import yaml
 
 import docsynth
 from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, quality_keep, to_cauldron
+from docsynth.dataset.rowcheck import null_rows
 from docsynth.dataset.cauldron import DATASET_SCHEMA, WRITE_OPTIONS
 from docsynth.dataset.views import VIEWS
-from docsynth.dataset.versions import clear_leftovers, stage_version, switch
+from docsynth.dataset.versions import begin, clear_leftovers, stage_version, switch
 from docsynth.dataset.mixquality import conform, minimums, with_quality
 from docsynth.dataset.mixdecontam import check_sets, mixture_duplicates, mixture_hits, write_reports
 from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
@@ -91,12 +92,10 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
     with locked(out):  # the sources are checked: from here on the output is this process's
         found = mixture_hits(m, plans, out / ".hashes")
         dups = mixture_duplicates(m, plans, out / ".hashes")
-        data = out / "data"
         spill = (spill_dir / f".docsynth-spill-{os.getpid()}") if spill_dir else out / ".spill"
         shutil.rmtree(spill, ignore_errors=True)
         spill.mkdir(parents=True)
-        data.mkdir(parents=True, exist_ok=True)
-        clear_leftovers(out)
+        data = begin(out)
         stats = StatsAccumulator()  # of every row spilled: the rows of the mixture
         runs = Spill(spill, n_shards, spill_queue, spill_files, expect=int(est_bytes / n_shards), observe=stats.add,
                      conform=conform)  # stats: on the rows spilled, repeats included
@@ -110,9 +109,9 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
             raise
         runs.close()
         shutil.rmtree(spill, ignore_errors=True)
-        final, pattern = stage_version(out, parts, config_hash(m, docsynth.__version__))
-        for s, path in zip(shards, final):
-            s["path"] = str(path.relative_to(out))
+        version = stage_version(out, parts, config_hash(m, docsynth.__version__))
+        for s, name in zip(shards, version.names):
+            s["path"] = name
         s = MixSummary(str(out), m.name, m.seed, rows=sum(x["rows"] for x in shards), requested=total,
                        bytes=sum(x["bytes"] for x in shards), bytes_read=read, shards=shards,
                        decontamination=found.found if found else {}, duplicates=dups.counts if dups else {})
@@ -126,7 +125,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
         manifest.pop("bytes_read")
         # The card is the pointer readers follow (docsynth.dataset.versions); mixture.json and
         # mixture.yaml describe the version it names, so they follow it.
-        switch(out, mixture_card(m, s, stats.result(), pattern), final)
+        switch(out, mixture_card(m, s, stats.result(), version.pattern), version)
         atomic_write_text(out / "mixture.json", json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False))
         atomic_write_text(out / "mixture.yaml", yaml.safe_dump(m.model_dump(mode="json"), sort_keys=False))
         s.seconds = round(time.perf_counter() - t0, 3)
@@ -218,16 +217,18 @@ def _drop_filtered(low: dict[str, np.ndarray], local: np.ndarray, number: np.nda
 
 def _drop_broken(p: SourcePlan, rows: pa.RecordBatch, local: np.ndarray, number: np.ndarray, first: int,
                  report: SourceReport) -> tuple[np.ndarray, np.ndarray]:
-    mode = p.src.cfg.image_check
-    if mode == "none":
-        return local, number
-    bad_local = broken_rows(rows, mode, np.unique(local))
+    """Leave out the wanted rows a loader cannot use (docsynth.dataset.rowcheck): no images or turns
+    list, or (unless image_check is none) a broken image."""
+    mode, wanted = p.src.cfg.image_check, np.unique(local)
+    wanted_set = set(wanted.tolist())
+    nulls = {r: why for r, why in null_rows(rows).items() if r in wanted_set}
+    bad_local = {**(broken_rows(rows, mode, wanted) if mode != "none" else {}), **nulls}
     if not bad_local:
         return local, number
-    for r, why in bad_local.items():
+    for r, why in sorted(bad_local.items()):
         where = f"row {first + r}" + (" (after splitting turns)" if p.src.cfg.turns.split else "")
         if p.src.cfg.broken_images == "fail":
-            raise SourceError(f"source '{p.src.name}': {where} has a broken image: {why} (broken_images: fail; "
+            raise SourceError(f"source '{p.src.name}': {where} cannot be used: {why} (broken_images: fail; "
                               "set broken_images: skip to leave such rows out)")
         if len(report.broken_examples) < 10:
             report.broken_examples.append({"row": first + r, "reason": why})

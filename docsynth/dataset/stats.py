@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from docsynth.dataset.rowcheck import RowCheck
 from docsynth.dataset.cauldron import dataset_shards
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import reject_counts
@@ -116,6 +117,8 @@ class Stats:
     answer_chars: Histogram = field(default_factory=lambda: Histogram(LENGTH_EDGES))
     image_side: Histogram = field(default_factory=lambda: Histogram(SIDE_EDGES))
     unreadable_images: int = 0
+    unusable_rows: int = 0  # rows a loader cannot use (docsynth.dataset.rowcheck)
+    unusable: list[str] = field(default_factory=list)  # the first of them: "SHARD row N: why"
     rejects: dict[str, dict[str, int]] = field(default_factory=dict)  # a run's drops: stage -> reason -> count
     quality: dict = field(default_factory=dict)  # round-trip verification, as docsynth write recorded it
 
@@ -198,11 +201,16 @@ def _array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
 def dataset_stats(path: Path, tokenizer: Callable[[list[str]], list[int]] | None = None) -> Stats:
     """Statistics of a dataset, mixture or run directory, streamed a row group at a time."""
     acc = StatsAccumulator(tokenizer)
+    check = RowCheck()
     for shard in dataset_shards(path):
-        pf = pq.ParquetFile(shard)
+        pf, first = pq.ParquetFile(shard), 0
         for g in range(pf.num_row_groups):
-            acc.add(pf.read_row_group(g, columns=["images", "texts"]))
+            group = pf.read_row_group(g, columns=["images", "texts"])
+            acc.add(group)
+            check.check(shard, first, group)
+            first += group.num_rows
     s = acc.result()
+    s.unusable_rows, s.unusable = check.count, check.named
     s.rejects = reject_counts(path)
     s.quality = _quality(path)
     return s

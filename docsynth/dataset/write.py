@@ -1,6 +1,6 @@
 """Filter and write: QA candidates in, a dataset in exactly the Cauldron schema out.
 
-    OUT/data/train-VVVVVVVV-XXXXX-of-NNNNN.parquet  shards of version VVVVVVVV, of about
+    OUT/data/train-XXXXX-of-NNNNN-VVVVVVVV.parquet  shards of version VVVVVVVV, of about
                                             write.shard_rows rows / shard_bytes
     OUT/README.md                           dataset card (the Hub's YAML header + how it was made),
                                             naming the live version's shards
@@ -27,7 +27,7 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.records import RATED_AXES
 from docsynth.dataset.cauldron import (DATASET_SCHEMA, cauldron_row,
                                        rows_to_table, write_shard)
-from docsynth.dataset.versions import clear_leftovers, stage_version, switch
+from docsynth.dataset.versions import begin, stage_version, switch
 from docsynth.core.records import reason_kind
 from docsynth.dataset.decontamwrite import WriteDecontam
 from docsynth.dataset.filters import Pair, apply_filters, build_filters
@@ -157,9 +157,7 @@ class WriteStage:
 def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished], verdicts: VerdictSource,
            key: str, decontam: WriteDecontam | None = None) -> WriteSummary:
     t0 = time.perf_counter()
-    data = out / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    clear_leftovers(out)
+    data = begin(out)
     s = WriteSummary(out_dir=str(out))
     filters = build_filters(recipe.filters)
     dropped: Counter[str] = Counter()
@@ -241,11 +239,11 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
                             "nothing written: loosen the recipe's filters")
     if buf:
         flush()
-    final, pattern = stage_version(out, parts, key)
-    s.shards = [str(p.relative_to(out)) for p in final]
-    s.bytes = sum(p.stat().st_size for p in final)
+    version = stage_version(out, parts, key)
+    s.shards = version.names
+    s.bytes = sum(p.stat().st_size for p in version.shards)
     atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
-    switch(out, dataset_card(recipe, s, templates, sorted(models), examples, stats.result(), pattern), final)
+    switch(out, dataset_card(recipe, s, templates, sorted(models), examples, stats.result(), version.pattern), version)
     s.seconds = round(time.perf_counter() - t0, 3)
     return s
 

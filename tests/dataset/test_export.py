@@ -98,6 +98,56 @@ def test_mix_writes_the_messages_view_directly(tmp_path):
         dataset_shards(tmp_path / "msgs")  # the Cauldron readers (stats, the loader) say what it is not
 
 
+def _bad_rows(d):
+    """A dataset of 5 rows: 1 has a broken image, 2 null texts, 3 null images (docsynth.dataset.rowcheck)."""
+    d.mkdir(parents=True)
+    good = [cauldron_row([png(i)], [f"Q{i}?"], [f"A{i}"], "s", ratings={}, verified=None) for i in range(4)]
+    broken = dict(good[1], images=[{"bytes": b"notanimage", "path": None}])
+    rows = [good[0], broken, dict(good[2], texts=None), dict(good[3], images=None),
+            cauldron_row([png(9)], ["Q9?"], ["A9"], "s", ratings={}, verified=None)]
+    pq.write_table(pa.Table.from_pylist(rows, schema=DATASET_SCHEMA), d / "train-00000-of-00001.parquet")
+
+
+def test_every_reader_names_the_rows_a_loader_cannot_use(tmp_path):
+    """The rows export leaves out, told the same way by the other readers: stats counts and names
+    them, preview shows why for each, push refuses the dataset before contacting the Hub, the
+    mixer leaves them out and counts them, and the training loader stops at them with an error
+    naming the shard and row."""
+    import os
+
+    _bad_rows(tmp_path / "bad" / "data")
+    bad = str(tmp_path / "bad")
+
+    def cli(*args, **env):
+        return subprocess.run([sys.executable, "-m", "docsynth.cli", *args], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **env})
+    res = cli("stats", bad, "--json")
+    s = json.loads(res.stdout)
+    assert res.returncode == 0 and s["samples"] == 5 and s["unusable_rows"] == 3
+    assert [x.split(": ")[0] for x in s["unusable"]] == [f"train-00000-of-00001.parquet row {r}" for r in (1, 2, 3)]
+    res = cli("stats", bad)
+    assert res.returncode == 0 and "3 rows a loader cannot use" in res.stdout and "row 2: no turns (null)" in res.stdout
+    res = cli("preview", bad, "-n", "5")
+    said = " ".join(res.stdout.split())
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert said.count("a loader cannot use this sample") == 3 and "this sample: broken image" in said and "Q9?" in said
+    res = cli("push", bad, "--repo-id", "org/x", "--dry-run", HF_ENDPOINT="http://127.0.0.1:9", HF_TOKEN="hf_x")
+    said = " ".join(res.stderr.split())
+    assert res.returncode == 1 and "3 rows a loader cannot use" in said and "row 1: broken image" in said, said
+    assert "nothing pushed" in said and "Traceback" not in said
+    (tmp_path / "m.yaml").write_text(f"sources:\n- {{name: bad, path: {bad}, repeat: 1}}\n")
+    res = cli("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "mix"), "--json")
+    [src] = json.loads(res.stdout)["sources"]
+    assert res.returncode == 0 and src["realised"] == 2 and src["broken_images"] == 3, res.stderr
+    assert sorted(e["row"] for e in src["broken_examples"]) == [1, 2, 3]
+    assert json.loads(cli("stats", str(tmp_path / "mix"), "--json").stdout)["unusable_rows"] == 0
+    pytest.importorskip("torch")
+    from docsynth.loader import MixtureDataset
+
+    with pytest.raises(DocsynthError, match=r"train-00000-of-00001.parquet row 1: broken image"):
+        list(MixtureDataset(bad, shuffle_buffer=1, decode_images=False))
+
+
 def test_export_leaves_out_rows_a_loader_would_fail_on_and_checks_the_card(tmp_path):
     """Through the CLI: a broken image, a null texts and a null images are left out and named (exit
     0; 3 with --strict), and load_dataset of the export reads every row; a dataset whose shards do
@@ -105,13 +155,7 @@ def test_export_leaves_out_rows_a_loader_would_fail_on_and_checks_the_card(tmp_p
     from docsynth.core.mixture import Mixture
     from docsynth.dataset.mix import run_mix
 
-    d = tmp_path / "bad" / "data"
-    d.mkdir(parents=True)
-    good = [cauldron_row([png(i)], [f"Q{i}?"], [f"A{i}"], "s", ratings={}, verified=None) for i in range(4)]
-    broken = dict(good[1], images=[{"bytes": b"notanimage", "path": None}])
-    rows = [good[0], broken, dict(good[2], texts=None), dict(good[3], images=None),
-            cauldron_row([png(9)], ["Q9?"], ["A9"], "s", ratings={}, verified=None)]
-    pq.write_table(pa.Table.from_pylist(rows, schema=DATASET_SCHEMA), d / "train-00000-of-00001.parquet")
+    _bad_rows(tmp_path / "bad" / "data")
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "docsynth.cli", "export", *args], capture_output=True, text=True,

@@ -257,7 +257,7 @@ def test_broken_images_are_skipped_and_counted_or_fail(tmp_path, spill_images):
     assert {e["row"] for e in r.broken_examples} == {1, 3, 4}
     assert any("truncated PNG" in e["reason"] for e in r.broken_examples)
     assert_card_stats_are_the_output_s(tmp_path / "out")  # rows left out are not counted, repeats are
-    with pytest.raises(SourceError, match=r"source 'b': row 1 has a broken image"):
+    with pytest.raises(SourceError, match=r"source 'b': row 1 cannot be used: "):
         run_mix(Mixture.model_validate({"sources": [{**src, "broken_images": "fail"}]}), tmp_path / "fail")
     assert not list((tmp_path / "fail" / "data").glob("*.parquet"))
     s = run_mix(Mixture.model_validate({"sources": [{**src, "image_check": "none"}]}), tmp_path / "unchecked")
@@ -459,16 +459,19 @@ def test_a_kill_at_every_step_of_publishing_a_mixture_leaves_the_old_or_the_new_
         rows[name] = sorted(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / f"c{name}"))["texts"],
                             key=json.dumps)
     pristine = tmp_path / "pristine"
-    shutil.copytree(out, pristine)
+    shutil.copytree(out, pristine, symlinks=True)
     env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parents[1] / 'faults'}:{Path(__file__).parents[2]}",
            "DOCSYNTH_KILL_ROOT": str(out)}
     seen = []
     for at in range(1, 40):
         shutil.rmtree(out)
-        shutil.copytree(pristine, out)
+        shutil.copytree(pristine, out, symlinks=True)
         res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "B.yaml"), "--out", str(out)],
                              env={**env, "DOCSYNTH_KILL_AT": str(at)}, capture_output=True, text=True, timeout=300)
         got = sorted(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / f"c{at}"))["texts"], key=json.dumps)
+        for kw in ({"data_dir": str(out)}, {"data_files": f"{out}/data/*.parquet"}):  # as a glob of the folder sees it
+            assert sorted(datasets.load_dataset("parquet", split="train", cache_dir=str(tmp_path / f"c{at}"), columns=["texts"],
+                                                **kw)["texts"], key=json.dumps) == got
         stats = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(out), "--json"], capture_output=True,
                                text=True, timeout=300)
         assert stats.returncode == 0 and json.loads(stats.stdout)["samples"] == len(got), stats.stderr

@@ -96,7 +96,7 @@ def test_the_card_has_the_hub_header_and_how_it_was_made(run_dir, tmp_path):
     header = yaml.safe_load(card.split("---")[1])
     assert header["license"] == "cc-by-4.0" and header["size_categories"] == ["n<1K"]
     [config] = header["configs"]  # the live version's shards, named by the card (docsynth.dataset.versions)
-    assert config["config_name"] == "default" and re.fullmatch(r"data/train-[0-9a-f]{8}-\*", config["data_files"][0]["path"])
+    assert config["config_name"] == "default" and re.fullmatch(r"data/train-\*-[0-9a-f]{8}\.parquet", config["data_files"][0]["path"])
     assert sorted(str(p.relative_to(tmp_path / "ds")) for p in (tmp_path / "ds").glob(config["data_files"][0]["path"])) == [
         "data/" + p.name for p in sorted((tmp_path / "ds" / "data").iterdir())]
     assert header["dataset_info"]["splits"][0]["num_examples"] == 4
@@ -243,15 +243,16 @@ def test_a_kill_at_every_step_of_publishing_leaves_the_old_or_the_new_dataset(ru
     assert versions["A"] != versions["B"]
     env = {**os.environ, "PYTHONPATH": f"{Path(__file__).parents[1] / 'faults'}:{ROOT}", "DOCSYNTH_KILL_ROOT": str(out)}
     pristine = tmp_path / "A"
-    shutil.copytree(out, pristine)  # A, as its write left it: each try starts from exactly this
+    shutil.copytree(out, pristine, symlinks=True)  # A, as its write left it: each try starts from exactly this
     seen = []
     for at in range(1, 40):
         shutil.rmtree(out)
-        shutil.copytree(pristine, out)
+        shutil.copytree(pristine, out, symlinks=True)
         res = subprocess.run([sys.executable, "-m", "docsynth.cli", "write", str(run_dir), "--out", str(out), "--recipe",
                               str(tmp_path / "new.yaml"), "--json"], env={**env, "DOCSYNTH_KILL_AT": str(at)},
                              capture_output=True, text=True, timeout=300)
         rows = _rows(out, tmp_path / f"cache-{at}")
+        assert _globbed(out, tmp_path / f"cache-{at}") == (rows, rows)  # data_dir and data/*.parquet agree
         stats = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(out), "--json"], capture_output=True,
                                text=True, timeout=300)
         assert stats.returncode == 0, stats.stderr
@@ -261,9 +262,52 @@ def test_a_kill_at_every_step_of_publishing_leaves_the_old_or_the_new_dataset(ru
         if res.returncode == 0:
             break
         assert res.returncode == -signal.SIGKILL, res.stderr
-    # parts written (2), renamed to B's names (2), the card (the switch), A's shards removed (4),
-    # the marker: a kill before each, then a whole run
-    assert res.returncode == 0 and at == 11 and seen == ["A"] * 5 + ["B"] * 6
+    # parts written (2), renamed to B's names (2), B's folder named, its card, the new data link
+    # made and renamed over data (the switch), A's folder removed (5 files), the marker: a kill
+    # before each, then a whole run
+    assert res.returncode == 0 and at == 15 and seen == ["A"] * 8 + ["B"] * 7
+    live = os.readlink(out / "data").split("/")[0]  # nothing hidden but B's folder and the marker is left
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == sorted([".docsynth-write.json", ".docsynth.lock", live])
+    # a kill while A's folder is being removed leaves it; the next write removes it
+    shutil.rmtree(out)
+    shutil.copytree(pristine, out, symlinks=True)
+    cmd = [sys.executable, "-m", "docsynth.cli", "write", str(run_dir), "--out", str(out), "--recipe", str(tmp_path / "new.yaml")]
+    assert subprocess.run(cmd, env={**env, "DOCSYNTH_KILL_AT": "11"}, timeout=300).returncode == -signal.SIGKILL
+    assert len(list(out.glob(".v-*"))) == 2
+    assert subprocess.run(cmd, timeout=300, capture_output=True).returncode == 0
+    assert [p.name for p in out.glob(".v-*")] == [os.readlink(out / "data").split("/")[0]]
+    assert _rows(out, tmp_path / "cache-end") == versions["B"]
+
+
+def test_a_dataset_of_the_flat_layout_is_moved_in_by_the_next_write(run_dir, tmp_path):
+    """A dataset written before version folders (data/ a folder of train-VVVVVVVV-XXXXX-of-NNNNN
+    shards, README.md a file) is rewritten into them: data/ and the card become links to the new
+    version, nothing of the old is left, and every way of reading gives the new rows."""
+    out = tmp_path / "ds"
+    run_write(make_recipe(filters=["code"]), run_dir, tmp_path / "b")
+    want = _rows(tmp_path / "b", tmp_path / "cache-b")
+    run_write(make_recipe(), run_dir, out)
+    live = out / os.readlink(out / "data")
+    card = (out / "README.md").read_text().replace("path: data/train-*-", "path: data/train-").replace(".parquet\n", "-*\n")
+    (out / "data").unlink()
+    (out / "README.md").unlink()
+    live.rename(out / "data")
+    for f in (out / "data").iterdir():  # train-00000-of-00002-VVVVVVVV.parquet -> train-VVVVVVVV-00000-of-00002.parquet
+        f.rename(f.with_name(re.sub(r"train-(\d{5}-of-\d{5})-([0-9a-f]{8})\.parquet", r"train-\2-\1.parquet", f.name)))
+    (out / "README.md").write_text(card)
+    shutil.rmtree(live.parent)
+    old = _rows(out, tmp_path / "cache-old")
+    assert old and old != want  # the flat layout, read through its card
+    run_write(make_recipe(filters=["code"]), run_dir, out)
+    assert (out / "data").is_symlink() and (out / "README.md").is_symlink()
+    assert [p.name for p in out.glob(".v-*")] == [os.readlink(out / "data").split("/")[0]]
+    assert _rows(out, tmp_path / "cache-new") == want
+    assert _globbed(out, tmp_path / "cache-new") == (want, want)
+    (tmp_path / "theirs" / "data").mkdir(parents=True)  # a data/ folder docsynth did not write is left alone
+    (tmp_path / "theirs" / "data" / "notes.txt").write_text("mine")
+    with pytest.raises(DocsynthError, match=r"holds files docsynth did not write \(notes.txt\)"):
+        run_write(make_recipe(), run_dir, tmp_path / "theirs")
+    assert (tmp_path / "theirs" / "data" / "notes.txt").read_text() == "mine"
 
 
 def _rows(out: Path, cache: Path) -> list:
@@ -271,6 +315,17 @@ def _rows(out: Path, cache: Path) -> list:
 
     ds = datasets.load_dataset(str(out), split="train", cache_dir=str(cache))
     return sorted(json.dumps(r, sort_keys=True) for r in ds.select_columns("texts")["texts"])
+
+
+def _globbed(out: Path, cache: Path) -> tuple[list, list]:
+    """The rows as the parquet builder gives them from data_dir=OUT, and from a glob of OUT/data."""
+    import datasets
+
+    found = []
+    for kw in ({"data_dir": str(out)}, {"data_files": f"{out}/data/*.parquet"}):
+        ds = datasets.load_dataset("parquet", split="train", cache_dir=str(cache / "parquet"), columns=["texts"], **kw)
+        found.append(sorted(json.dumps(r, sort_keys=True) for r in ds["texts"]))
+    return found[0], found[1]
 
 
 def test_the_finevision_view_concatenates_with_a_finevision_dataset(run_dir, tmp_path):

@@ -169,3 +169,33 @@ def test_no_credentials_fail_at_once_with_what_to_set(s3, corpus, tmp_path):
     said = " ".join(res.stderr.split())
     assert res.returncode == 1 and "s3://runs/nocreds" in said and "no usable credentials on this machine" in said, said
     assert "retrying" not in said and "Traceback" not in said
+
+
+def test_a_published_dataset_goes_up_as_readers_see_it(s3, tmp_path):
+    """A run's dataset folder holds each version in a hidden folder and links to the live one
+    (docsynth.dataset.versions): the upload has the live version's shards under data/ and its card,
+    never a hidden version folder; after a second version, the card in the bucket names it alone."""
+    import datasets
+    import pyarrow as pa
+
+    from docsynth.core.objstore import push_files
+    from docsynth.dataset.versions import begin, stage_version, switch
+
+    out = tmp_path / "run" / "dataset"
+    for key, rows in (("a" * 16, [1, 2, 3]), ("b" * 16, [4, 5])):
+        part = begin(out) / ".part-00000.parquet"
+        pq.write_table(pa.table({"x": rows}), part)
+        version = stage_version(out, [part], key)
+        card = ("---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: "
+                f"{version.pattern}\n---\n")
+        switch(out, card, version)
+        with s3.environment():
+            push_files(tmp_path / "run", "s3://runs/published")
+    with s3.environment():
+        fs = s3.fs()
+        keys = sorted(k.split("runs/published/", 1)[1] for k in fs.find("runs/published"))
+        assert keys == ["dataset/README.md", "dataset/data/train-00000-of-00001-aaaaaaaa.parquet",
+                        "dataset/data/train-00000-of-00001-bbbbbbbb.parquet"]
+        fs.get("runs/published/dataset/", str(tmp_path / "down") + "/", recursive=True)
+    ds = datasets.load_dataset(str(tmp_path / "down"), split="train", cache_dir=str(tmp_path / "cache"))
+    assert ds["x"] == [4, 5]
