@@ -34,8 +34,9 @@ def recipe(paths: list, **ingest) -> Recipe:
 
 def shard_names(data: Path) -> list[str]:
     """The files of a dataset's data/ folder, with the version taken out of shard names
-    (train-00000-of-00002-VVVVVVVV.parquet -> train-00000-of-00002.parquet)."""
-    return sorted(re.sub(r"-[0-9a-f]{8}\.parquet$", ".parquet", p.name) for p in data.iterdir())
+    (train-00000-of-00002-VVVVVVVV.parquet -> train-00000-of-00002.parquet); hidden files (the
+    card, .README.md) left out."""
+    return sorted(re.sub(r"-[0-9a-f]{8}\.parquet$", ".parquet", p.name) for p in data.iterdir() if not p.name.startswith("."))
 
 
 def text_pdf(path: Path, pages: list[str], size=(595, 842)) -> Path:

@@ -62,7 +62,7 @@ def no_token_in(res: subprocess.CompletedProcess) -> None:
 
 def test_push_creates_the_repo_and_sends_shards_in_bounded_commits_then_the_card(hub, mixtures):
     mix = mixtures["docs"]
-    sizes = {p.name: p.stat().st_size for p in (mix / "data").iterdir()}
+    sizes = {p.name: p.stat().st_size for p in (mix / "data").glob("*.parquet")}
     limit = max(sizes.values()) * 2 + 10  # two shards per commit at most, by bytes
     res = docsynth(hub, "-vv", "push", str(mix), "--repo-id", "org/docs", "--private", "--commit-bytes", str(limit),
                    "--json")
@@ -108,7 +108,7 @@ def test_a_failed_commit_is_resumed_without_resending(hub, mixtures):
     assert len(oids) == len(set(oids)) == 5  # every shard's bytes crossed the wire exactly once
     assert len(hub.uploads) - len(sent_before) == 1  # the failed commit's two uploads were not re-sent
     assert sorted(p for p in hub.files("org/resume") if p.startswith("data/")) == sorted(
-        f"data/{p.name}" for p in (mix / "data").iterdir())
+        f"data/{p.name}" for p in (mix / "data").glob("*.parquet"))
 
 
 def test_configs_of_one_repo_like_the_cauldron_and_old_shards_go(hub, mixtures, tmp_path):

@@ -24,8 +24,8 @@ def write(
     RUN_DIR/filter-rejects.jsonl; a sample left with no pair is dropped), then writes
     OUT/data/train-XXXXX-of-NNNNN-VVVVVVVV.parquet (images, texts of user/assistant/source)
     and a dataset card OUT/README.md that datasets.load_dataset(OUT) and the Hub read. Each
-    version (VVVVVVVV) is written in a hidden folder and OUT/data is switched to it in one rename,
-    so a reader (through the card, data_dir=OUT or a glob of OUT/data/*.parquet) sees the old
+    version (VVVVVVVV) is written in a hidden folder and swapped with OUT/data in one step, so a
+    reader (through the card, data_dir=OUT or a glob of OUT/data/*.parquet) sees the old
     dataset or the new one, never a mix, even after a kill. Nothing is rewritten when the
     candidates, filters and write settings are unchanged.
     """

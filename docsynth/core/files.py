@@ -3,6 +3,8 @@ or following a writer)."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import mmap
 import os
@@ -31,6 +33,23 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE: each name then holds what the
+    other held, with no moment where either is missing). False where the system or filesystem
+    cannot (not Linux, NFS, old kernels): the caller falls back to two renames."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
 def _hash_range(h, fd: int, start: int, end: int, step: int = 16 << 20) -> None:

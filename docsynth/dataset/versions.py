@@ -1,18 +1,20 @@
 """Publishing a dataset or mixture so that a reader sees the old version or the new one, never a
-mix, however it reads: through the card, `load_dataset("parquet", data_dir=OUT)`, or a glob of
-OUT/data/*.parquet.
+mix, however it reads: through the card, `load_dataset("parquet", data_dir=OUT)`, a glob of
+OUT/data/*.parquet, or a tool that walks the folder (`hf upload`, rsync, find).
 
-    OUT/README.md -> data/../README.md                      the card of the live version
-    OUT/data      -> .v-VVVVVVVV/data                       the live version's shards
-    OUT/.v-VVVVVVVV/README.md                               its card
-    OUT/.v-VVVVVVVV/data/train-XXXXX-of-NNNNN-VVVVVVVV.parquet
+    OUT/README.md -> data/.README.md                            the card: a fixed link
+    OUT/data/.README.md                                         the live version's card
+    OUT/data/train-XXXXX-of-NNNNN-VVVVVVVV.parquet              the live version's shards
 
-A version lives in a hidden folder of its own (readers that glob skip hidden folders: datasets
-does). OUT/data is a symbolic link to it, and the switch from one version to the next is one
-rename of a new link over OUT/data, so the card and the shards change together. The card link
-is fixed: the kernel resolves `data/..` after following `data`, so it always lands on the live
-version's card. The old version's folder is removed after the switch; a killed write's, or an
-old one a kill kept, when the next write starts.
+A new version, card and shards, is written in a hidden folder OUT/.data-next/ (readers that
+glob skip hidden paths: datasets does), then swapped with OUT/data in one step (Linux
+renameat2 RENAME_EXCHANGE), so the card and the shards change together; the old version, now
+in .data-next, is then removed. A kill at any step leaves OUT/data whole: the old version before
+the swap, the new one after it; the next write removes what a kill left.
+
+Where the filesystem cannot swap (NFS, not Linux) it is two renames, data -> .data-old and
+.data-next -> data: between them a reader finds no data (an error, never a mix) and the next
+start puts the old version back if a kill fell there.
 
 Shard names are the Hub's (`train-00000-of-00002`, then the version, which the Hub's and
 datasets' split patterns allow), so `load_dataset("parquet", data_dir=OUT)` infers the train
@@ -22,23 +24,23 @@ beside the old one before the card names it.
 Before this, a version's shards sat beside the last one's in one data/ folder as
 train-VVVVVVVV-00000-of-00002.parquet: the card was right, but datasets read `train-VVVVVVVV` as
 a split name and refused the folder, and a kill between the card and the removal left a folder
-of both versions (18 rows for a 12-row dataset). A dataset written that way is moved into this
-layout by the next write, without a moment where its card names what is not there.
+of both versions (18 rows for a 12-row dataset). A dataset written that way (README.md a file)
+gets its card link at the next write, before anything else changes.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from fnmatch import fnmatch
 import shutil
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 import yaml
 
 from docsynth.core.errors import DocsynthError
-from docsynth.core.files import atomic_write_text
+from docsynth.core.files import atomic_write_text, exchange
 
 
 def split_card(card: str) -> tuple[dict, str]:
@@ -91,18 +93,16 @@ def card_rows(out: Path) -> int | None:
     return rows[0] if len(rows) == 1 and isinstance(rows[0], int) and header_patterns(header) else None
 
 
-LIVE = "data"  # the link readers read; the folder inside a version
+LIVE = "data"
 CARD = "README.md"
-CARD_LINK = f"{LIVE}/../{CARD}"
-PREFIX = ".v-"  # a version's folder: PREFIX + 8 hex digits
-STAGING = f"{PREFIX}next"  # the version being written
-LEGACY = f"{PREFIX}legacy"  # a dataset of the old layout, moved in
+CARD_IN_DATA = ".README.md"  # hidden: a reader of data/ alone sees only shards
+NEXT = ".data-next"  # the version being written; after the swap, the old one
+OLD = ".data-old"  # the old version between the two renames where there is no swap
 
 
 @dataclass(frozen=True, slots=True)
 class Version:
-    """A version written and not yet live: its folder, its shards there, and the card's pattern."""
-    folder: Path
+    """A version written and not yet live: its shards (in OUT/.data-next) and the card's pattern."""
     shards: list[Path]
     pattern: str
 
@@ -123,92 +123,69 @@ def live_shards(out: Path) -> list[Path] | None:
     return sorted(f for f in found if f.suffix == ".parquet")
 
 
-def live_folder(out: Path) -> Path | None:
-    """The live version's folder: where OUT/data points (None for no version, or the old layout)."""
-    try:
-        target = Path(os.readlink(out / LIVE))
-    except OSError:
-        return None
-    return out / target.parts[0] if target.parts and target.parts[0].startswith(PREFIX) else None
-
-
 def begin(out: Path) -> Path:
-    """Ready OUT for a new version (the caller holds its lock): a dataset of the old layout is moved
-    into this one, what a failed or killed write left is removed. Returns the empty, hidden folder
-    the new version's parts are written to (`.part-XXXXX.parquet`; see stage_version)."""
+    """Ready OUT for a new version (the caller holds its lock): what a failed or killed write left
+    is removed, and a dataset of the old layout gets its card link. Returns the empty, hidden
+    folder the new version's parts are written to (`.part-XXXXX.parquet`; see stage_version)."""
     out.mkdir(parents=True, exist_ok=True)
-    _adopt(out)
+    data = out / LIVE
+    if not data.exists() and (out / OLD).is_dir():  # killed between the two renames: the old one back
+        os.rename(out / OLD, data)
+    if data.is_dir():
+        foreign = sorted(f.name for f in data.iterdir() if not (f.name.startswith(".") or fnmatch(f.name, "train-*.parquet")))
+        if foreign:  # not a folder docsynth wrote: nothing of it is moved or removed
+            raise DocsynthError(f"{data} holds files docsynth did not write ({', '.join(foreign[:5])}): "
+                                "give --out a new or docsynth-written directory")
     clear_leftovers(out)
-    staging = out / STAGING / LIVE
-    staging.mkdir(parents=True)
+    card = out / CARD
+    if card.is_file() and not card.is_symlink() and data.is_dir():  # the old layout: the same card, now linked
+        atomic_write_text(data / CARD_IN_DATA, card.read_text())
+    if not card.is_symlink() and (not card.exists() or (data / CARD_IN_DATA).is_file()):
+        _link(card, f"{LIVE}/{CARD_IN_DATA}")
+    staging = out / NEXT
+    staging.mkdir()
     return staging
 
 
 def clear_leftovers(out: Path) -> None:
-    """Remove from OUT every version folder but the live one (a killed write's, an old version a
-    kill kept, the one being written), and from the live one what the card does not name."""
-    live = live_folder(out)
-    for d in out.glob(f"{PREFIX}*"):
-        if d != live:
-            shutil.rmtree(d, ignore_errors=True)
+    """Remove what a failed or killed write left: the version it was writing (or the old one a
+    kill kept after the swap), and temporaries and parts in OUT/data."""
+    shutil.rmtree(out / NEXT, ignore_errors=True)
+    if (out / LIVE).is_dir():  # else OLD is the dataset: begin puts it back
+        shutil.rmtree(out / OLD, ignore_errors=True)
     for f in out.glob(".*.next"):  # a link _link made and a kill kept from its rename
         f.unlink(missing_ok=True)
     data = out / LIVE
-    if not data.is_dir():
-        return
-    names = live_shards(out)
-    for f in [*data.glob(".*.tmp"), *data.glob(".part-*.parquet"), *(live.glob(".*.tmp") if live else [])]:
+    for f in [*data.glob(".*.tmp"), *data.glob(".part-*.parquet")] if data.is_dir() else []:
         f.unlink(missing_ok=True)
-    if names is not None:  # shards of an old-layout folder that its card does not name
-        for f in {f for f in data.glob("train-*.parquet")} - {data / f.name for f in names}:
-            f.unlink(missing_ok=True)
 
 
 def stage_version(out: Path, parts: list[Path], key: str) -> Version:
     """Name the parts in the folder `begin` gave as the shards of a new version, named from key
     (so the same inputs give the same names) unless the live version has that name. No reader
     sees them until `switch`."""
-    live = live_folder(out)
-    version = key[8:16] if live is not None and live.name == f"{PREFIX}{key[:8]}" else key[:8]
+    taken = list((out / LIVE).glob(f"train-*-{key[:8]}.parquet")) if (out / LIVE).is_dir() else []
+    version = key[8:16] if taken else key[:8]
+    shards = []
     for i, part in enumerate(parts):
-        part.rename(part.with_name(f"train-{i:05d}-of-{len(parts):05d}-{version}.parquet"))
-    folder = out / f"{PREFIX}{version}"
-    (out / STAGING).rename(folder)
-    shards = [folder / LIVE / f"train-{i:05d}-of-{len(parts):05d}-{version}.parquet" for i in range(len(parts))]
-    return Version(folder, shards, f"{LIVE}/train-*-{version}.parquet")
+        shards.append(part.with_name(f"train-{i:05d}-of-{len(parts):05d}-{version}.parquet"))
+        part.rename(shards[-1])
+    return Version(shards, f"{LIVE}/train-*-{version}.parquet")
 
 
 def switch(out: Path, card: str, version: Version) -> None:
-    """Make `version` the live one: its card is written into its folder, then one rename of a new
-    link over OUT/data switches readers to it; every other version's folder is then removed."""
-    atomic_write_text(version.folder / CARD, card)
-    _link(out / LIVE, f"{version.folder.name}/{LIVE}")
-    _link(out / CARD, CARD_LINK, replace=False)
-    for d in out.glob(f"{PREFIX}*"):
-        if d != version.folder:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def _adopt(out: Path) -> None:
-    """Move a dataset of the old layout (OUT/data a folder, OUT/README.md a file) into a version
-    folder of its own, and make the card link. The one moment a reader can miss the data is
-    between moving data/ and linking it (a rename cannot put a link over a folder); a kill there
-    is mended here, at the next start."""
-    data, card, legacy = out / LIVE, out / CARD, out / LEGACY
-    if data.is_dir() and not data.is_symlink():
-        foreign = sorted(f.name for f in data.iterdir() if not (f.name.startswith(".") or fnmatch(f.name, "train-*.parquet")))
-        if foreign:  # not a folder docsynth wrote: nothing of it is moved or removed
-            raise DocsynthError(f"{data} holds files docsynth did not write ({', '.join(foreign[:5])}): "
-                                "give --out a new or docsynth-written directory")
-        shutil.rmtree(legacy, ignore_errors=True)
-        legacy.mkdir()
-        if card.is_file() and not card.is_symlink():
-            shutil.copyfile(card, legacy / CARD)
-        os.rename(data, legacy / LIVE)
-    if not data.is_symlink() and (legacy / LIVE).is_dir():
-        _link(data, f"{LEGACY}/{LIVE}")
-    if not card.is_symlink() and (not card.exists() or (data / ".." / CARD).is_file()):
-        _link(card, CARD_LINK)
+    """Make `version` the live one: its card is written beside its shards, then the folder is
+    swapped with OUT/data in one step; the old version is then removed."""
+    data, staging = out / LIVE, out / NEXT
+    atomic_write_text(staging / CARD_IN_DATA, card)
+    if not data.exists():
+        os.rename(staging, data)
+    elif not exchange(staging, data):  # two renames: a reader between them finds no data
+        os.rename(data, out / OLD)
+        os.rename(staging, data)
+        staging = out / OLD
+    _link(out / CARD, f"{LIVE}/{CARD_IN_DATA}", replace=False)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _link(path: Path, target: str, replace: bool = True) -> None:

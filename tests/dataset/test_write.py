@@ -98,7 +98,7 @@ def test_the_card_has_the_hub_header_and_how_it_was_made(run_dir, tmp_path):
     [config] = header["configs"]  # the live version's shards, named by the card (docsynth.dataset.versions)
     assert config["config_name"] == "default" and re.fullmatch(r"data/train-\*-[0-9a-f]{8}\.parquet", config["data_files"][0]["path"])
     assert sorted(str(p.relative_to(tmp_path / "ds")) for p in (tmp_path / "ds").glob(config["data_files"][0]["path"])) == [
-        "data/" + p.name for p in sorted((tmp_path / "ds" / "data").iterdir())]
+        "data/" + p.name for p in sorted((tmp_path / "ds" / "data").iterdir()) if not p.name.startswith(".")]
     assert header["dataset_info"]["splits"][0]["num_examples"] == 4
     features = {f["name"]: f for f in header["dataset_info"]["features"]}
     assert list(features)[:3] == ["images", "texts", "source"] and len(features) == 3 + 5 * 2 + 3  # verified, checks, evidence
@@ -188,7 +188,7 @@ def test_a_full_disk_mid_write_leaves_the_previous_dataset_whole(run_dir, tmp_pa
 
     out = tmp_path / "ds"
     run_write(make_recipe(write={"shard_rows": 1}), run_dir, out)
-    before = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
+    before = {p.name: p.read_bytes() for p in (out / "data").iterdir() if p.name.startswith("train-")}
     real, calls = pq.write_table, {"n": 0}
 
     def disk_full_on_the_second_shard(table, where, **kw):
@@ -262,45 +262,39 @@ def test_a_kill_at_every_step_of_publishing_leaves_the_old_or_the_new_dataset(ru
         if res.returncode == 0:
             break
         assert res.returncode == -signal.SIGKILL, res.stderr
-    # parts written (2), renamed to B's names (2), B's folder named, its card, the new data link
-    # made and renamed over data (the switch), A's folder removed (5 files), the marker: a kill
-    # before each, then a whole run
-    assert res.returncode == 0 and at == 15 and seen == ["A"] * 8 + ["B"] * 7
-    live = os.readlink(out / "data").split("/")[0]  # nothing hidden but B's folder and the marker is left
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == sorted([".docsynth-write.json", ".docsynth.lock", live])
-    # a kill while A's folder is being removed leaves it; the next write removes it
+    # parts written (2), renamed to B's names (2), B's card, the swap with data/, A's files removed
+    # (5), the marker: a kill before each, then a whole run
+    assert res.returncode == 0 and at == 13 and seen == ["A"] * 6 + ["B"] * 7
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".docsynth-write.json", ".docsynth.lock"]
+    # a kill while A's files are being removed leaves them; the next write removes them
     shutil.rmtree(out)
     shutil.copytree(pristine, out, symlinks=True)
     cmd = [sys.executable, "-m", "docsynth.cli", "write", str(run_dir), "--out", str(out), "--recipe", str(tmp_path / "new.yaml")]
-    assert subprocess.run(cmd, env={**env, "DOCSYNTH_KILL_AT": "11"}, timeout=300).returncode == -signal.SIGKILL
-    assert len(list(out.glob(".v-*"))) == 2
+    assert subprocess.run(cmd, env={**env, "DOCSYNTH_KILL_AT": "9"}, timeout=300).returncode == -signal.SIGKILL
+    assert (out / ".data-next").is_dir()
     assert subprocess.run(cmd, timeout=300, capture_output=True).returncode == 0
-    assert [p.name for p in out.glob(".v-*")] == [os.readlink(out / "data").split("/")[0]]
-    assert _rows(out, tmp_path / "cache-end") == versions["B"]
+    assert not (out / ".data-next").exists() and _rows(out, tmp_path / "cache-end") == versions["B"]
 
 
-def test_a_dataset_of_the_flat_layout_is_moved_in_by_the_next_write(run_dir, tmp_path):
-    """A dataset written before version folders (data/ a folder of train-VVVVVVVV-XXXXX-of-NNNNN
-    shards, README.md a file) is rewritten into them: data/ and the card become links to the new
-    version, nothing of the old is left, and every way of reading gives the new rows."""
+def test_a_dataset_of_the_old_layout_is_rewritten_into_the_new_one(run_dir, tmp_path):
+    """A dataset written before the swap (data/ holding train-VVVVVVVV-XXXXX-of-NNNNN shards,
+    README.md a file naming them) is rewritten into the new layout: README.md becomes the link to
+    data/.README.md, nothing of the old is left, and every way of reading gives the new rows."""
     out = tmp_path / "ds"
     run_write(make_recipe(filters=["code"]), run_dir, tmp_path / "b")
     want = _rows(tmp_path / "b", tmp_path / "cache-b")
     run_write(make_recipe(), run_dir, out)
-    live = out / os.readlink(out / "data")
     card = (out / "README.md").read_text().replace("path: data/train-*-", "path: data/train-").replace(".parquet\n", "-*\n")
-    (out / "data").unlink()
     (out / "README.md").unlink()
-    live.rename(out / "data")
+    (out / "data" / ".README.md").unlink()
     for f in (out / "data").iterdir():  # train-00000-of-00002-VVVVVVVV.parquet -> train-VVVVVVVV-00000-of-00002.parquet
         f.rename(f.with_name(re.sub(r"train-(\d{5}-of-\d{5})-([0-9a-f]{8})\.parquet", r"train-\2-\1.parquet", f.name)))
     (out / "README.md").write_text(card)
-    shutil.rmtree(live.parent)
     old = _rows(out, tmp_path / "cache-old")
-    assert old and old != want  # the flat layout, read through its card
+    assert old and old != want  # the old layout, read through its card
     run_write(make_recipe(filters=["code"]), run_dir, out)
-    assert (out / "data").is_symlink() and (out / "README.md").is_symlink()
-    assert [p.name for p in out.glob(".v-*")] == [os.readlink(out / "data").split("/")[0]]
+    assert os.readlink(out / "README.md") == "data/.README.md" and not (out / "data").is_symlink()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".docsynth-write.json", ".docsynth.lock"]
     assert _rows(out, tmp_path / "cache-new") == want
     assert _globbed(out, tmp_path / "cache-new") == (want, want)
     (tmp_path / "theirs" / "data").mkdir(parents=True)  # a data/ folder docsynth did not write is left alone
@@ -308,6 +302,36 @@ def test_a_dataset_of_the_flat_layout_is_moved_in_by_the_next_write(run_dir, tmp
     with pytest.raises(DocsynthError, match=r"holds files docsynth did not write \(notes.txt\)"):
         run_write(make_recipe(), run_dir, tmp_path / "theirs")
     assert (tmp_path / "theirs" / "data" / "notes.txt").read_text() == "mine"
+
+
+def test_without_a_swap_a_kill_between_the_two_renames_is_mended_at_the_next_start(run_dir, tmp_path, monkeypatch):
+    """Where the filesystem cannot swap two folders (NFS), the switch is two renames; a kill
+    between them leaves no data/ (an error for a reader, never a mix), and the next write puts
+    the old version back before it starts."""
+    import docsynth.dataset.versions as versions
+
+    out = tmp_path / "ds"
+    run_write(make_recipe(), run_dir, out)
+    a = _rows(out, tmp_path / "cache-a")
+    monkeypatch.setattr(versions, "exchange", lambda x, y: False)
+    run_write(make_recipe(filters=["code"]), run_dir, out)  # the two renames, whole
+    b = _rows(out, tmp_path / "cache-b")
+    assert a != b and not (out / ".data-old").exists() and not (out / ".data-next").exists()
+    real = os.rename
+
+    def killed_after_the_first(src, dst):
+        real(src, dst)
+        if str(dst).endswith(".data-old"):
+            raise KeyboardInterrupt  # as a kill would stop it here
+    monkeypatch.setattr(versions.os, "rename", killed_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        run_write(make_recipe(filters=["code"], write={"shard_rows": 1}), run_dir, out)
+    assert not (out / "data").exists() and (out / ".data-old").is_dir()
+    monkeypatch.setattr(versions.os, "rename", real)
+    from docsynth.dataset.versions import begin
+
+    begin(out)  # the next start
+    assert _rows(out, tmp_path / "cache-c") == b
 
 
 def _rows(out: Path, cache: Path) -> list:

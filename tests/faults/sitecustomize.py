@@ -1,6 +1,6 @@
 """Fault injection for crash tests: put this folder on PYTHONPATH and the process kills itself
-(SIGKILL: no handler, no cleanup, as the OOM killer would) just before its Nth rename, replace
-or unlink of a path under DOCSYNTH_KILL_ROOT (N = DOCSYNTH_KILL_AT). A process that finishes
+(SIGKILL: no handler, no cleanup, as the OOM killer would) just before its Nth rename, replace,
+unlink or swap (docsynth.core.files.exchange) of a path under DOCSYNTH_KILL_ROOT (N = DOCSYNTH_KILL_AT). A process that finishes
 with fewer such steps exits normally: the test learns that N has passed the last step."""
 
 import os
@@ -25,5 +25,24 @@ def _wrap(fn):
     return step
 
 
+class _WrapExchange:
+    """Wrap docsynth.core.files.exchange as it is imported, before any module takes it by name."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "docsynth.core.files":
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            module.exchange = _wrap(module.exchange)
+        spec.loader.exec_module = exec_module
+        return spec
+
+
 if _ROOT and _AT:
     os.rename, os.replace, os.unlink, os.remove = map(_wrap, (os.rename, os.replace, os.unlink, os.remove))
+    sys.meta_path.insert(0, _WrapExchange())

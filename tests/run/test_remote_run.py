@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -172,9 +173,10 @@ def test_no_credentials_fail_at_once_with_what_to_set(s3, corpus, tmp_path):
 
 
 def test_a_published_dataset_goes_up_as_readers_see_it(s3, tmp_path):
-    """A run's dataset folder holds each version in a hidden folder and links to the live one
-    (docsynth.dataset.versions): the upload has the live version's shards under data/ and its card,
-    never a hidden version folder; after a second version, the card in the bucket names it alone."""
+    """A run's dataset folder (docsynth.dataset.versions: README.md a link to data/.README.md) goes
+    up as readers see it: the card's text as README.md and the live version's shards under data/,
+    never the hidden folder of a version being written; after a second version, the card in the
+    bucket names it alone, and the first version's shards stay until a reader no longer needs them."""
     import datasets
     import pyarrow as pa
 
@@ -183,18 +185,21 @@ def test_a_published_dataset_goes_up_as_readers_see_it(s3, tmp_path):
 
     out = tmp_path / "run" / "dataset"
     for key, rows in (("a" * 16, [1, 2, 3]), ("b" * 16, [4, 5])):
+        shutil.rmtree(out / ".data-next", ignore_errors=True)
         part = begin(out) / ".part-00000.parquet"
         pq.write_table(pa.table({"x": rows}), part)
         version = stage_version(out, [part], key)
         card = ("---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: "
                 f"{version.pattern}\n---\n")
         switch(out, card, version)
+        (out / ".data-next").mkdir()  # as a write on its way would leave it: not uploaded
+        (out / ".data-next" / "train-00000-of-00001-cccccccc.parquet").write_bytes(b"PAR1")
         with s3.environment():
             push_files(tmp_path / "run", "s3://runs/published")
     with s3.environment():
         fs = s3.fs()
         keys = sorted(k.split("runs/published/", 1)[1] for k in fs.find("runs/published"))
-        assert keys == ["dataset/README.md", "dataset/data/train-00000-of-00001-aaaaaaaa.parquet",
+        assert keys == ["dataset/README.md", "dataset/data/.README.md", "dataset/data/train-00000-of-00001-aaaaaaaa.parquet",
                         "dataset/data/train-00000-of-00001-bbbbbbbb.parquet"]
         fs.get("runs/published/dataset/", str(tmp_path / "down") + "/", recursive=True)
     ds = datasets.load_dataset(str(tmp_path / "down"), split="train", cache_dir=str(tmp_path / "cache"))
