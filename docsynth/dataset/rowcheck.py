@@ -9,6 +9,8 @@ with an error naming it (skipping would break its exact resume). Each names the 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,18 +64,28 @@ class RowCheck:
         return bad
 
     def shards(self, shards: list[Path]) -> RowCheck:
-        """Check every row of these shards, a row group at a time (images and texts only)."""
-        import pyarrow.parquet as pq
-
-        for shard in shards:
-            pf, first = pq.ParquetFile(shard), 0
-            for g in range(pf.num_row_groups):
-                group = pf.read_row_group(g, columns=[c for c in ("images", "texts", "messages") if c in pf.schema_arrow.names])
-                self.check(shard, first, group)
-                first += group.num_rows
+        """Check every row of these shards, a row group at a time (images and texts only), a shard
+        per core: Arrow's reads and compute release the GIL (bench/push.py: 0.5 GB checked in
+        0.4 s on one core of this machine)."""
+        with ThreadPoolExecutor(max(1, min(len(shards), os.cpu_count() or 1))) as pool:
+            for part in pool.map(_checked, shards):  # in shard order: the rows named are the first ones
+                self.count += part.count
+                self.named += part.named[:MAX_NAMED - len(self.named)]
         return self
 
     def message(self) -> str:
         """The count and the rows named, for an error or a warning."""
         more = f"; {self.count - len(self.named):,} more" if self.count > len(self.named) else ""
         return f"{self.count:,} rows a loader cannot use ({'; '.join(self.named)}{more})"
+
+
+def _checked(shard: Path) -> RowCheck:
+    import pyarrow.parquet as pq
+
+    check, pf, first = RowCheck(), pq.ParquetFile(shard), 0
+    columns = [c for c in ("images", "texts", "messages") if c in pf.schema_arrow.names]
+    for g in range(pf.num_row_groups):
+        group = pf.read_row_group(g, columns=columns)
+        check.check(shard, first, group)
+        first += group.num_rows
+    return check
