@@ -297,6 +297,10 @@ def test_a_dataset_of_the_old_layout_is_rewritten_into_the_new_one(run_dir, tmp_
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".docsynth-write.json", ".docsynth.lock"]
     assert _rows(out, tmp_path / "cache-new") == want
     assert _globbed(out, tmp_path / "cache-new") == (want, want)
+    from docsynth.dataset.versions import live_shards
+
+    walked = sorted(p for p in out.glob("**/*.parquet") if not any(x.startswith(".") for x in p.relative_to(out).parts))
+    assert walked == live_shards(out)  # as hf upload or find walks the folder: the live shards, and only those
     (tmp_path / "theirs" / "data").mkdir(parents=True)  # a data/ folder docsynth did not write is left alone
     (tmp_path / "theirs" / "data" / "notes.txt").write_text("mine")
     with pytest.raises(DocsynthError, match=r"holds files docsynth did not write \(notes.txt\)"):
