@@ -37,3 +37,23 @@ def test_no_module_is_over_300_lines():
     long = {str(p.relative_to(ROOT)): n for p in (ROOT / "docsynth").rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, long
+
+
+def test_nothing_below_the_cli_imports_the_package_top():
+    """docsynth/__init__.py is the top floor (its lazy API imports docsynth.api); a layer below the
+    CLI that imports it, for __version__ say, climbs over every layer. The version is in
+    docsynth.core.version. (`from docsynth import hub` names a submodule, not the top.)"""
+    import ast
+
+    found = []
+    for p in (ROOT / "docsynth").rglob("*.py"):
+        rel = p.relative_to(ROOT).as_posix()
+        if rel.startswith("docsynth/cli/") or rel == "docsynth/__init__.py":
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Import) and any(a.name == "docsynth" for a in node.names):
+                found.append(f"{rel}:{node.lineno}")
+            elif isinstance(node, ast.ImportFrom) and node.module == "docsynth" and not node.level:
+                found += [f"{rel}:{node.lineno} ({a.name})" for a in node.names
+                          if not (ROOT / "docsynth" / a.name).is_dir() and not (ROOT / "docsynth" / f"{a.name}.py").is_file()]
+    assert not found, found

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-import docsynth
+from docsynth.core.version import __version__
 from docsynth.core.recipe import Recipe, dump_recipe
 from docsynth.dataset.cauldron import DATASET_CARD_FEATURES, card_front, card_header
 from docsynth.dataset.decontam import decontam_markdown
@@ -40,7 +40,7 @@ def dataset_card(recipe: Recipe, s, templates: Counter, models: list[str], examp
              f"# {cfg.pretty_name or recipe.name}", "",
              f"Synthetic question/answer pairs about document pages, in the schema of The Cauldron and "
              f"Docmatix (`images`: the page images; `texts`: one user/assistant turn per pair, with its "
-             f"`source`). Made with docsynth {docsynth.__version__}.", "",
+             f"`source`). Made with docsynth {__version__}.", "",
              "## How it was made", "",
              f"- Pages rendered at {recipe.ingest.dpi} dpi as {recipe.ingest.image_format}; text from the PDF's "
              f"text layer, tesseract OCR ({recipe.ingest.ocr.languages}) where a page had none "

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-import docsynth
+from docsynth.core.version import __version__
 from docsynth.core.config import config_hash
 from docsynth.core.decontamconfig import DecontamConfig
 from docsynth.core.errors import DocsynthError
@@ -113,7 +113,7 @@ def _write(src, hashed: list[tuple[Path, RowHashes, list, int]], cfg: DecontamCo
         part = data / f".part-{len(parts):05d}.parquet"
         atomic_write(part, lambda tmp, path=path, rows=rows, turns=turns: _copy(path, tmp, rows, turns, s))
         parts.append(part)
-    key = config_hash(cfg, [file_key(p) for p, *_ in hashed], docsynth.__version__)
+    key = config_hash(cfg, [file_key(p) for p, *_ in hashed], __version__)
     version = stage_version(out, parts, key)
     s.shards = version.names
     summary.report = REPORT
@@ -179,7 +179,7 @@ def _card(dataset: Path, summary: DecontamSummary, s: CleanSummary, pattern: str
     if features is None:  # another schema: datasets reads the features from the parquet files themselves
         header["dataset_info"].pop("features")
     return "\n".join([card_front(header), f"# {dataset.name}, decontaminated", "",
-                      f"`{dataset}` checked with docsynth {docsynth.__version__}: {s.rows_in:,} rows in, "
+                      f"`{dataset}` checked with docsynth {__version__}: {s.rows_in:,} rows in, "
                       f"{s.rows_out:,} out; {s.turns_in:,} turns in, {s.turns_out:,} out.", "",
                       *decontam_markdown(summary.to_dict()),
                       "## The dataset's own card", "", body.strip(), ""])

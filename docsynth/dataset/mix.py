@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-import docsynth
+from docsynth.core.version import __version__
 from docsynth.dataset.adapters import broken_rows, cap_and_split, piece_counts, quality_keep, to_cauldron
 from docsynth.dataset.rowcheck import null_rows
 from docsynth.dataset.cauldron import DATASET_SCHEMA, WRITE_OPTIONS
@@ -109,7 +109,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
             raise
         runs.close()
         shutil.rmtree(spill, ignore_errors=True)
-        version = stage_version(out, parts, config_hash(m, docsynth.__version__))
+        version = stage_version(out, parts, config_hash(m, __version__))
         for s, name in zip(shards, version.names):
             s["path"] = name
         s = MixSummary(str(out), m.name, m.seed, rows=sum(x["rows"] for x in shards), requested=total,
@@ -119,7 +119,7 @@ def run_mix(m: Mixture, out: Path, progress: Progress | None = None, spill_queue
         for r in reports.values():
             r.realised_share = r.realised / max(s.rows, 1)
             s.sources.append(r)
-        manifest = {"docsynth_version": docsynth.__version__, **s.to_dict(), "mixture": m.model_dump(mode="json")}
+        manifest = {"docsynth_version": __version__, **s.to_dict(), "mixture": m.model_dump(mode="json")}
         manifest.pop("seconds")
         manifest.pop("out_dir")
         manifest.pop("bytes_read")

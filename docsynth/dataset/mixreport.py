@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import docsynth
+from docsynth.core.version import __version__
 from docsynth.core.mixture import Mixture
 from docsynth.dataset.mixdecontam import dedup_markdown, mix_decontam_markdown
 from docsynth.dataset.cauldron import QUALITY_COLUMNS, card_front, card_header
@@ -77,7 +77,7 @@ def mixture_card(m: Mixture, s: MixSummary, stats: Stats, data_files: str) -> st
             "sources' own, null where a source has none")
     lines = [card_front(header), f"# {m.name}", "",
              f"A training mixture of {len(s.sources)} sources {view}, shuffled with seed {m.seed} into {len(s.shards)} shards. Made with docsynth "
-             f"{docsynth.__version__}; `mixture.json` has the shards' sha256 and `mixture.yaml` the mixture file.", "",
+             f"{__version__}; `mixture.json` has the shards' sha256 and `mixture.yaml` the mixture file.", "",
              "| source | rows available | requested | realised | share | epochs | broken images left out "
              "| left out by quality filters |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-import docsynth
+from docsynth.core.version import __version__
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import RATED_AXES
 from docsynth.dataset.cauldron import (DATASET_SCHEMA, cauldron_row,
@@ -136,7 +136,7 @@ class WriteStage:
                          if r.decontaminate.enabled else None)
         return [WriteTask(0, config_hash({"filters": [f.model_dump(mode="json") for f in r.filters],
                                           "write": r.write.model_dump(mode="json"), "name": r.name},
-                                         keys, self.verdicts.keys(), docsynth.__version__,
+                                         keys, self.verdicts.keys(), __version__,
                                          *([self.decontam.key()] if self.decontam else [])))]
 
     def open(self) -> None:

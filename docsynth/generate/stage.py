@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-import docsynth
+from docsynth.core.version import __version__
 from docsynth.core.errors import DocsynthError
 from docsynth.core.readahead import prefetch
 from docsynth.core.text import is_grounded
@@ -90,7 +90,7 @@ def key_config(recipe: Recipe, templates) -> str:
     prompts = {name: t.path.read_text() for name, t in templates.items()}
     if recipe.generate.strategy == "answer_first":
         prompts["answer_first/question"] = question_template().path.read_text()
-    return config_hash(g, prompts, recipe.seed, docsynth.__version__)
+    return config_hash(g, prompts, recipe.seed, __version__)
 
 
 class GenerateStage:
@@ -282,7 +282,7 @@ def _summarize(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary
         output_tokens=total["output_tokens"], shards=[str(p) for p in store.shards(tasks)])
     s.seconds = round(time.perf_counter() - t0, 3)
     manifest = {"stage": "generate", "model": model, "backend": recipe.generate.backend,
-                "versions": {"docsynth": docsynth.__version__}, "tasks": len(tasks), "samples": s.samples,
+                "versions": {"docsynth": __version__}, "tasks": len(tasks), "samples": s.samples,
                 "samples_ok": s.samples_ok, "pairs": s.pairs, "rejects": s.rejects, "pages_gated": s.pages_gated,
                 "shards": [p.name for p in store.shards(tasks)]}
     atomic_write_text(out / "generate-manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")

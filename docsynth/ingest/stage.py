@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pymupdf
 
-import docsynth
+from docsynth.core.version import __version__
 from docsynth.core.config import config_hash
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
@@ -117,7 +117,7 @@ class IngestStage:
             raise DocsynthError("the inputs hold no documents")
         # dedup is decided after every task (finish): changing it redoes no page
         key = config_hash(self.recipe.ingest.model_dump(mode="json", exclude={"dedup"}), self.recipe.inputs.pdf_column,
-                          PAGE_SCHEMA.names, docsynth.__version__)
+                          PAGE_SCHEMA.names, __version__)
         n = self.recipe.inputs.docs_per_task
         tasks = [IngestTask(i // n, config_hash({"ids": [d.doc_id for d in docs[i:i + n]]}, key), docs[i:i + n])
                  for i in range(0, len(docs), n)]
@@ -225,7 +225,7 @@ class IngestStage:
         s.seconds = round(time.perf_counter() - t0, 3)
         s.pages_per_s = round(s.pages_this_run / s.seconds, 2) if s.seconds else 0.0
         manifest = {"stage": "ingest", "config_key": config_hash(self.recipe.ingest, self.recipe.inputs),
-                    "versions": {"docsynth": docsynth.__version__, "pymupdf": pymupdf.VersionBind,
+                    "versions": {"docsynth": __version__, "pymupdf": pymupdf.VersionBind,
                                  "tesseract": self.tesseract},
                     "tasks": len(tasks), "docs": s.docs, "pages": s.pages,
                     "rejects": s.rejects, "shards": [p.name for p in shards]}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-import docsynth
+from docsynth.core.version import __version__
 from docsynth.core.config import config_hash
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
@@ -98,7 +98,7 @@ def key_config(recipe: Recipe) -> str:
                                           "vote_sampling")}, choice_template().path.read_text(),
                        c.backend, c.model, c.model_dtype, c.engine, answer_template().path.read_text(),
                        judge_template(c.vision).path.read_text() if recipe.verify.judge else "", recipe.seed,
-                       docsynth.__version__, *([c.text, c.max_image_pixels] if c.vision else []))
+                       __version__, *([c.text, c.max_image_pixels] if c.vision else []))
 
 
 class VerifyStage:
@@ -188,7 +188,7 @@ class VerifyStage:
                           round(time.perf_counter() - t0, 3))
         s.checks = {name: dict(c) for name, c in per_check.items()}
         manifest = {"stage": "verify", "model": c.model, "backend": c.backend, "key": self.key,
-                    "versions": {"docsynth": docsynth.__version__}, **{k: v for k, v in s.to_dict().items()
+                    "versions": {"docsynth": __version__}, **{k: v for k, v in s.to_dict().items()
                                                                        if k not in ("out_dir", "seconds", "run_tokens")}}
         atomic_write_text(self.out / "verify-manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         return s
