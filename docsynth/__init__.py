@@ -6,7 +6,7 @@ training loader, MixtureDataset. They are imported on first use, so `import docs
 (Names of subpackages, such as docsynth.ingest, are not API names: an import would shadow them.)
 """
 
-from docsynth.core.version import __version__
+from docsynth.core.version import __version__ as __version__  # re-exported
 
 _API = {"load_recipe", "run", "run_ingest", "run_generate", "run_write", "mix", "push", "open_dataset", "Dataset"}
 _ELSEWHERE = {"Recipe": "docsynth.core.recipe", "Mixture": "docsynth.core.mixture", "DocsynthError": "docsynth.core.errors",

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from docsynth.dataset.rowcheck import RowCheck
+from docsynth.dataset.versions import MARKER
 from docsynth.dataset.cauldron import dataset_shards
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import reject_counts
@@ -218,8 +219,6 @@ def dataset_stats(path: Path, tokenizer: Callable[[list[str]], list[int]] | None
 
 def _quality(path: Path) -> dict:
     """The Quality figures docsynth write recorded beside a dataset (its marker), or {}."""
-    from docsynth.dataset.write import MARKER  # write imports this module
-
     for marker in (path / MARKER, path / "dataset" / MARKER):
         try:
             return json.loads(marker.read_text())["summary"].get("quality", {})

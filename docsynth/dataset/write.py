@@ -27,7 +27,7 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.records import RATED_AXES
 from docsynth.dataset.cauldron import (DATASET_SCHEMA, cauldron_row,
                                        rows_to_table, write_shard)
-from docsynth.dataset.versions import begin, stage_version, switch
+from docsynth.dataset.versions import MARKER, begin, stage_version, switch
 from docsynth.core.records import reason_kind
 from docsynth.dataset.decontamwrite import WriteDecontam
 from docsynth.dataset.filters import Pair, apply_filters, build_filters
@@ -40,7 +40,6 @@ from docsynth.core.duplicates import duplicate_counts
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.tasks import Finished, Task, TaskStore
 
-MARKER = ".docsynth-write.json"
 _COLUMNS = ["sample_id", "doc_id", "source", "pages", "images", "text", "questions", "answers", "template", "model",
             "evidence"]
 
