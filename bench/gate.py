@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from docsynth.core.recipe import Recipe, load_recipe  # noqa: E402
 from docsynth.core.tasks import TaskStore  # noqa: E402
 from docsynth.executors.local import run_ingest  # noqa: E402
-from docsynth.generate.models import cache_dir  # noqa: E402
-from docsynth.generate.prompts import recipe_templates  # noqa: E402
+from docsynth.llm.models import cache_dir  # noqa: E402
+from docsynth.llm.prompts import recipe_templates  # noqa: E402
 from docsynth.generate.samples import plan_samples  # noqa: E402
 
 R_MANUALS = ["R-intro.pdf", "R-data.pdf", "R-lang.pdf", "R-FAQ.pdf", "R-admin.pdf"]
@@ -58,7 +58,7 @@ def counter(recipe: Recipe):
     try:
         from transformers import AutoTokenizer
 
-        from docsynth.generate.models import resolve_model
+        from docsynth.llm.models import resolve_model
 
         tok = AutoTokenizer.from_pretrained(resolve_model(recipe.generate.model, ROOT, recipe.generate.model_dtype))
         return lambda t: len(tok(t)["input_ids"]), "the model's tokenizer"

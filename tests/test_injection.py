@@ -16,9 +16,9 @@ from docsynth.core.inert import CONTROL_SHAPES
 from docsynth.core.recipe import GenerateConfig, Recipe, default_filters
 from docsynth.dataset.filters import Pair, apply_filters, build_filters
 from docsynth.executors.local import run_generate, run_ingest, run_write
-from docsynth.generate.budget import HFTokens
-from docsynth.generate.parse import parse_qa
-from docsynth.generate.prompts import load_templates
+from docsynth.llm.budget import HFTokens
+from docsynth.llm.parse import parse_qa
+from docsynth.llm.prompts import load_templates
 from docsynth.generate.samples import Prompter, Sample
 from docsynth.ingest.pages import file_page_texts
 from tests.conftest import ROOT

@@ -87,7 +87,7 @@ def test_generate_defaults_and_engine_passthrough():
 
 @pytest.mark.parametrize("name", ["quickstart", "docmatix", "scanned"])
 def test_shipped_recipes_are_valid_with_their_templates(name):
-    from docsynth.generate.prompts import recipe_templates
+    from docsynth.llm.prompts import recipe_templates
     from docsynth.core.recipe import load_recipe
 
     r, base = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / f"{name}.yaml")

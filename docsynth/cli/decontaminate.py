@@ -14,7 +14,7 @@ from docsynth.core.decontamconfig import Action, DecontamConfig, EvalSet, ImageM
 from docsynth.core.errors import UsageError
 from docsynth.dataset.cleanset import decontaminate_dataset
 from docsynth.dataset.decontam import guess_adapter
-from docsynth.generate.models import cache_dir
+from docsynth.llm.models import cache_dir
 
 
 def _section(config: Path | None) -> DecontamConfig:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from docsynth.generate.backends.engineargs import check_recipe_engines
+from docsynth.llm.backends.engineargs import check_recipe_engines
 from docsynth.cli import common
 from docsynth.cli.bars import StageBars
 from docsynth.executors.local import run_generate

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.generate.prompts import KNOWN_VARIABLES, find_template, load_templates, prompts_dir
+from docsynth.llm.prompts import KNOWN_VARIABLES, find_template, load_templates, prompts_dir
 from docsynth.generate.render import render as render_prompt
 from docsynth.ingest.pages import file_page_texts
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from docsynth.generate.backends.engineargs import check_recipe_engines
+from docsynth.llm.backends.engineargs import check_recipe_engines
 from docsynth.cli import common
 from docsynth.cli.unattended import run_log
 from docsynth.cli import generate as generate_cli

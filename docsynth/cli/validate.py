@@ -13,8 +13,8 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.mixture import load_mixture
 from docsynth.core.recipe import dump_recipe, load_recipe
 from docsynth.core.resources import shipped_recipe, shipped_recipes
-from docsynth.generate.backends.engineargs import check_recipe_engines
-from docsynth.generate.prompts import recipe_templates
+from docsynth.llm.backends.engineargs import check_recipe_engines
+from docsynth.llm.prompts import recipe_templates
 
 
 def validate(

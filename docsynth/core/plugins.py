@@ -17,7 +17,7 @@ and a recipe names them like docsynth's own: `filters: [{name: no_digits, max_di
   docsynth.dataset.filters.Pair (the question, the answer, the sample's text, the verify stage's
   verdicts and ratings) and the pairs of the same sample kept so far.
 - A backend class is built as `cls(generate_section)` and has `complete(requests, sampling)` and
-  `close()` (docsynth.generate.backends.Backend); optionally `context_length()`.
+  `close()` (docsynth.llm.backends.Backend); optionally `context_length()`.
 - tests/plugin_example is a complete package with one of each; docs/plugins.md says more.
 
 A plugin that does not load is an error naming the package and the entry point, before any work.

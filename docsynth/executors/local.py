@@ -30,7 +30,7 @@ from docsynth.core.pool import prestart, run_tasks
 from docsynth.core.recipe import Recipe
 from docsynth.core.stage import Progress, Stage, run_one
 from docsynth.dataset.write import WriteStage, WriteSummary
-from docsynth.generate.session import Session
+from docsynth.llm.session import Session
 from docsynth.generate.stage import GenerateStage, GenerateSummary
 from docsynth.ingest.stage import IngestStage, IngestSummary
 from docsynth.verify.stage import VerifyStage, VerifySummary, shares_engine
@@ -250,6 +250,6 @@ def _ingest_beside_generate(ingest: IngestStage, generate: GenerateStage, progre
 
 
 def _stop_engines() -> None:
-    from docsynth.generate.backends.vllm import shutdown_engines  # imports vLLM only where it ran
+    from docsynth.llm.backends.vllm import shutdown_engines  # imports vLLM only where it ran
 
     shutdown_engines()

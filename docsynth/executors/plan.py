@@ -12,9 +12,9 @@ from pathlib import Path
 
 from docsynth.core.recipe import Recipe
 from docsynth.generate.answerfirst import is_answer_first, question_request, question_template, spans_for
-from docsynth.generate.budget import local_tokens
+from docsynth.llm.budget import local_tokens
 from docsynth.generate.gate import gate, repeated_lines
-from docsynth.generate.prompts import choose, recipe_templates
+from docsynth.llm.prompts import choose, recipe_templates
 from docsynth.generate.render import context_for
 from docsynth.generate.samples import Prompter, Sample
 from docsynth.ingest.pdf import BadDocument, layer_is_usable, layer_reading, open_pdf

@@ -24,9 +24,9 @@ from docsynth.core.recipe import Recipe
 from docsynth.core.resources import shipped
 from docsynth.core.spans import KINDS, Evidence, Span, document_spans, pick_spans
 from docsynth.core.text import normalise
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.parse import QAPair
-from docsynth.generate.prompts import Template, load_template
+from docsynth.llm.backends import ChatRequest
+from docsynth.llm.parse import QAPair
+from docsynth.llm.prompts import Template, load_template
 from docsynth.generate.samples import Prompter, Sample, derive_seed
 
 _LEAD = regex.compile(r"^\s*(?:\*\*)?(?:question|q)\s*[:.-]\s*(?:\*\*)?\s*", regex.I)

@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from docsynth.generate.answerfirst import ask, is_answer_first, plan_questions, question_template
-from docsynth.generate.backends import Completion
+from docsynth.llm.backends import Completion
 from docsynth.core.text import normalise
-from docsynth.generate.parse import ParseError, QAPair, parse_qa
+from docsynth.llm.parse import ParseError, QAPair, parse_qa
 from docsynth.generate.samples import Prompter, Sample, derive_seed
-from docsynth.generate.session import Session
+from docsynth.llm.session import Session
 from docsynth.core.recipe import Recipe
 
 

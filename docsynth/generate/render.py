@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docsynth.core.recipe import Recipe
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.budget import local_tokens
-from docsynth.generate.images import blank_page
-from docsynth.generate.models import PREFIX, dtype_for, package_model_folder
-from docsynth.generate.prompts import find_template, prompts_dir
+from docsynth.llm.backends import ChatRequest
+from docsynth.llm.budget import local_tokens
+from docsynth.llm.images import blank_page
+from docsynth.llm.models import PREFIX, dtype_for, package_model_folder
+from docsynth.llm.prompts import find_template, prompts_dir
 from docsynth.generate.samples import Prompter, Sample, derive_seed
 
 

@@ -3,7 +3,6 @@ its template, its seeds and its prompt."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,13 +13,13 @@ import pyarrow.parquet as pq
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.inert import Inert
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.budget import Tokens, fit
+from docsynth.llm.backends import ChatRequest, derive_seed  # noqa: F401 (derive_seed: generate's users import it here)
+from docsynth.llm.budget import Tokens, fit
 from docsynth.generate.gate import gate, repeated_lines
-from docsynth.generate.images import ImageTokens, PageImage, budget_size, fit_image
+from docsynth.llm.images import ImageTokens, PageImage, budget_size, fit_image
 from docsynth.core.text import normalise
-from docsynth.generate.parse import qa_json_schema
-from docsynth.generate.prompts import Template, choose, format_document
+from docsynth.llm.parse import qa_json_schema
+from docsynth.llm.prompts import NO_TEXT, Template, choose, format_document
 from docsynth.core.records import Reject
 from docsynth.core.recipe import GenerateConfig
 
@@ -29,8 +28,6 @@ MIN_DOCUMENT_TOKENS = 32
 # Threads fitting page images (PIL decodes, resizes and encodes without the GIL): 15 ms a 150-dpi
 # page on one core of this machine, so a wave of 1,024 pages takes 15 s on one thread.
 FIT_THREADS = min(8, os.cpu_count() or 1)
-# What a vision prompt says in place of the document under generate.text: none.
-NO_TEXT = "(No text is given: read the pages from their images.)"
 
 
 @dataclass(slots=True)
@@ -46,11 +43,6 @@ class Sample:
     text: str = ""  # the document text as given to the model, after truncation
     truncated: bool = False
     images: list[PageImage] = field(default_factory=list)  # with generate.vision: the pages, fitted to the budget
-
-
-def derive_seed(seed: int, key: str, attempt: int = 0) -> int:
-    """A per-request seed from the run's seed, the sample and the attempt (31 bits)."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{key}:{attempt}".encode()).digest()[:4], "big") >> 1
 
 
 def _documents(shard: Path, images: bool = False) -> Iterator[list[dict]]:

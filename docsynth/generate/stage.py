@@ -25,10 +25,10 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.readahead import prefetch
 from docsynth.core.text import is_grounded
 from docsynth.generate.answerfirst import question_template
-from docsynth.generate.prompts import recipe_templates
+from docsynth.llm.prompts import recipe_templates
 from docsynth.generate.outcomes import Outcome, generate_outcomes
 from docsynth.generate.samples import Prompter, Sample, plan_samples
-from docsynth.generate.session import Session, check_vision, open_session
+from docsynth.llm.session import Session, check_vision, open_session
 from docsynth.core.records import CANDIDATE_SCHEMA, Candidate, Reject, reason_kind, write_in_groups
 from docsynth.core.config import config_hash
 from docsynth.core.recipe import GroundedFilter, Recipe, dump_recipe

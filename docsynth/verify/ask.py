@@ -8,9 +8,9 @@ import re
 
 from docsynth.core.inert import Inert
 from docsynth.core.resources import shipped
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.parse import ParseError, json_candidates
-from docsynth.generate.prompts import Template, load_template
+from docsynth.llm.backends import ChatRequest
+from docsynth.llm.parse import ParseError, json_candidates
+from docsynth.llm.prompts import Template, load_template
 
 NOT_STATED = "not stated"
 NUMBERED = re.compile(r"^\s*\d{1,3}\s*[.:)]\s+")  # "2. " before an answer: the question's number

@@ -20,11 +20,11 @@ from docsynth.core.qatype import type_check
 from docsynth.core.recipe import VerifyConfig
 from docsynth.core.records import CHECK_NAMES, RATED_AXES, Verdicts
 from docsynth.core.spans import document_spans, evidence_holds
-from docsynth.generate.backends import Completion
-from docsynth.generate.images import fit_image
-from docsynth.generate.parse import ParseError
-from docsynth.generate.samples import NO_TEXT, derive_seed
-from docsynth.generate.session import Session
+from docsynth.llm.backends import Completion, derive_seed
+from docsynth.llm.prompts import NO_TEXT
+from docsynth.llm.images import fit_image
+from docsynth.llm.parse import ParseError
+from docsynth.llm.session import Session
 from docsynth.verify.ask import NOT_STATED, answer_template, answers_schema, parse_answers, verify_request
 from docsynth.verify.choice import NONE_OF_THESE, choice_request, choice_template, options, read_choice, reference
 from docsynth.verify.judge import judge_axes, judge_request, judge_template, parse_ratings

@@ -18,8 +18,8 @@ from docsynth.core.agree import agreement
 from docsynth.core.inert import Inert
 from docsynth.core.resources import shipped
 from docsynth.core.spans import Span, options_for
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.prompts import Template, load_template
+from docsynth.llm.backends import ChatRequest
+from docsynth.llm.prompts import Template, load_template
 
 NONE_OF_THESE = "none of these"
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from docsynth.core.inert import Inert
 from docsynth.core.records import JUDGED_AXES, RATED_AXES
 from docsynth.core.resources import shipped
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.parse import ParseError
-from docsynth.generate.prompts import Template, load_template
+from docsynth.llm.backends import ChatRequest
+from docsynth.llm.parse import ParseError
+from docsynth.llm.prompts import Template, load_template
 from docsynth.verify.ask import NUMBERED, STRING_CHAR, reply_list
 
 MAX_REASON_CHARS = 240

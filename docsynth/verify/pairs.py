@@ -16,8 +16,8 @@ from pathlib import Path
 from docsynth.core.errors import DocsynthError
 from docsynth.core.inert import Inert
 from docsynth.core.recipe import Recipe
-from docsynth.generate.session import Session, open_session
-from docsynth.generate.prompts import format_document
+from docsynth.llm.session import Session, open_session
+from docsynth.llm.prompts import format_document
 from docsynth.core.records import RATED_AXES
 from docsynth.verify.ask import answer_template
 from docsynth.verify.check import Checker

@@ -27,7 +27,7 @@ from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.records import VERDICT_SCHEMA, Verdicts, write_in_groups
 from docsynth.core.recipe import GenerateConfig, Recipe
 from docsynth.core.tasks import Task, TaskStore
-from docsynth.generate.session import Session, check_vision, open_session
+from docsynth.llm.session import Session, check_vision, open_session
 from docsynth.verify.ask import answer_template
 from docsynth.verify.check import Checker
 from docsynth.verify.choice import choice_template

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from docsynth.generate.backends import ChatRequest, Completion
-from docsynth.generate.budget import CharTokens
-from docsynth.generate.session import Session
+from docsynth.llm.backends import ChatRequest, Completion
+from docsynth.llm.budget import CharTokens
+from docsynth.llm.session import Session
 from tests.tiny_model import build_tiny_model
 
 # Engine options every real-engine test uses, so they share the one engine the cache holds.
@@ -35,7 +35,7 @@ def tiny_model(tmp_path_factory):
     for k, v in {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CACHE_ROOT": str(cache), "HF_HUB_OFFLINE": "1"}.items():
         os.environ.setdefault(k, v)
     yield build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-    from docsynth.generate.backends.vllm import shutdown_engines
+    from docsynth.llm.backends.vllm import shutdown_engines
 
     shutdown_engines()
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from docsynth.core.errors import DocsynthError, MissingDependencyError
-from docsynth.generate.models import _PARTS, _assemble, _dtype
+from docsynth.llm.models import _PARTS, _assemble, _dtype
 
 
 def _install(site, stem: str, i: int, data: bytes) -> None:

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from docsynth.core.errors import DocsynthError
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.backends import openai as backend_mod
-from docsynth.generate.backends.openai import OpenAIBackend
+from docsynth.llm.backends import ChatRequest
+from docsynth.llm.backends import openai as backend_mod
+from docsynth.llm.backends.openai import OpenAIBackend
 from docsynth.core.recipe import OpenAIConfig, Sampling
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from docsynth.generate.parse import ParseError, parse_qa, qa_json_schema
+from docsynth.llm.parse import ParseError, parse_qa, qa_json_schema
 
 GOOD = [{"question": "What is the invoice number?", "answer": "INV-2024-00871"},
         {"question": "When is payment due?", "answer": "13 November 2024"}]

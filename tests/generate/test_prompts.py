@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from docsynth.core.errors import DocsynthError
-from docsynth.generate.prompts import choose, format_document, load_template, load_templates
+from docsynth.llm.prompts import choose, format_document, load_template, load_templates
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENING = "<document>\n{{ document }}\n</document>\n\n"

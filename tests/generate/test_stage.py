@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from docsynth.generate.backends import Completion
-from docsynth.generate.budget import MARK
+from docsynth.llm.backends import Completion
+from docsynth.llm.budget import MARK
 from docsynth.executors.local import run_generate
 from docsynth.executors.local import run_ingest
 from docsynth.core.recipe import Recipe

@@ -20,8 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from docsynth.cli import app
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.parse import parse_qa, qa_json_schema
+from docsynth.llm.backends import ChatRequest
+from docsynth.llm.parse import parse_qa, qa_json_schema
 from docsynth.executors.local import run_generate
 from docsynth.executors.local import run_ingest
 from docsynth.core.recipe import OpenAIConfig, Recipe, Sampling
@@ -149,7 +149,7 @@ def test_docsynth_generate_through_vllm_serve(pages, tiny_model, server, tmp_pat
 
 
 def test_a_server_killed_mid_run_loses_nothing(server, caplog):
-    from docsynth.generate.backends.openai import OpenAIBackend
+    from docsynth.llm.backends.openai import OpenAIBackend
 
     schema = qa_json_schema(2, MAX_CHARS)
     reqs = [ChatRequest([{"role": "user", "content": f"Document {i}: write pairs."}], seed=i, schema=schema)
@@ -190,7 +190,7 @@ def test_the_hostile_corpus_on_the_real_engine(tiny_model, tmp_path):
     from docsynth.core.errors import DocsynthError
     from docsynth.core.inert import CONTROL_SHAPES
     from docsynth.executors.local import run_write
-    from docsynth.generate.backends.vllm import engine
+    from docsynth.llm.backends.vllm import engine
     from docsynth.generate.render import render
     from docsynth.ingest.pages import file_page_texts
     from tests.hostile import PLANTED, STATEMENT, hostile_pdfs

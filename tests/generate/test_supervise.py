@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from docsynth.generate.backends.supervise import EngineDiedError, supervised
+from docsynth.llm.backends.supervise import EngineDiedError, supervised
 
 
 class EngineDeadError(Exception):  # the name vLLM's exception has; supervise matches it by name

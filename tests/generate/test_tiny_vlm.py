@@ -75,7 +75,7 @@ def test_docsynth_run_with_vision_on_the_real_engine(tmp_path):
     import yaml
     from transformers import AutoProcessor
 
-    from docsynth.generate.images import ProcessorTokens, budget_size, fit_image, processor_kwargs
+    from docsynth.llm.images import ProcessorTokens, budget_size, fit_image, processor_kwargs
     from tests.conftest import text_pdf
 
     model = build_tiny_vlm(tmp_path / "vlm")
@@ -128,7 +128,7 @@ def test_a_text_only_model_under_vision_is_one_clear_error_before_any_work(tiny_
     from docsynth.core.errors import DocsynthError
     from docsynth.core.recipe import Recipe
     from docsynth.executors.local import run_recipe
-    from docsynth.generate.session import open_session
+    from docsynth.llm.session import open_session
     from tests.conftest import ROOT, SAMPLES
     from tests.generate.conftest import TINY_ENGINE
 

@@ -17,10 +17,11 @@ from PIL import Image
 from docsynth.core.errors import DocsynthError
 from docsynth.core.recipe import Recipe
 from docsynth.executors.local import run_generate, run_ingest
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.images import PixelEstimate, fit_image
-from docsynth.generate.prompts import load_templates
-from docsynth.generate.samples import NO_TEXT, Prompter, Sample
+from docsynth.llm.backends import ChatRequest
+from docsynth.llm.images import PixelEstimate, fit_image
+from docsynth.llm.prompts import load_templates
+from docsynth.generate.samples import Prompter, Sample
+from docsynth.llm.prompts import NO_TEXT
 from tests.conftest import ROOT, text_pdf
 from tests.generate.conftest import Scripted, good_pairs, scripted_session
 from tests.generate.test_openai_backend import StandIn, ok

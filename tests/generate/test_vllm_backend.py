@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from docsynth.generate.backends import ChatRequest
-from docsynth.generate.parse import parse_qa, qa_json_schema
+from docsynth.llm.backends import ChatRequest
+from docsynth.llm.parse import parse_qa, qa_json_schema
 from docsynth.core.recipe import Sampling
 from tests.generate.conftest import TINY_ENGINE
 
@@ -18,7 +18,7 @@ MAX_PAIRS, MAX_CHARS = 3, 40
 
 @pytest.fixture(scope="module")
 def backend(tiny_model):
-    from docsynth.generate.backends.vllm import VLLMBackend
+    from docsynth.llm.backends.vllm import VLLMBackend
 
     return VLLMBackend(str(tiny_model), TINY_ENGINE)
 
@@ -50,7 +50,7 @@ def test_guided_json_gives_a_schema_valid_qa_list_for_every_request(backend):
 
 
 def test_same_seed_same_text_and_the_engine_is_reused(backend):
-    from docsynth.generate.backends.vllm import VLLMBackend
+    from docsynth.llm.backends.vllm import VLLMBackend
 
     again = VLLMBackend(backend.llm.llm_engine.model_config.model,
                         TINY_ENGINE)

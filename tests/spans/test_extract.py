@@ -93,7 +93,7 @@ def test_picking_is_deterministic_spread_and_skips_ambiguous_spans():
 
 def test_a_window_of_pages_gives_each_span_its_page():
     texts = file_page_texts(SAMPLES / "annual_report.pdf", LAYER)[:2]
-    from docsynth.generate.prompts import format_document
+    from docsynth.llm.prompts import format_document
 
     text = format_document(texts)
     found = document_spans(text, [4, 5])

@@ -74,7 +74,7 @@ def test_answer_first_and_every_check_on_the_real_engine_and_a_kill_mid_verify(t
 def test_the_choice_check_of_a_qa_set_on_the_real_engine(tiny_model, tmp_path):
     """A JSONL set through the choice check: answers that are spans of the page get a guided pick
     among their rivals; an answer that is no span of the page is not asked (None, and why)."""
-    from docsynth.generate.session import open_session
+    from docsynth.llm.session import open_session
     from docsynth.verify.stage import verifier_config
 
     d = recipe_dict(tiny_model)

@@ -41,7 +41,7 @@ def recipe_dict(model: Path) -> dict:
 def _orphans_left(marker: str, wait_s: float = 120.0) -> list[str]:
     """The vLLM engine processes a SIGKILLed run started (found by their environment) that are
     still alive after wait_s: each should end on its own once its parent is gone
-    (docsynth.generate.backends.parentwatch). Any left are SIGKILLed, and named."""
+    (docsynth.llm.backends.parentwatch). Any left are SIGKILLed, and named."""
     import time
 
     import psutil
@@ -129,7 +129,7 @@ def test_generate_verify_write_on_the_real_engine_and_a_kill_mid_verify_changes_
 
 
 def test_a_jsonl_qa_set_through_the_real_engine(tiny_model, tmp_path):
-    from docsynth.generate.session import open_session
+    from docsynth.llm.session import open_session
     from docsynth.verify.stage import verifier_config
 
     r = Recipe.model_validate(recipe_dict(tiny_model))

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from docsynth.generate.parse import ParseError
+from docsynth.llm.parse import ParseError
 from docsynth.verify.judge import MAX_REASON_CHARS, parse_ratings, ratings_regex
 
 ITEM = {"reason": "1. the page gives 4.2 million euros", "relevance": 5, "correctness": 4, "formatting": 5}

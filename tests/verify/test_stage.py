@@ -14,7 +14,7 @@ import pytest
 from docsynth.core.errors import DocsynthError
 from docsynth.core.recipe import Recipe
 from docsynth.executors.local import run_generate, run_ingest, run_verify, run_write
-from docsynth.generate.backends import ChatRequest, Completion
+from docsynth.llm.backends import ChatRequest, Completion
 from docsynth.verify.pairs import check_pairs, read_pairs
 from tests.conftest import ROOT, text_pdf
 from tests.generate.conftest import scripted_session

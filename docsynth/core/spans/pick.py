@@ -15,7 +15,7 @@ _PAGE_MARK = regex.compile(r"^\[Page (\d+)\]$")
 @dataclass(slots=True, frozen=True)
 class Evidence:
     """Where an answer-first pair's answer stands: page (the document's page number), the span's
-    offsets in the sample's text (what the model was given: docsynth.generate.prompts.
+    offsets in the sample's text (what the model was given: docsynth.llm.prompts.
     format_document of its pages), its kind and key, and its text."""
 
     page: int

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from docsynth.generate.backends import Completion
+from docsynth.llm.backends import Completion
 
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,3 +43,8 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def derive_seed(seed: int, key: str, attempt: int = 0) -> int:
+    """A per-request seed from the run's seed, the sample and the attempt (31 bits)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{key}:{attempt}".encode()).digest()[:4], "big") >> 1

@@ -16,7 +16,7 @@ from typing import Any
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.recipe import CpuEngineConfig
-from docsynth.generate.backends import enginelog
+from docsynth.llm.backends import enginelog
 
 log = logging.getLogger(__name__)
 GiB = 1 << 30

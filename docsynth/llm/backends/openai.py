@@ -10,7 +10,7 @@ import random
 from collections.abc import Sequence
 
 from docsynth.core.errors import DocsynthError, MissingDependencyError
-from docsynth.generate.backends import ChatRequest, Completion
+from docsynth.llm.backends import ChatRequest, Completion
 from docsynth.core.recipe import OpenAIConfig, Sampling
 
 log = logging.getLogger(__name__)

@@ -94,7 +94,7 @@ class EngineLogHandler(logging.Handler):
     its logging, before anything can fail; it then sends the process's own stderr (the traceback
     multiprocessing prints for a process that dies, C++ warnings, load bars) to the log file,
     keeps the terminal for its one-line records, and ends with the process that started it
-    (docsynth.generate.backends.parentwatch)."""
+    (docsynth.llm.backends.parentwatch)."""
 
     def __init__(self, level: int = logging.NOTSET) -> None:
         super().__init__(level)
@@ -107,7 +107,7 @@ class EngineLogHandler(logging.Handler):
             os.dup2(fd, 2)
             os.close(fd)
             self.out = os.fdopen(terminal, "w", buffering=1)
-            from docsynth.generate.backends.parentwatch import watch_parent
+            from docsynth.llm.backends.parentwatch import watch_parent
 
             watch_parent()
 

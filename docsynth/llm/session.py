@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docsynth.core.errors import DocsynthError
-from docsynth.generate.backends import Backend
-from docsynth.generate.budget import HFTokens, Tokens, local_tokens
-from docsynth.generate.images import ImageTokens, image_tokens
-from docsynth.generate.models import PREFIX, cache_dir, resolve_model
+from docsynth.llm.backends import Backend
+from docsynth.llm.budget import HFTokens, Tokens, local_tokens
+from docsynth.llm.images import ImageTokens, image_tokens
+from docsynth.llm.models import PREFIX, cache_dir, resolve_model
 from docsynth.core.recipe import GenerateConfig
 from docsynth.core import plugins
 from docsynth.core.torchlibs import set_aside_broken
@@ -37,7 +37,7 @@ def check_vision(cfg: GenerateConfig, base: Path) -> None:
     if not cfg.vision:
         return
     if cfg.backend == "openai":
-        from docsynth.generate.backends.openai import OpenAIBackend
+        from docsynth.llm.backends.openai import OpenAIBackend
 
         OpenAIBackend(cfg.openai, cfg.model).check_vision()
         return
@@ -84,14 +84,14 @@ def open_session(cfg: GenerateConfig, base: Path) -> Session:
     generate.vision, an engine that loads the model as text only is a DocsynthError here (a
     server's model is probed by check_vision, which the stages call before any work)."""
     if cfg.backend == "vllm":
-        from docsynth.generate.backends.vllm import VLLMBackend
+        from docsynth.llm.backends.vllm import VLLMBackend
 
         model = resolve_model(cfg.model, base, cfg.model_dtype)
         engine, images = dict(cfg.engine), None
         if cfg.vision:
             images, kwargs = image_tokens(model, cfg.max_image_pixels, cfg.pixels_per_token)
             engine.setdefault("limit_mm_per_prompt", {"image": cfg.max_pages_per_sample})
-            if kwargs:  # the budget bounds the processor's own resizing too (docsynth.generate.images)
+            if kwargs:  # the budget bounds the processor's own resizing too (docsynth.llm.images)
                 engine["mm_processor_kwargs"] = {**kwargs, **engine.get("mm_processor_kwargs", {})}
         backend = VLLMBackend(model, engine, cfg.cpu)
         if cfg.vision and not backend.llm.llm_engine.model_config.is_multimodal_model:
@@ -101,7 +101,7 @@ def open_session(cfg: GenerateConfig, base: Path) -> Session:
         context = cfg.context_tokens or backend.llm.model_config.max_model_len
         return Session(backend, HFTokens(backend.llm.get_tokenizer()), context, model, images)
     if cfg.backend == "openai":
-        from docsynth.generate.backends.openai import OpenAIBackend
+        from docsynth.llm.backends.openai import OpenAIBackend
 
         backend = OpenAIBackend(cfg.openai, cfg.model)
     else:  # a plugin's (docsynth.core.plugins): built from the generate section

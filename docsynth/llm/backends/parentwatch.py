@@ -5,7 +5,7 @@ killer): measured here, each such run left a VLLM::EngineCore and its worker, re
 init and holding the model and its KV cache (9 GB for the instruct model on the CPU; on a GPU
 machine, the GPU) until killed by hand. Nothing in the dead parent can run, so each engine process watches for
 itself: started from docsynth's logging handler, the first docsynth code every engine process
-runs (docsynth.generate.backends.enginelog).
+runs (docsynth.llm.backends.enginelog).
 """
 
 from __future__ import annotations

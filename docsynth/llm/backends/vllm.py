@@ -11,10 +11,10 @@ from typing import Any
 
 from docsynth.core.errors import MissingDependencyError
 from docsynth.core.recipe import CpuEngineConfig, Sampling
-from docsynth.generate.backends import ChatRequest, Completion, enginelog
-from docsynth.generate.backends.supervise import interruptible, supervised
-from docsynth.generate.backends.vllm_start import cpu_options, start_error
-from docsynth.generate.models import cache_dir
+from docsynth.llm.backends import ChatRequest, Completion, enginelog
+from docsynth.llm.backends.supervise import interruptible, supervised
+from docsynth.llm.backends.vllm_start import cpu_options, start_error
+from docsynth.llm.models import cache_dir
 from docsynth.core.torchlibs import set_aside_broken
 
 log = logging.getLogger(__name__)

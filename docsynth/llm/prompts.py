@@ -26,6 +26,9 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.plugins import PLUGIN, prompt_folder
 from docsynth.core.resources import BUILTIN, builtin_prompts, shipped
 
+# What a vision prompt says in place of the document under generate.text: none.
+NO_TEXT = "(No text is given: read the pages from their images.)"
+
 # The variables the generate stage provides; a template may use any of them.
 KNOWN_VARIABLES = {
     "document": "the document text (pages in reading order, marked [Page N] when several)",
