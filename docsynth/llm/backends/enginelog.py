@@ -9,6 +9,7 @@ VLLM_LOGGING_CONFIG_PATH; `installed` points that at a config naming EngineLogHa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -56,10 +57,13 @@ def _config(log_dir: Path) -> dict[str, str]:
     config = {"version": 1, "disable_existing_loggers": False,
               "handlers": {"docsynth": {"class": f"{__name__}.EngineLogHandler", "level": level}},
               "loggers": {"vllm": {"handlers": ["docsynth"], "level": level, "propagate": False}}}
-    path = log_dir / f"vllm-logging-{level.lower()}.json"
+    text = json.dumps(config, sort_keys=True)
+    # Named by its content: a file left by another docsynth version (whose handler lived in
+    # another module) is never taken for this one's.
+    path = log_dir / f"vllm-logging-{level.lower()}-{hashlib.sha256(text.encode()).hexdigest()[:8]}.json"
     if not path.exists():
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(config))
+        tmp.write_text(text)
         os.replace(tmp, path)
     log_file = log_dir / f"vllm-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     return {"VLLM_LOGGING_CONFIG_PATH": str(path), "DOCSYNTH_ENGINE_LOG": str(log_file),
