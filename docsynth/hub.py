@@ -21,12 +21,13 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from docsynth.dataset.cauldron import card_front, card_header, dataset_shards
 from docsynth.dataset.rowcheck import RowCheck
 from docsynth.dataset.versions import header_patterns, split_card
+from docsynth.core.summary import Summary
 from docsynth.core.errors import DocsynthError, MissingDependencyError, UsageError
 from docsynth.core.publish import PushOptions
 from docsynth.core.files import file_sha256
@@ -48,7 +49,7 @@ class Upload:
 
 
 @dataclass(slots=True)
-class PushSummary:
+class PushSummary(Summary):
     repo_id: str
     revision: str
     config: str | None
@@ -61,9 +62,6 @@ class PushSummary:
     commits: list[dict] = field(default_factory=list)  # {message, files, bytes, oid}
     bytes: int = 0
     rejects: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _hub():

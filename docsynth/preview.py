@@ -23,7 +23,8 @@ from docsynth.dataset.cauldron import dataset_shards
 from docsynth.dataset.rowcheck import row_problems
 from docsynth.dataset.permute import Permutation
 from docsynth.core.errors import DocsynthError
-from docsynth.core.records import REJECT_FILES, read_rejects
+from docsynth.core.records import read_rejects
+from docsynth.core.rundir import REJECT_FILES
 from docsynth.core.tasks import TaskStore
 from docsynth.dataset.stats import image_size
 

@@ -1,5 +1,6 @@
-"""The layers read top-down (cli -> api -> executors -> readers -> stages -> core), as the import
-contracts in pyproject.toml state; and no module grows past what one reader takes in."""
+"""The layers read top-down (cli -> api -> executors -> readers -> stages -> llm -> core) with no
+import cycle anywhere, as the import contracts in pyproject.toml state; and no module grows past
+what one reader takes in."""
 
 from __future__ import annotations
 
@@ -20,17 +21,30 @@ def test_the_import_contracts_hold():
     assert "0 broken" in res.stdout
 
 
-def test_a_stage_importing_an_executor_breaks_the_contract(tmp_path):
-    """The contract is live: the same check fails on a tree where the ingest stage imports an executor."""
+def lint_with(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess:
+    """The contracts checked on a copy of the package where `module` (a path under docsynth/)
+    has one more line."""
     tree = tmp_path / "src"
     shutil.copytree(ROOT / "docsynth", tree / "docsynth", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
-    stage = tree / "docsynth" / "ingest" / "stage.py"
-    stage.write_text(stage.read_text() + "\nfrom docsynth.executors import local  # noqa: E402,F401\n")
+    target = tree / "docsynth" / module
+    target.write_text(target.read_text() + f"\n{line}  # noqa: E402,F401\n")
     lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
-    res = subprocess.run([lint, "--no-cache"], cwd=tree, capture_output=True, text=True, timeout=300,
-                         env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"})
+    return subprocess.run([lint, "--no-cache"], cwd=tree, capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"})
+
+
+def test_a_stage_importing_an_executor_breaks_the_contract(tmp_path):
+    """The contract is live: the same check fails on a tree where the ingest stage imports an executor."""
+    res = lint_with(tmp_path, "ingest/stage.py", "from docsynth.executors import local")
     assert res.returncode != 0 and "docsynth.ingest.stage -> docsynth.executors.local" in res.stdout
+
+
+def test_an_import_cycle_breaks_the_contract(tmp_path):
+    """The dataset layout importing the writer that imports it (as stats and write once did)."""
+    res = lint_with(tmp_path, "dataset/versions.py", "from docsynth.dataset import write")
+    assert res.returncode != 0 and "no import cycles between sibling modules or packages BROKEN" in res.stdout
+    assert "- .versions -> .write (1 import)" in res.stdout
 
 
 def test_no_module_is_over_300_lines():

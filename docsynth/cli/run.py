@@ -19,8 +19,10 @@ from docsynth.cli import verify as verify_cli
 from docsynth.cli import write as write_cli
 from docsynth.cli.bars import StageBars
 from docsynth.core.objstore import run_directory
-from docsynth.core.records import REJECT_FILES, read_rejects, reject_counts
-from docsynth.executors.local import STAGES, run_recipe
+from docsynth.core.records import read_rejects, reject_counts
+from docsynth.core.rundir import REJECT_FILES
+from docsynth.executors.local import run_recipe
+from docsynth.executors.pipeline import PIPELINE, names
 from docsynth.executors.plan import plan_run
 
 
@@ -29,7 +31,7 @@ def run(
     out: Annotated[str | None, typer.Option("--out", "-o", help=(
         "Run directory (default: runs/<recipe name>), or an s3:// / gs:// URL: worked in a local copy, each task "
         "committed to the bucket as it finishes (shard, then marker), the rest uploaded at the end."))] = None,
-    force: Annotated[list[str] | None, typer.Option("--force", help=f"Redo a stage ({', '.join(STAGES)}); repeatable.")] = None,
+    force: Annotated[list[str] | None, typer.Option("--force", help=f"Redo a stage ({', '.join(names(PIPELINE))}); repeatable.")] = None,
     show: Annotated[int, typer.Option(help="After the run, print this many samples with their pairs.")] = 3,
     executor: Annotated[str, typer.Option(help=(
         "local: this machine (ingest in a process pool beside the engine); ray: ingest tasks and vLLM engine "

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from docsynth.core.rundir import REJECT_FILES
+
 
 @dataclass(slots=True)
 class Page:
@@ -127,10 +129,6 @@ CANDIDATE_SCHEMA = pa.schema([
 assert [f.name for f in fields(Candidate)] == CANDIDATE_SCHEMA.names
 
 
-def candidates_to_table(rows: list[Candidate]) -> pa.Table:
-    return to_table(rows, CANDIDATE_SCHEMA)
-
-
 # Per-turn rating axes of the output, in FineVision's names (relevance, formatting,
 # visual_dependency, image_correspondence: what nanoVLM's *_min_rating options read), plus
 # correctness, which FineVision has no column for. Every judge fills JUDGED_AXES; one that sees
@@ -184,7 +182,6 @@ assert [f.name for f in fields(Verdicts)] == VERDICT_SCHEMA.names
 
 
 # Every stage's rejects, in a run directory (ingest writes the first, generate and write the others).
-REJECT_FILES = {"ingest": "rejects.jsonl", "generate": "generate-rejects.jsonl", "filter": "filter-rejects.jsonl"}
 
 
 def reason_kind(reason: str) -> str:

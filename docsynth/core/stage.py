@@ -1,4 +1,4 @@
-"""The stage contract: what ingest, generate and write give the executors that drive them.
+"""The stage contract: what ingest, generate, verify and write give the executors that drive them.
 
     stage.begin()       on the driver, before any task: its folder ready, the resolved recipe
     stage.plan()        the tasks: ingest's from the inputs; generate's from ingest's finished
@@ -12,6 +12,11 @@
                         marker info that gives it up
     stage.finish(tasks, markers, reused, t0)
                         on the driver, once every task is done: rejects, manifest, summary
+
+A stage whose tasks are made one by one from the stage before it (generate from ingest's
+shards, verify from generate's) says so with `follows = True`, and gives `upstream` (that
+stage's store) and `task_of(finished)` (its task for one finished upstream task): an executor
+may then run it while the stage before is still running (docsynth.executors.pipeline).
 
 An executor decides only where and when tasks run: it skips tasks an earlier run finished
 (`stage.store.done`), commits each task that finishes (`stage.store.commit`, after its shard is

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write_text, file_sha256
 from docsynth.core.objstore import Mirror, remote_of
+from docsynth.core.rundir import RunDir
 
 
 @dataclass(slots=True)
@@ -54,8 +55,6 @@ class Finished:
 
 
 _MARKER = ".done.json"
-# The folder of each stage's store in a run directory.
-FOLDERS = {"ingest": "pages", "generate": "candidates", "verify": "verdicts"}
 
 
 CRUMB = "current.json"  # a worker's breadcrumb: the page it is on (docsynth.ingest.watch)
@@ -74,7 +73,8 @@ class TaskStore:
     @classmethod
     def of(cls, run_dir: Path, stage: str) -> TaskStore:
         """The store of a stage ("ingest", "generate") in a run directory."""
-        return cls(run_dir / FOLDERS[stage], remote=remote_of(run_dir / FOLDERS[stage]))
+        root = RunDir(run_dir).folder(stage)
+        return cls(root, remote=remote_of(root))
 
     def __getstate__(self):  # slots and a lazily made client: pickled as the fields that say where
         return {"root": self.root, "suffix": self.suffix, "remote": self.remote}

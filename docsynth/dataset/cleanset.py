@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from docsynth.core.summary import Summary
 from docsynth.core.version import __version__
 from docsynth.core.config import config_hash
 from docsynth.core.decontamconfig import DecontamConfig
@@ -39,7 +40,7 @@ from docsynth.dataset.versions import begin, stage_version, switch
 
 
 @dataclass(slots=True)
-class CleanSummary:
+class CleanSummary(Summary):
     dataset: str
     out_dir: str | None
     rows_in: int = 0
@@ -56,9 +57,6 @@ class CleanSummary:
     @property
     def produced(self) -> bool:
         return self.rows_out > 0
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__}
 
 
 def decontaminate_dataset(dataset: Path, cfg: DecontamConfig, out: Path | None, cache_dir: Path,

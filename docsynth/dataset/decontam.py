@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from docsynth.core.summary import Summary
 from docsynth.core.adapterconfig import QAAdapter
 from docsynth.core.decontamconfig import DecontamConfig, EvalSet
 from docsynth.core.errors import DocsynthError
@@ -219,7 +220,7 @@ def marked(hits: list[Hit]) -> tuple[set[int], dict[int, set[int]]]:
 
 
 @dataclass(slots=True)
-class DecontamSummary:
+class DecontamSummary(Summary):
     """What a check found, for the run summary, the JSON output and the card."""
 
     action: str
@@ -247,9 +248,6 @@ class DecontamSummary:
         rows, turns = marked(hits)
         self.rows_marked += len(rows)
         self.turns_marked += sum(len(t) for r, t in turns.items() if r not in rows)
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__}
 
 
 def report_lines(hits: list[Hit], sample_of: Callable[[int], object]) -> list[str]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from docsynth.core.summary import Summary
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.lock import locked
@@ -30,7 +31,7 @@ FORMATS = ("messages", "finevision")
 
 
 @dataclass(slots=True)
-class ExportSummary:
+class ExportSummary(Summary):
     out_dir: str
     format: str
     rows: int = 0
@@ -43,9 +44,6 @@ class ExportSummary:
     @property
     def produced(self) -> bool:
         return self.rows > 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def export(src: Path, out: Path, fmt: str = "messages") -> ExportSummary:

@@ -3,8 +3,9 @@ the CLI prints (and --json gives) and the dataset card."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
+from docsynth.core.summary import Summary
 from docsynth.core.version import __version__
 from docsynth.core.mixture import Mixture
 from docsynth.dataset.mixdecontam import dedup_markdown, mix_decontam_markdown
@@ -31,7 +32,7 @@ class SourceReport:
 
 
 @dataclass(slots=True)
-class MixSummary:
+class MixSummary(Summary):
     out_dir: str
     name: str
     seed: int
@@ -52,9 +53,6 @@ class MixSummary:
     @property
     def rejects(self) -> int:
         return sum(s.broken_images for s in self.sources)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def source_reports(plans: list[SourcePlan], total: int) -> dict[str, SourceReport]:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from docsynth.core.summary import Summary
 from docsynth.core.version import __version__
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import RATED_AXES
@@ -39,13 +40,14 @@ from docsynth.dataset.stats import StatsAccumulator
 from docsynth.core.duplicates import duplicate_counts
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.tasks import Finished, Task, TaskStore
+from docsynth.core.rundir import RunDir
 
 _COLUMNS = ["sample_id", "doc_id", "source", "pages", "images", "text", "questions", "answers", "template", "model",
             "evidence"]
 
 
 @dataclass(slots=True)
-class WriteSummary:
+class WriteSummary(Summary):
     out_dir: str
     samples_in: int = 0
     samples_out: int = 0
@@ -64,9 +66,6 @@ class WriteSummary:
     @property
     def produced(self) -> bool:
         return self.samples_out > 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -112,7 +111,7 @@ class WriteStage:
     opening = ""
 
     def __init__(self, recipe: Recipe, run_dir: Path, out: Path | None = None, base: Path | None = None) -> None:
-        self.recipe, self.run_dir, self.out = recipe, run_dir, out or run_dir / "dataset"
+        self.recipe, self.run_dir, self.out = recipe, run_dir, out or RunDir(run_dir).dataset
         self.base = base or Path.cwd()  # the recipe's folder: evaluation set paths are relative to it
         self.upstream = TaskStore.of(run_dir, "generate")
         self.store = DatasetMarker(self.out)
@@ -232,16 +231,16 @@ def _write(recipe: Recipe, run_dir: Path, out: Path, candidates: list[Finished],
         raise DocsynthError(f"{run_dir} holds no QA candidates to write: generate rejected every sample "
                             f"(reasons in {run_dir / 'generate-rejects.jsonl'}; docsynth rejects {run_dir})")
     if not s.samples_out:
-        atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
+        atomic_write_text(RunDir(run_dir).rejects("write"), "".join(r + "\n" for r in rejects))
         raise DocsynthError(f"no sample is left after filtering ({s.samples_in} in; pairs dropped by filter: "
-                            f"{s.dropped or 'none'}; each with its reason in {run_dir / 'filter-rejects.jsonl'}); "
+                            f"{s.dropped or 'none'}; each with its reason in {RunDir(run_dir).rejects('write')}); "
                             "nothing written: loosen the recipe's filters")
     if buf:
         flush()
     version = stage_version(out, parts, key)
     s.shards = version.names
     s.bytes = sum(p.stat().st_size for p in version.shards)
-    atomic_write_text(run_dir / "filter-rejects.jsonl", "".join(r + "\n" for r in rejects))
+    atomic_write_text(RunDir(run_dir).rejects("write"), "".join(r + "\n" for r in rejects))
     switch(out, dataset_card(recipe, s, templates, sorted(models), examples, stats.result(), version.pattern), version)
     s.seconds = round(time.perf_counter() - t0, 3)
     return s

@@ -15,11 +15,12 @@ import json
 import logging
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from docsynth.core.summary import StageSummary
 from docsynth.core.version import __version__
 from docsynth.core.errors import DocsynthError
 from docsynth.core.readahead import prefetch
@@ -34,6 +35,7 @@ from docsynth.core.config import config_hash
 from docsynth.core.recipe import GroundedFilter, Recipe, dump_recipe
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.tasks import Finished, Task, TaskStore
+from docsynth.core.rundir import RunDir
 from docsynth.core.duplicates import read_duplicates
 
 log = logging.getLogger(__name__)
@@ -42,13 +44,10 @@ GROUNDED_AT = GroundedFilter().min_score  # the grounded filter's default: the s
 
 
 @dataclass(slots=True)
-class GenerateSummary:
+class GenerateSummary(StageSummary):
     """What a generate run did; also the JSON summary of the CLI."""
 
-    out_dir: str
     model: str = ""
-    tasks: int = 0
-    tasks_skipped: int = 0
     samples: int = 0
     samples_ok: int = 0
     pages: int = 0  # pages in the samples asked about
@@ -64,15 +63,11 @@ class GenerateSummary:
     prompt_tokens: int = 0
     output_tokens: int = 0
     output_tokens_per_s: float = 0.0  # this run's generation only
-    seconds: float = 0.0
     shards: list[str] = field(default_factory=list)
 
     @property
     def produced(self) -> bool:
         return self.pairs > 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -120,7 +115,13 @@ class GenerateStage:
             raise DocsynthError(f"{self.pages_dir} is not an ingest output (no {self.upstream.root.name}/ folder); "
                                 "run docsynth ingest first")
         self.store.prepare()
-        atomic_write_text(self.out / "generate-recipe.yaml", dump_recipe(self.recipe))
+        atomic_write_text(RunDir(self.out).recipe("generate"), dump_recipe(self.recipe))
+
+    @property
+    def follows(self) -> bool:
+        """Its tasks can be made as ingest finishes each (not with ingest.dedup: what it leaves
+        out is known once every ingest task is done)."""
+        return not self.recipe.ingest.dedup.enabled
 
     def plan(self) -> list[GenerateTask]:
         """One task per finished ingest shard so far, keyed by that shard's own key and this
@@ -258,7 +259,7 @@ def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: d
 
 def _summarize(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary:
     rejects = [r for t in tasks for r in markers[t.index]["rejects"]]
-    atomic_write_text(out / "generate-rejects.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
+    atomic_write_text(RunDir(out).rejects("generate"), "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
     total = Counter()
     templates: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
@@ -278,12 +279,12 @@ def _summarize(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary
         pairs_per_page=round(total["pairs"] / total["pages"], 2) if total["pages"] else 0.0,
         grounded_share=round(total["grounded"] / total["pairs"], 3) if total["pairs"] else 0.0,
         rejects=len(rejects), reject_reasons=dict(Counter(reason_kind(r["reason"]) for r in rejects)),
-        rejects_file=str(out / "generate-rejects.jsonl"), prompt_tokens=total["prompt_tokens"],
+        rejects_file=str(RunDir(out).rejects("generate")), prompt_tokens=total["prompt_tokens"],
         output_tokens=total["output_tokens"], shards=[str(p) for p in store.shards(tasks)])
     s.seconds = round(time.perf_counter() - t0, 3)
     manifest = {"stage": "generate", "model": model, "backend": recipe.generate.backend,
                 "versions": {"docsynth": __version__}, "tasks": len(tasks), "samples": s.samples,
                 "samples_ok": s.samples_ok, "pairs": s.pairs, "rejects": s.rejects, "pages_gated": s.pages_gated,
                 "shards": [p.name for p in store.shards(tasks)]}
-    atomic_write_text(out / "generate-manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(RunDir(out).manifest("generate"), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return s

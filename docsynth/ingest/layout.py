@@ -97,11 +97,6 @@ def make_line(ws: list[tuple]) -> Line:
                 max(w[3] for w in ws), " ".join(w[4] for w in ws), len(ws), ws)
 
 
-def reading_order_text(lines: list[Line]) -> str:
-    """The page text in reading order: rows joined by newlines, paragraphs by blank lines."""
-    return read(lines)[0]
-
-
 def read(lines: list[Line]) -> tuple[str, int]:
     """The page text in reading order, and how many of its rows joined two lines of prose side
     by side: the sign of columns the geometry did not find (DOUBTFUL_ROWS or more), where the

@@ -16,12 +16,13 @@ import logging
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pymupdf
 
+from docsynth.core.summary import StageSummary
 from docsynth.core.version import __version__
 from docsynth.core.config import config_hash
 from docsynth.core.errors import DocsynthError
@@ -29,6 +30,7 @@ from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.recipe import Recipe, dump_recipe
 from docsynth.core.records import PAGE_SCHEMA, Reject, pages_to_table, reason_kind, write_in_groups
 from docsynth.core.tasks import Task, TaskStore
+from docsynth.core.rundir import RunDir
 from docsynth.core.minhash import SHINGLE, signature
 from docsynth.core.duplicates import write_duplicates
 from docsynth.ingest.dedup import find_duplicates
@@ -50,13 +52,10 @@ class IngestTask(Task):
 
 
 @dataclass(slots=True)
-class IngestSummary:
+class IngestSummary(StageSummary):
     """What an ingest run did; also the JSON summary of the CLI."""
 
-    out_dir: str
     docs: int = 0
-    tasks: int = 0
-    tasks_skipped: int = 0
     pages: int = 0
     pages_this_run: int = 0  # pages produced now, not reused from an earlier run
     pages_by_source: dict[str, int] = field(default_factory=dict)
@@ -66,15 +65,11 @@ class IngestSummary:
     rejects_file: str = ""
     duplicates: dict[str, int] = field(default_factory=dict)  # near-duplicates dropped (ingest.dedup)
     shards: list[str] = field(default_factory=list)
-    seconds: float = 0.0
     pages_per_s: float = 0.0
 
     @property
     def produced(self) -> bool:
         return self.pages > 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class IngestStage:
@@ -105,7 +100,7 @@ class IngestStage:
             layoutmodel.require()
         self.store.prepare()
         write_duplicates(self.out, None)  # an earlier run's must not steer a generate that follows this one
-        atomic_write_text(self.out / "recipe.yaml", dump_recipe(self.recipe))
+        atomic_write_text(RunDir(self.out).recipe("ingest"), dump_recipe(self.recipe))
 
     def plan(self) -> list[IngestTask]:
         """Deterministic tasks over the inputs: consecutive documents, docs_per_task at a time.
@@ -206,7 +201,7 @@ class IngestStage:
         rejects = [r.to_dict() for r in self.plan_rejects] + [r for t in tasks for r in markers[t.index]["rejects"]]
         duplicates = self._dedup(tasks, markers)
         rejects += [r.to_dict() for r in duplicates]
-        atomic_write_text(self.out / "rejects.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
+        atomic_write_text(RunDir(self.out).rejects("ingest"), "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
         by_source: Counter[str] = Counter()
         by_reader: Counter[str] = Counter()
         for t in tasks:
@@ -218,7 +213,7 @@ class IngestStage:
             pages=sum(markers[t.index]["pages"] for t in tasks), pages_by_source=dict(sorted(by_source.items())),
             pages_by_reader=dict(sorted(by_reader.items())),
             rejects=len(rejects), reject_reasons=dict(Counter(reason_kind(r["reason"]) for r in rejects)),
-            rejects_file=str(self.out / "rejects.jsonl"), shards=[str(p) for p in shards],
+            rejects_file=str(RunDir(self.out).rejects("ingest")), shards=[str(p) for p in shards],
             pages_this_run=sum(markers[t.index]["pages"] for t in tasks if t.index not in reused))
         s.duplicates = {"documents": sum(r.page is None for r in duplicates),
                         "pages": sum(r.page is not None for r in duplicates)}
@@ -229,5 +224,5 @@ class IngestStage:
                                  "tesseract": self.tesseract},
                     "tasks": len(tasks), "docs": s.docs, "pages": s.pages,
                     "rejects": s.rejects, "shards": [p.name for p in shards]}
-        atomic_write_text(self.out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(RunDir(self.out).manifest("ingest"), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         return s

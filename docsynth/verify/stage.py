@@ -15,18 +15,20 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from docsynth.core.summary import StageSummary
 from docsynth.core.version import __version__
 from docsynth.core.config import config_hash
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.records import VERDICT_SCHEMA, Verdicts, write_in_groups
 from docsynth.core.recipe import GenerateConfig, Recipe
-from docsynth.core.tasks import Task, TaskStore
+from docsynth.core.tasks import Finished, Task, TaskStore
+from docsynth.core.rundir import RunDir
 from docsynth.llm.session import Session, check_vision, open_session
 from docsynth.verify.ask import answer_template
 from docsynth.verify.check import Checker
@@ -38,11 +40,8 @@ ROW_GROUP_SAMPLES = 256
 
 
 @dataclass(slots=True)
-class VerifySummary:
-    out_dir: str
+class VerifySummary(StageSummary):
     model: str = ""
-    tasks: int = 0
-    tasks_skipped: int = 0
     samples: int = 0
     pairs: int = 0
     checked: int = 0  # pairs the verifier answered
@@ -53,7 +52,6 @@ class VerifySummary:
     prompt_tokens: int = 0
     output_tokens: int = 0
     run_tokens: dict = field(default_factory=dict)  # this run's requests by kind, with prefix-cache hits (Checker)
-    seconds: float = 0.0
     checks: dict[str, dict[str, int]] = field(default_factory=dict)  # per check: pairs it checked and agreed on
 
     rejects = 0  # a pair the verifier could not check is kept, unchecked: nothing is rejected here
@@ -61,9 +59,6 @@ class VerifySummary:
     @property
     def produced(self) -> bool:
         return self.pairs > 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -126,9 +121,16 @@ class VerifyStage:
                                 f"{self.upstream.root.name}/ folder); run docsynth generate first")
         self.store.prepare()
 
+    follows = True  # one task per candidate shard, made as generate finishes each
+
     def plan(self) -> list[VerifyTask]:
-        return [VerifyTask(f.index, config_hash({"candidates": [f.info["key"], f.info.get("sha256")]}, self.key),
-                           str(f.shard), f.info.get("sha256", ""), f.info.get("samples_ok", 0)) for f in self.upstream.finished(self._markers_read, verify=True)]
+        return [self.task_of(f) for f in self.upstream.finished(self._markers_read, verify=True)]
+
+    def task_of(self, generated: Finished) -> VerifyTask:
+        """The task of one finished generate task."""
+        return VerifyTask(generated.index,
+                          config_hash({"candidates": [generated.info["key"], generated.info.get("sha256")]}, self.key),
+                          str(generated.shard), generated.info.get("sha256", ""), generated.info.get("samples_ok", 0))
 
     @property
     def opening(self) -> str:
@@ -180,17 +182,19 @@ class VerifyStage:
             for name, counts in m.get("checks", {}).items():
                 per_check.setdefault(name, Counter()).update(counts)
         c = verifier_config(self.recipe)
-        s = VerifySummary(str(self.out), c.model, len(tasks), len(reused), total["samples"], total["pairs"],
-                          total["checked"], total["agreed"],
-                          round(total["agreed"] / total["checked"], 3) if total["checked"] else 0.0,
-                          dict(sorted(disagreed.items())), dict(sorted(unchecked.items())), total["prompt_tokens"],
-                          total["output_tokens"], self.checker.tokens if self.checker else {},
-                          round(time.perf_counter() - t0, 3))
+        s = VerifySummary(out_dir=str(self.out), model=c.model, tasks=len(tasks), tasks_skipped=len(reused),
+                          samples=total["samples"], pairs=total["pairs"], checked=total["checked"],
+                          agreed=total["agreed"],
+                          verified_share=round(total["agreed"] / total["checked"], 3) if total["checked"] else 0.0,
+                          disagreed=dict(sorted(disagreed.items())), unchecked=dict(sorted(unchecked.items())),
+                          prompt_tokens=total["prompt_tokens"], output_tokens=total["output_tokens"],
+                          run_tokens=self.checker.tokens if self.checker else {},
+                          seconds=round(time.perf_counter() - t0, 3))
         s.checks = {name: dict(c) for name, c in per_check.items()}
         manifest = {"stage": "verify", "model": c.model, "backend": c.backend, "key": self.key,
                     "versions": {"docsynth": __version__}, **{k: v for k, v in s.to_dict().items()
                                                                        if k not in ("out_dir", "seconds", "run_tokens")}}
-        atomic_write_text(self.out / "verify-manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(RunDir(self.out).manifest("verify"), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         return s
 
 

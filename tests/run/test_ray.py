@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.run.test_run_resume import dataset_rows
@@ -61,14 +62,16 @@ def no_leftovers():
     kill_tagged()
 
 
-def run(recipe: Path, out: Path, *extra: str, background: bool = False, hold_after: int = 0):
-    """hold_after: no generate task commits past this many (tests/holds), until the test kills the run."""
+def run(recipe: Path, out: Path, *extra: str, background: bool = False, hold_after: int = 0,
+        hold_dir: str = "candidates"):
+    """hold_after: no task of the stage whose folder is hold_dir commits past this many
+    (tests/holds), until the test kills the run."""
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "RAY_ADDRESS": "",
            "RAY_DEDUP_LOGS": "0", "DOCSYNTH_TEST_TAG": TAG}
     if hold_after:
         holds = str(Path(__file__).resolve().parents[1] / "holds")
         env.update(PYTHONPATH=os.pathsep.join(filter(None, [holds, env.get("PYTHONPATH")])),
-                   DOCSYNTH_HOLD_DIR=str(out / "candidates"), DOCSYNTH_HOLD_AFTER=str(hold_after))
+                   DOCSYNTH_HOLD_DIR=str(out / hold_dir), DOCSYNTH_HOLD_AFTER=str(hold_after))
     cmd = [sys.executable, "-m", "docsynth.cli", "run", str(recipe), "--out", str(out), "--json", *extra]
     if background:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
@@ -154,3 +157,47 @@ def test_ray_with_dedup_generates_after_ingest_and_leaves_the_copies_out(tiny_mo
     assert not any(f"doc:{copy_id}" in t["source"] for r in rows for t in r["texts"])
     assert any(f"doc:{hashlib.sha256((SAMPLES / DOCS[0]).read_bytes()).hexdigest()[:24]}" in t["source"]
                for r in rows for t in r["texts"])
+
+
+def test_ray_verifies_on_the_engine_actors_and_a_killed_run_finishes_the_same(tiny_model, tmp_path):
+    """verify.enabled on the generator's model: generation and verification run in the same engine
+    actors (one engine), the dataset and verdicts are the local executor's, and a run killed with
+    two tasks verified, restarted, redoes only the rest."""
+    recipe = write_recipe(tmp_path / "r.json", tiny_model)
+    data = json.loads(recipe.read_text())
+    data["verify"] = {"enabled": True, "batch_samples": 4}
+    recipe.write_text(json.dumps(data))
+    results = {}
+    for name, extra in (("local", ()), ("ray", ("--executor", "ray"))):
+        res = run(recipe, tmp_path / name, *extra)
+        assert res.returncode in (0, 3), res.stderr[-3000:]
+        results[name] = json.loads(res.stdout)
+    assert results["ray"]["verify"]["tasks"] == 4 and results["ray"]["verify"]["samples"] > 0
+    for k in ("samples", "pairs", "checked", "agreed"):
+        assert results["ray"]["verify"][k] == results["local"]["verify"][k], k
+    verdicts = {name: [r for p in sorted((tmp_path / name / "verdicts").glob("task-*.parquet"))
+                       for r in pq.read_table(p).to_pylist()] for name in ("local", "ray")}
+    assert verdicts["ray"] == verdicts["local"]
+    want = dataset_rows(tmp_path / "local")
+    assert want and dataset_rows(tmp_path / "ray") == want
+
+    out = tmp_path / "killed"
+    proc = run(recipe, out, "--executor", "ray", background=True, hold_after=2, hold_dir="verdicts")
+    deadline = time.monotonic() + 600
+    while len(list((out / "verdicts").glob("task-*.done.json"))) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "the Ray run never verified two tasks"
+        time.sleep(0.01)
+    kill_tagged()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True, timeout=120)
+    kill_tagged()
+    verified = {p.name: p.stat().st_mtime_ns for p in (out / "verdicts").glob("task-*.done.json")}
+    assert 2 <= len(verified) < 4
+    again = run(recipe, out, "--executor", "ray")
+    assert again.returncode in (0, 3), again.stderr[-3000:]
+    assert json.loads(again.stdout)["verify"]["tasks_skipped"] == len(verified)
+    for name, mtime in verified.items():
+        assert (out / "verdicts" / name).stat().st_mtime_ns == mtime  # not redone
+    assert dataset_rows(out) == want

@@ -1,0 +1,88 @@
+"""The pipeline: the stages `docsynth run` drives, in order, how each is made and where it runs.
+
+Both executors iterate the same list (docsynth.executors.local, docsynth.executors.ray); neither
+names a stage. A stage is a package that implements docsynth.core.stage's contract, plus one
+line in PIPELINE. A caller (a test, a plugin) may hand the executors a pipeline of its own.
+
+    place "cpu"     its tasks are CPU work: worker processes here, Ray tasks on a cluster
+    place "engine"  its tasks need an LLM engine: this process here, engine actors on a cluster;
+                    with `shares`, it runs on the engine of the engine stage before it (one
+                    engine, one actor), else that engine is stopped before it starts
+    place "driver"  its tasks run in the driver's process on either executor
+
+A stage whose `follows` is true takes its tasks from the stage before it one by one (its
+`task_of(upstream.info(index))`), so it can start while that stage is still running: locally
+beside a stage run in worker processes, on Ray in the same stream of tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from docsynth.core.recipe import Recipe
+from docsynth.core.stage import Stage
+from docsynth.dataset.write import WriteStage
+from docsynth.generate.stage import GenerateStage
+from docsynth.ingest.stage import IngestStage
+from docsynth.llm.session import Session
+from docsynth.verify.stage import VerifyStage, shares_engine
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every stage of one run is made from: the recipe, the folder its relative paths are
+    read from, the run directory, and a session a caller opened (tests; None: each opens its own)."""
+
+    recipe: Recipe
+    base: Path
+    out: Path
+    session: Session | None = None
+
+
+def _always(recipe: Recipe) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class StageSpec:
+    name: str
+    make: Callable[[Context], Stage]
+    place: Literal["cpu", "engine", "driver"]
+    enabled: Callable[[Recipe], bool] = _always
+    shares: Callable[[Recipe], bool] | None = None  # "engine": runs on the previous engine stage's engine
+
+
+PIPELINE: tuple[StageSpec, ...] = (
+    StageSpec("ingest", lambda c: IngestStage(c.recipe, c.base, c.out), "cpu"),
+    StageSpec("generate", lambda c: GenerateStage(c.recipe, c.base, c.out, c.out, c.session), "engine"),
+    StageSpec("verify", lambda c: VerifyStage(c.recipe, c.base, c.out, c.out,
+                                              c.session if shares_engine(c.recipe) else None),
+              "engine", enabled=lambda r: r.verify.enabled, shares=shares_engine),
+    StageSpec("write", lambda c: WriteStage(c.recipe, c.out, base=c.base), "driver"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One stage of a run: its spec and the stage made for this run."""
+
+    spec: StageSpec
+    stage: Stage
+    on: bool  # the recipe runs it (verify.enabled); --force may still name a stage that is off
+
+    @property
+    def follows(self) -> bool:
+        return bool(getattr(self.stage, "follows", False))
+
+
+def build(pipeline: tuple[StageSpec, ...], ctx: Context) -> list[Step]:
+    """The stages of a run, every one made (each checks its config and model here, before any
+    work), those the recipe leaves off too (`on` false)."""
+    return [Step(s, s.make(ctx), s.enabled(ctx.recipe)) for s in pipeline]
+
+
+def names(pipeline: tuple[StageSpec, ...]) -> list[str]:
+    return [s.name for s in pipeline]
