@@ -7,13 +7,13 @@ In one process, medians over --repeat runs (these machines are shared and noisy)
 1. hashing cost per page: docsynth ingest (workers 1, ocr never; it hashes every page) of about
    --pages pages, synthetic ones of many layouts (tests/pages.py), bench/ingest.py's
    born-digital samples, and 6 of its scanned documents (OCR), against the hashing ingest does
-   per page (docsynth.core.phash.pixels_hash on the rendered pixels). Reported as
+   per page (docsynth.hashing.phash.pixels_hash on the rendered pixels). Reported as
    hashing's share of the rest of ingest (target <= 10 %).
 2. lookups against --stored random 64-bit hashes: a brute-force scan (numpy XOR + popcount, the
-   plain baseline) against the multi-index table (docsynth.core.hamming) at the default
+   plain baseline) against the multi-index table (docsynth.hashing.hamming) at the default
    max_distance, in lookups per second, and their ratio; the build time; the table's bytes
    and the peak memory of building it (tracemalloc).
-3. text lookups: questions against an index of 100,000 evaluation questions (docsynth.core.ngrams).
+3. text lookups: questions against an index of 100,000 evaluation questions (docsynth.hashing.ngrams).
 4. right and wrong: 7 altered copies (JPEG q60, 0.5x, 1.7x, 3 % crop, greyscale, 72 and 200 dpi)
    of --pages synthetic pages looked up among 2,000 distinct synthetic pages plus the originals:
    the share found, and the false hits of distinct pages, with the 64-bit hash alone and
@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from docsynth.core.decontamconfig import ImageMatch, TextMatch  # noqa: E402
-from docsynth.core.hamming import HammingIndex  # noqa: E402
-from docsynth.core.ngrams import TextIndex, ngram_hashes  # noqa: E402
-from docsynth.core.phash import fine_distances, image_hash, pixels_hash  # noqa: E402
+from docsynth.hashing.hamming import HammingIndex  # noqa: E402
+from docsynth.hashing.ngrams import TextIndex, ngram_hashes  # noqa: E402
+from docsynth.hashing.phash import fine_distances, image_hash, pixels_hash  # noqa: E402
 from docsynth.core.recipe import Recipe  # noqa: E402
 from docsynth.executors.local import run_ingest  # noqa: E402
 from tests.dataset.decontam_data import ALTERATIONS, altered, render  # noqa: E402

@@ -42,7 +42,7 @@ def main() -> None:
         from huggingface_hub import HfApi
 
         import bench.mix as bm
-        from docsynth.dataset.mix import run_mix
+        from docsynth.mixing.mixer import run_mix
         from docsynth.core.publish import PushOptions
         from docsynth.hub import push
         from docsynth.core.mixture import Mixture

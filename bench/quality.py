@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from docsynth.core.recipe import load_recipe  # noqa: E402
-from docsynth.dataset.filters import Pair, apply_filters, build_filters  # noqa: E402
+from docsynth.write.filters import Pair, apply_filters, build_filters  # noqa: E402
 from docsynth.verify.pairs import check_pairs, read_pairs  # noqa: E402
 
 LABELLED = ROOT / "tests" / "data" / "quality" / "labelled.jsonl"

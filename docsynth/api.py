@@ -32,7 +32,7 @@ from docsynth.core.recipe import Recipe, parse_recipe
 from docsynth.core.recipe import load_recipe as _load
 from docsynth.core.stage import Progress
 from docsynth.dataset import stats as _stats
-from docsynth.dataset.mix import run_mix
+from docsynth.mixing.mixer import run_mix
 from docsynth.executors import local
 from docsynth import hub, preview
 

@@ -69,3 +69,11 @@ def test_importing_docsynth_loads_no_engine_and_no_stage():
             "print(sorted(m for m in sys.modules if m.startswith(('docsynth.', 'vllm', 'torch', 'pymupdf'))))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "['docsynth.core', 'docsynth.core.version']"  # the version only
+
+
+def test_no_subpackage_shadows_an_api_name():
+    """`docsynth.mix(...)` is the API; a subpackage docsynth/mix/ would replace it with a module as
+    soon as anything imported the subpackage (the mixer's package is docsynth/mixing/ for that)."""
+    subpackages = {p.name for p in (ROOT / "docsynth").iterdir() if (p / "__init__.py").exists()}
+    modules = {p.stem for p in (ROOT / "docsynth").glob("*.py")}
+    assert not set(docsynth.__all__) & (subpackages | modules)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from docsynth.core.records import reason_kind
-from docsynth.dataset.filters import Pair, apply_filters, build_filters
+from docsynth.write.filters import Pair, apply_filters, build_filters
 from docsynth.core.recipe import (CodeFilter, GroundedFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
                              UnanswerableFilter, parse_recipe)
 

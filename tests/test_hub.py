@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from docsynth.dataset.mix import run_mix
+from docsynth.mixing.mixer import run_mix
 from docsynth.hub import merge_card
 from docsynth.core.mixture import Mixture
 from tests.dataset.mixsources import cauldron_source

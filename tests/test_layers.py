@@ -1,6 +1,7 @@
-"""The layers read top-down (cli -> api -> executors -> readers -> stages -> llm -> core) with no
-import cycle anywhere, as the import contracts in pyproject.toml state; and no module grows past
-what one reader takes in."""
+"""The layers read top-down (cli -> api -> executors -> readers -> stages -> decontam -> dataset ->
+llm | hashing -> core) with no import cycle anywhere, as the import contracts in pyproject.toml
+state; every package and module says what it holds, and none grows past what one reader takes in
+at a sitting."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_LINES = 300
+MAX_LINES = 500  # a sitting (test_every_module_reads_at_a_sitting)
 
 
 def test_the_import_contracts_hold():
@@ -41,13 +42,27 @@ def test_a_stage_importing_an_executor_breaks_the_contract(tmp_path):
 
 
 def test_an_import_cycle_breaks_the_contract(tmp_path):
-    """The dataset layout importing the writer that imports it (as stats and write once did)."""
-    res = lint_with(tmp_path, "dataset/versions.py", "from docsynth.dataset import write")
+    """The filters importing the write stage that imports them (as dataset stats and write once did)."""
+    res = lint_with(tmp_path, "write/filters.py", "from docsynth.write import stage")
     assert res.returncode != 0 and "no import cycles between sibling modules or packages BROKEN" in res.stdout
-    assert "- .versions -> .write (1 import)" in res.stdout
+    assert "- .filters -> .stage (1 import)" in res.stdout
 
 
-def test_no_module_is_over_300_lines():
+def test_every_room_says_what_it_holds():
+    """A package holds one concern and a module one idea, and each says which in its docstring
+    (the package's in __init__.py): a module is split when it holds two ideas, not when it
+    passes a line count, and a reader finds where a thing lives from the docstrings alone."""
+    import ast
+
+    silent = [str(p.relative_to(ROOT)) for p in (ROOT / "docsynth").rglob("*.py")
+              if p.name != "__main__.py" and not ast.get_docstring(ast.parse(p.read_text()))]
+    assert not silent, silent
+
+
+def test_every_module_reads_at_a_sitting():
+    """The ceiling is a sitting, not a target: about ten screens of 50 lines. It used to be 300,
+    which split files by size rather than by idea (issue 32); the largest module today is far
+    below 500, and one that grows past it holds two ideas."""
     long = {str(p.relative_to(ROOT)): n for p in (ROOT / "docsynth").rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, long

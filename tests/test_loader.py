@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from docsynth.dataset.mix import run_mix
+from docsynth.mixing.mixer import run_mix
 from docsynth.loader import MixtureDataset
 from docsynth.core.mixture import Mixture
 from tests.dataset.mixsources import cauldron_source

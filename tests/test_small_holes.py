@@ -98,7 +98,7 @@ def test_image_paths_of_a_source_stay_inside_its_image_root(tmp_path):
     import pyarrow.parquet as pq
 
     from docsynth.core.mixture import Mixture
-    from docsynth.dataset.mix import run_mix
+    from docsynth.mixing.mixer import run_mix
     from tests.dataset.mixsources import png
 
     secret = tmp_path / "secret.txt"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from docsynth.dataset.mix import run_mix
+from docsynth.mixing.mixer import run_mix
 from docsynth.core.mixture import Mixture
 from docsynth.dataset.stats import dataset_stats, image_size, load_tokenizer
 from tests.dataset.mixsources import picture

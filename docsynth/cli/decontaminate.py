@@ -12,8 +12,8 @@ from docsynth.cli import common
 from docsynth.core.config import parse_config, read_yaml
 from docsynth.core.decontamconfig import Action, DecontamConfig, EvalSet, ImageMatch
 from docsynth.core.errors import UsageError
-from docsynth.dataset.cleanset import decontaminate_dataset
-from docsynth.dataset.decontam import guess_adapter
+from docsynth.decontam.clean import decontaminate_dataset
+from docsynth.decontam.index import guess_adapter
 from docsynth.llm.models import cache_dir
 
 

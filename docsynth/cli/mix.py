@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.dataset.mix import plan_summary, run_mix
-from docsynth.dataset.mixreport import filtered_text
+from docsynth.mixing.mixer import plan_summary, run_mix
+from docsynth.mixing.report import filtered_text
 from docsynth.core.config import parse_config
 from docsynth.core.mixture import Mixture, load_mixture
 

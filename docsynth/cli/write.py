@@ -52,7 +52,7 @@ def print_summary(s) -> None:
 
 
 def quality_line(q: dict) -> str:
-    """The round trip's figures in one line (docsynth.dataset.verdicts)."""
+    """The round trip's figures in one line (docsynth.write.verdicts)."""
     if not q.get("verified"):
         return "not verified (verify.enabled: false)"
     share = q["verified_share"]

@@ -41,10 +41,10 @@ class Action(str, Enum):
 
 
 class ImageMatch(Section):
-    """Page images against evaluation images, by 64-bit perceptual hash (docsynth.core.phash)."""
+    """Page images against evaluation images, by 64-bit perceptual hash (docsynth.hashing.phash)."""
 
     enabled: bool = True
-    # Measured (docsynth.core.phash): re-encoding, resizing, 3 % crops, greyscale and another dpi
+    # Measured (docsynth.hashing.phash): re-encoding, resizing, 3 % crops, greyscale and another dpi
     # move the 64-bit hash at most 12 bits (99.9 % at most 10) and the 256-bit one at most 40;
     # distinct pages are 56 or more apart on the 256-bit hash.
     max_distance: int = Field(11, ge=0, le=15, description=(
@@ -55,7 +55,7 @@ class ImageMatch(Section):
 
 class TextMatch(Section):
     """Questions (and question + answer) against the evaluation set's, by normalised word n-grams
-    (docsynth.core.ngrams). A one-word change in a 10-word question keeps 7 of its 9 word pairs
+    (docsynth.hashing.ngrams). A one-word change in a 10-word question keeps 7 of its 9 word pairs
     (0.78) but only 5 of its 8 word triples (0.62): pairs tell an edited copy from a new question."""
 
     enabled: bool = True

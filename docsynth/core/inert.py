@@ -49,7 +49,7 @@ def _escaped(m: regex.Match) -> str:
 
 def unescape(text: str) -> str:
     """Text with Inert's escapes (and Template.quote's &lt; &gt;) turned back, to look for what a
-    page tried (docsynth.dataset.injection); never for a prompt."""
+    page tried (docsynth.write.injection); never for a prompt."""
     return text.translate(_UNESCAPE).replace("&lt;", "<").replace("&gt;", ">")
 
 

@@ -14,7 +14,7 @@ and a recipe names them like docsynth's own: `filters: [{name: no_digits, max_di
 
 - A filter class has `Config`, a pydantic model of its recipe keys other than `name`, is built
   as `cls(config)`, and is called as `filter(pair, kept) -> True | (False, "NAME: why")` with
-  docsynth.dataset.filters.Pair (the question, the answer, the sample's text, the verify stage's
+  docsynth.write.filters.Pair (the question, the answer, the sample's text, the verify stage's
   verdicts and ratings) and the pairs of the same sample kept so far.
 - A backend class is built as `cls(generate_section)` and has `complete(requests, sampling)` and
   `close()` (docsynth.llm.backends.Backend); optionally `context_length()`.

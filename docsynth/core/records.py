@@ -30,7 +30,7 @@ class Page:
     text: str
     text_source: str  # "layer" | "ocr" | "none"
     ocr_confidence: float | None  # mean tesseract word confidence (0-100), OCR pages only
-    phash: int | None = None  # the rendered pixels' 64-bit perceptual hash (docsynth.core.phash.pixels_hash)
+    phash: int | None = None  # the rendered pixels' 64-bit perceptual hash (docsynth.hashing.phash.pixels_hash)
     phash_fine: bytes | None = None  # their 256-bit one (32 bytes)
     meta: str | None = None  # provenance: a tar member's KEY.json sidecar (compact JSON), else null
     reader: str | None = None  # what ordered a text layer: "geometry" | "model" (ingest.layout); null for OCR

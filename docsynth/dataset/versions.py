@@ -98,7 +98,7 @@ CARD = "README.md"
 CARD_IN_DATA = ".README.md"  # hidden: a reader of data/ alone sees only shards
 NEXT = ".data-next"  # the version being written; after the swap, the old one
 OLD = ".data-old"  # the old version between the two renames where there is no swap
-MARKER = ".docsynth-write.json"  # what made the live version (docsynth.dataset.write.DatasetMarker); read by stats
+MARKER = ".docsynth-write.json"  # what made the live version (docsynth.write.stage.DatasetMarker); read by stats
 
 
 @dataclass(frozen=True, slots=True)

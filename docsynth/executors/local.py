@@ -32,7 +32,7 @@ from docsynth.core.recipe import Recipe
 from docsynth.core.rundir import RunDir
 from docsynth.core.stage import Progress, Stage
 from docsynth.core.summary import Summary
-from docsynth.dataset.write import WriteStage, WriteSummary
+from docsynth.write.stage import WriteStage, WriteSummary
 from docsynth.executors.drive import drive
 from docsynth.executors.pipeline import PIPELINE, Context, StageSpec, Step, build
 from docsynth.generate.stage import GenerateStage, GenerateSummary

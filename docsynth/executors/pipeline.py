@@ -24,7 +24,7 @@ from typing import Literal
 
 from docsynth.core.recipe import Recipe
 from docsynth.core.stage import Stage
-from docsynth.dataset.write import WriteStage
+from docsynth.write.stage import WriteStage
 from docsynth.generate.stage import GenerateStage
 from docsynth.ingest.stage import IngestStage
 from docsynth.llm.session import Session

@@ -3,8 +3,8 @@
 Found once every task is done, over all of them in input order (task index, then document
 order within the task, then page), so which copy is kept never depends on which worker finished
 first: the first. Documents are compared by the MinHash signatures the workers wrote in their
-task markers (docsynth.core.minhash), candidates found by LSH bands and confirmed by their
-estimated similarity; pages by the perceptual hashes in the shards (docsynth.core.phash), found
+task markers (docsynth.hashing.minhash), candidates found by LSH bands and confirmed by their
+estimated similarity; pages by the perceptual hashes in the shards (docsynth.hashing.phash), found
 in a multi-index table and confirmed by the 256-bit hash. The pages of a dropped document are
 not compared again. OUT/duplicates.json lists what is dropped, which generate leaves out;
 every drop is a reject naming the copy kept.
@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from docsynth.core.decontamconfig import DedupConfig
-from docsynth.core.hamming import HammingIndex
-from docsynth.core.minhash import band_keys, similarity
-from docsynth.core.phash import fine_distances
+from docsynth.hashing.hamming import HammingIndex
+from docsynth.hashing.minhash import band_keys, similarity
+from docsynth.hashing.phash import fine_distances
 from docsynth.core.records import Reject
 
 _COLUMNS = ["doc_id", "source", "page", "phash", "phash_fine"]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from docsynth.ingest import layoutmodel
 from docsynth.ingest.layout import DOUBTFUL_ROWS, lines_from_words, read
-from docsynth.core.phash import pixels_hash
+from docsynth.hashing.phash import pixels_hash
 from docsynth.core.recipe import IngestConfig, OcrConfig
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def zoom_for(rect: pymupdf.Rect, dpi: float, max_pixels: int) -> float:
 
 def render(page: pymupdf.Page, cfg: IngestConfig) -> tuple[bytes, int, int, float, tuple[int, np.ndarray]]:
     """Encoded page image, its width and height, the dpi actually used, and the perceptual
-    hashes of its pixels (docsynth.core.phash.pixels_hash)."""
+    hashes of its pixels (docsynth.hashing.phash.pixels_hash)."""
     zoom = zoom_for(page.rect, cfg.dpi, cfg.max_pixels)
     try:
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False)

@@ -31,7 +31,7 @@ from docsynth.core.recipe import Recipe, dump_recipe
 from docsynth.core.records import PAGE_SCHEMA, Reject, pages_to_table, reason_kind, write_in_groups
 from docsynth.core.tasks import Task, TaskStore
 from docsynth.core.rundir import RunDir
-from docsynth.core.minhash import SHINGLE, signature
+from docsynth.hashing.minhash import SHINGLE, signature
 from docsynth.core.duplicates import write_duplicates
 from docsynth.ingest.dedup import find_duplicates
 from docsynth.ingest import layoutmodel

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from docsynth.core.decontamconfig import DecontamConfig, EvalSet
-from docsynth.core.hamming import HammingIndex
-from docsynth.dataset.decontam import DecontamError, EvalIndex
-from docsynth.dataset.hashes import hash_rows
+from docsynth.hashing.hamming import HammingIndex
+from docsynth.decontam.index import DecontamError, EvalIndex
+from docsynth.decontam.hashes import hash_rows
 from tests.pages import word
 from tests.dataset.decontam_data import ALTERATIONS, altered, cauldron_dataset, docvqa_set, pages, render
 
@@ -220,7 +220,7 @@ def test_an_empty_or_unreadable_evaluation_set_is_an_error_and_bad_images_are_na
 def test_mix_leaves_out_the_rows_of_each_source_that_copy_its_evaluation_sets(corpus, tmp_path):
     import yaml
 
-    from docsynth.dataset.mix import run_mix
+    from docsynth.mixing.mixer import run_mix
     from docsynth.core.mixture import load_mixture
 
     n = len(corpus["held_in"])
@@ -252,7 +252,7 @@ def test_mix_leaves_out_rows_whose_image_an_earlier_row_or_source_has(corpus, tm
     import yaml
 
     from docsynth.core.mixture import load_mixture
-    from docsynth.dataset.mix import run_mix
+    from docsynth.mixing.mixer import run_mix
 
     # a second source: altered copies of the first 10 pages of the corpus, then 6 distinct pages
     held_in = corpus["held_in"]

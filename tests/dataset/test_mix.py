@@ -21,8 +21,8 @@ import yaml
 from PIL import Image
 
 from docsynth.dataset.cauldron import SCHEMA
-from docsynth.dataset.mix import run_mix
-from docsynth.dataset.shuffle import Spill
+from docsynth.mixing.mixer import run_mix
+from docsynth.mixing.shuffle import Spill
 from docsynth.dataset.sources import SourceError, open_source
 from docsynth.core.errors import DocsynthError
 from docsynth.core.mixture import Mixture, SourceConfig, load_mixture
@@ -49,7 +49,7 @@ def assert_card_stats_are_the_output_s(out: Path) -> None:
 def spill_images(request, monkeypatch) -> str:
     """Both ways rows are spilled: image bytes written apart from the rows (how large images go),
     or copied with them (small ones); the sources here have small images."""
-    monkeypatch.setattr("docsynth.dataset.spillfile.SPLIT_MIN_ROW_BYTES", 0 if request.param == "images apart" else 1 << 40)
+    monkeypatch.setattr("docsynth.mixing.spillfile.SPLIT_MIN_ROW_BYTES", 0 if request.param == "images apart" else 1 << 40)
     return request.param
 
 
@@ -130,7 +130,7 @@ def test_same_seed_same_bytes_other_seed_other_order(many, tmp_path, monkeypatch
         str(tmp_path / "a"), str(tmp_path / "d"))
     for split_min in (0, 1 << 40):  # image bytes spilled apart from the rows or with them: the same bytes out
         with monkeypatch.context() as mp:
-            mp.setattr("docsynth.dataset.spillfile.SPLIT_MIN_ROW_BYTES", split_min)
+            mp.setattr("docsynth.mixing.spillfile.SPLIT_MIN_ROW_BYTES", split_min)
             f = run_mix(many_mixture(many, 3000, shard_rows=700), tmp_path / f"f{split_min}")
         assert [x["sha256"] for x in f.shards] == [x["sha256"] for x in a.shards]
     c = run_mix(many_mixture(many, 3000, seed=1, shard_rows=700), tmp_path / "c")

@@ -11,7 +11,7 @@ import yaml
 
 from docsynth.core.mixture import Mixture
 from docsynth.dataset.cauldron import SCHEMA
-from docsynth.dataset.mix import run_mix
+from docsynth.mixing.mixer import run_mix
 from docsynth.dataset.sources import SourceError, open_source
 from tests.dataset.mixsources import cauldron_source, rows
 from tests.s3server import S3, SECRET

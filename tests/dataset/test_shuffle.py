@@ -14,7 +14,7 @@ import pytest
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.permute import Permutation
 from docsynth.core.readahead import interleave
-from docsynth.dataset.shuffle import OutputFull, Spill, _preallocate
+from docsynth.mixing.shuffle import OutputFull, Spill, _preallocate
 from tests.dataset.mixsources import png, rows
 
 

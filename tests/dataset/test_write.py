@@ -184,7 +184,7 @@ def test_a_full_disk_mid_write_leaves_the_previous_dataset_whole(run_dir, tmp_pa
     import datasets
     import pyarrow.parquet as pq
 
-    import docsynth.dataset.write as write_mod
+    import docsynth.write.stage as write_mod
 
     out = tmp_path / "ds"
     run_write(make_recipe(write={"shard_rows": 1}), run_dir, out)

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from docsynth.core.summary import Summary
 from docsynth.core.version import __version__
 from docsynth.core.mixture import Mixture
-from docsynth.dataset.mixdecontam import dedup_markdown, mix_decontam_markdown
+from docsynth.mixing.decontam import dedup_markdown, mix_decontam_markdown
 from docsynth.dataset.cauldron import QUALITY_COLUMNS, card_front, card_header
-from docsynth.dataset.plan import SourcePlan
+from docsynth.mixing.plan import SourcePlan
 from docsynth.dataset.stats import Stats, stats_markdown
 from docsynth.dataset.views import VIEWS
 
@@ -43,7 +43,7 @@ class MixSummary(Summary):
     seconds: float = 0.0
     sources: list[SourceReport] = field(default_factory=list)
     shards: list[dict] = field(default_factory=list)
-    decontamination: dict = field(default_factory=dict)  # by source (docsynth.dataset.mixdecontam)
+    decontamination: dict = field(default_factory=dict)  # by source (docsynth.mixing.decontam)
     duplicates: dict = field(default_factory=dict)  # rows left out as near-duplicates, by source (dedup.images)
 
     @property

@@ -12,7 +12,7 @@ sample_pdfs/ and on 300 synthetic pages of many layouts (tests/pages.py, bench/d
   pairs of synthetic pages within 10 bits, 52 within 12: at 1,000 evaluation images, one page
   in two would match something), while the 256-bit hash puts every distinct pair at least 56
   bits apart. So a match is a 64-bit hash within `max_distance` (found in the multi-index
-  table, docsynth.core.hamming) whose 256-bit hash is within `confirm_distance`.
+  table, docsynth.hashing.hamming) whose 256-bit hash is within `confirm_distance`.
 JPEGs are decoded at a reduced scale in the DCT domain (PIL's draft mode): 2.5 ms a page for
 both hashes for a 150-dpi baseline JPEG, against 19 ms for a full decode.
 """

@@ -15,9 +15,9 @@ import yaml
 from docsynth.core.version import __version__
 from docsynth.core.recipe import Recipe, dump_recipe
 from docsynth.dataset.cauldron import DATASET_CARD_FEATURES, card_front, card_header
-from docsynth.dataset.decontam import decontam_markdown
+from docsynth.decontam.index import decontam_markdown
 from docsynth.dataset.stats import Stats, stats_markdown
-from docsynth.dataset.verdicts import quality_markdown
+from docsynth.write.verdicts import quality_markdown
 
 # What the labelled pairs measured (bench/quality.py, bench/README.md 2026-12-06): the share of
 # kept pairs that were right, by how they were made. Quoted in every card's limitations.

@@ -19,7 +19,7 @@ from docsynth.core.text import normalise, support_score
 from docsynth.core.recipe import (CodeFilter, FilterConfig, GroundedFilter, InjectionFilter, LanguageFilter,
                                   LengthFilter, MinRatingFilter, NearDuplicatesFilter, PluginFilter,
                                   UnanswerableFilter, VerifiedFilter)
-from docsynth.dataset.injection import PageParts, page_parts, planted
+from docsynth.write.injection import PageParts, page_parts, planted
 
 Verdict = bool | tuple[bool, str]
 
@@ -192,7 +192,7 @@ class Grounded:
 
 
 class Injection:
-    """Drops pairs the page planted (docsynth.dataset.injection): copied from its Q/A list or a
+    """Drops pairs the page planted (docsynth.write.injection): copied from its Q/A list or a
     passage addressing the model and not supported by the rest of the page, addressing the model
     themselves, or with a link the rest of the page lacks."""
 

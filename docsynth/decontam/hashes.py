@@ -18,9 +18,9 @@ import numpy as np
 from docsynth.core.remote import shown, stat
 from docsynth.core.config import config_hash
 from docsynth.core.files import atomic_write
-from docsynth.core.ngrams import ngram_hashes
+from docsynth.hashing.ngrams import ngram_hashes
 from docsynth.core.text import normalise
-from docsynth.core import phash
+from docsynth.hashing import phash
 
 _ARRAYS = {"img": np.uint64, "fine": np.uint64, "img_row": np.int64, "turn_row": np.int64, "turn_idx": np.int32,
           "q": np.uint64, "q_off": np.int64, "q_words": np.int32, "qa": np.uint64, "qa_off": np.int64}

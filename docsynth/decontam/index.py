@@ -2,9 +2,9 @@
 
 The evaluation sets are read through the mixer's source layer and adapters (any Cauldron-style
 dataset, parquet folder, save_to_disk folder, or a DocVQA-style image/question/answers table with
-a `qa` adapter), hashed once (docsynth.dataset.hashes) and indexed: images by 64-bit pHash in a
-multi-index Hamming table (docsynth.core.hamming), questions and question + answer by word
-n-grams (docsynth.core.ngrams). Every set is opened, and its schema checked, before anything is
+a `qa` adapter), hashed once (docsynth.decontam.hashes) and indexed: images by 64-bit pHash in a
+multi-index Hamming table (docsynth.hashing.hamming), questions and question + answer by word
+n-grams (docsynth.hashing.ngrams). Every set is opened, and its schema checked, before anything is
 hashed: a bad set stops the run before any work.
 
 A hit on a page image marks the whole sample; a hit on a question marks that turn.
@@ -25,14 +25,14 @@ from docsynth.core.summary import Summary
 from docsynth.core.adapterconfig import QAAdapter
 from docsynth.core.decontamconfig import DecontamConfig, EvalSet
 from docsynth.core.errors import DocsynthError
-from docsynth.core.hamming import HammingIndex
+from docsynth.hashing.hamming import HammingIndex
 from docsynth.core.mixture import SourceConfig
-from docsynth.core.ngrams import TextIndex
-from docsynth.core.phash import fine_distances
+from docsynth.hashing.ngrams import TextIndex
+from docsynth.hashing.phash import fine_distances
 from docsynth.core.remote import shown
 from docsynth.dataset.adapters import source_columns, to_cauldron
 from docsynth.dataset.cauldron import cauldron_problem
-from docsynth.dataset.hashes import HashCache, RowHashes, file_key
+from docsynth.decontam.hashes import HashCache, RowHashes, file_key
 from docsynth.dataset.sources import Source, SourceError, open_source
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class SetInfo:
     images: int
     questions: int
     unreadable_images: int
-    unreadable_rows: list[int]  # the first of the rows holding them (docsynth.dataset.hashes.BAD_ROWS)
+    unreadable_rows: list[int]  # the first of the rows holding them (docsynth.decontam.hashes.BAD_ROWS)
 
 
 def _check_usable(e: EvalSet, rows: int, rh: RowHashes, images: bool) -> None:

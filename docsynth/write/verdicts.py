@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import JUDGED_AXES, RATED_AXES
 from docsynth.core.tasks import Finished, TaskStore
-from docsynth.dataset.filters import Pair
+from docsynth.write.filters import Pair
 
 _COLUMNS = ["sample_id", "verified", "how", "reasons", "model", *RATED_AXES, "checks"]
 

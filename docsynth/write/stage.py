@@ -30,10 +30,10 @@ from docsynth.dataset.cauldron import (DATASET_SCHEMA, cauldron_row,
                                        rows_to_table, write_shard)
 from docsynth.dataset.versions import MARKER, begin, stage_version, switch
 from docsynth.core.records import reason_kind
-from docsynth.dataset.decontamwrite import WriteDecontam
-from docsynth.dataset.filters import Pair, apply_filters, build_filters
-from docsynth.dataset.card import dataset_card
-from docsynth.dataset.verdicts import Quality, VerdictSource, pairs_of
+from docsynth.write.decontam import WriteDecontam
+from docsynth.write.filters import Pair, apply_filters, build_filters
+from docsynth.write.card import dataset_card
+from docsynth.write.verdicts import Quality, VerdictSource, pairs_of
 from docsynth.core.config import config_hash
 from docsynth.core.recipe import Recipe
 from docsynth.dataset.stats import StatsAccumulator
@@ -55,8 +55,8 @@ class WriteSummary(Summary):
     pairs_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # pairs, by filter
     samples_dropped: int = 0  # left with no pairs
-    quality: dict = field(default_factory=dict)  # round-trip verification (docsynth.dataset.verdicts)
-    decontamination: dict = field(default_factory=dict)  # docsynth.dataset.decontam; {} when not checked
+    quality: dict = field(default_factory=dict)  # round-trip verification (docsynth.write.verdicts)
+    decontamination: dict = field(default_factory=dict)  # docsynth.decontam.index; {} when not checked
     duplicates: dict = field(default_factory=dict)  # near-duplicates ingest dropped (ingest.dedup)
     shards: list[str] = field(default_factory=list)
     bytes: int = 0

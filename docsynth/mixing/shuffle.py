@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from docsynth.dataset import spillfile
-from docsynth.dataset.spillfile import Record, Split, write_record
+from docsynth.mixing import spillfile
+from docsynth.mixing.spillfile import Record, Split, write_record
 
 POS = "__pos"
 SPILL_QUEUE_BYTES = 64_000_000  # rows waiting for the spill's writer thread, at most

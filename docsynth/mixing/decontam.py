@@ -21,11 +21,11 @@ from docsynth.core.config import config_hash
 from docsynth.core.decontamconfig import DecontamConfig, TextMatch
 from docsynth.core.files import atomic_write_text
 from docsynth.core.mixture import Mixture
-from docsynth.core.hamming import HammingIndex
-from docsynth.core.phash import fine_distances
-from docsynth.dataset.decontam import REPORT, DecontamSummary, EvalIndex, hash_source, open_eval_set, report_lines
-from docsynth.dataset.hashes import HashCache
-from docsynth.dataset.plan import SourcePlan
+from docsynth.hashing.hamming import HammingIndex
+from docsynth.hashing.phash import fine_distances
+from docsynth.decontam.index import REPORT, DecontamSummary, EvalIndex, hash_source, open_eval_set, report_lines
+from docsynth.decontam.hashes import HashCache
+from docsynth.mixing.plan import SourcePlan
 
 DUPLICATES_REPORT = "duplicates.jsonl"
 

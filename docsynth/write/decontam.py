@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from docsynth.core.decontamconfig import DecontamConfig
 from docsynth.core.files import atomic_write_text
 from docsynth.core.tasks import Finished
-from docsynth.dataset.decontam import REPORT, DecontamSummary, EvalIndex, Hit, report_lines
-from docsynth.dataset.hashes import HashCache, file_key
+from docsynth.decontam.index import REPORT, DecontamSummary, EvalIndex, Hit, report_lines
+from docsynth.decontam.hashes import HashCache, file_key
 
 
 class WriteDecontam:

@@ -32,9 +32,9 @@ from docsynth.core.lock import locked
 from docsynth.core.mixture import SourceConfig
 from docsynth.dataset.cauldron import (CARD_FEATURES, DATASET_CARD_FEATURES, DATASET_SCHEMA, SCHEMA, WRITE_OPTIONS,
                                        card_front, card_header)
-from docsynth.dataset.decontam import (REPORT, DecontamSummary, EvalIndex, decontam_markdown, hash_source, marked,
+from docsynth.decontam.index import (REPORT, DecontamSummary, EvalIndex, decontam_markdown, hash_source, marked,
                                        report_lines)
-from docsynth.dataset.hashes import HashCache, RowHashes, file_key
+from docsynth.decontam.hashes import HashCache, RowHashes, file_key
 from docsynth.dataset.sources import SourceError, open_source
 from docsynth.dataset.versions import begin, stage_version, switch
 

@@ -49,12 +49,12 @@ from docsynth.dataset.cauldron import DATASET_SCHEMA, WRITE_OPTIONS
 from docsynth.dataset.views import VIEWS
 from docsynth.dataset.versions import begin, clear_leftovers, stage_version, switch
 from docsynth.dataset.mixquality import conform, minimums, with_quality
-from docsynth.dataset.mixdecontam import check_sets, mixture_duplicates, mixture_hits, write_reports
-from docsynth.dataset.mixreport import MixSummary, SourceReport, mixture_card, source_reports
+from docsynth.mixing.decontam import check_sets, mixture_duplicates, mixture_hits, write_reports
+from docsynth.mixing.report import MixSummary, SourceReport, mixture_card, source_reports
 from docsynth.dataset.permute import Permutation
-from docsynth.dataset.plan import SourcePlan, plan_mixture, wanted_units
+from docsynth.mixing.plan import SourcePlan, plan_mixture, wanted_units
 from docsynth.core.readahead import interleave, prefetch
-from docsynth.dataset.shuffle import SPILL_QUEUE_BYTES, OutputFull, Spill
+from docsynth.mixing.shuffle import SPILL_QUEUE_BYTES, OutputFull, Spill
 from docsynth.dataset.sources import SourceError
 from docsynth.dataset.stats import StatsAccumulator
 from docsynth.core.config import config_hash
@@ -191,7 +191,7 @@ class _Cursor:
             self.piece = int(self.starts[self.unit_at[start]])
         whole = with_quality(self.p.src.name, batch, to_cauldron(self.p.src, batch))
         low = quality_keep(self.p.src, batch)
-        for why, rows in self.p.left_out.items():  # decontaminate, duplicate (docsynth.dataset.mixdecontam)
+        for why, rows in self.p.left_out.items():  # decontaminate, duplicate (docsynth.mixing.decontam)
             low[why] = np.isin(np.arange(start, start + batch.num_rows), rows)
         if low and self.p.src.cfg.turns.split is not None:
             counts = piece_counts(whole, self.p.src.cfg.turns)

@@ -1,0 +1,1 @@
+"""Hashing algorithms: MinHash over shingles, perceptual image hashes, Hamming search, n-grams."""

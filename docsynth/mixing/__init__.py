@@ -1,0 +1,1 @@
+"""Mixing (the package is not `mix`: `docsynth.mix` is the API function): Cauldron-style sources into one weighted, shuffled, sharded mixture, its plan, spill files, report and decontamination step."""

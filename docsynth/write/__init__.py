@@ -1,0 +1,1 @@
+"""The write stage: filters, injection checks, verdicts, its decontamination step and the card."""
