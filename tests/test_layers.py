@@ -41,6 +41,12 @@ def test_a_stage_importing_an_executor_breaks_the_contract(tmp_path):
     assert res.returncode != 0 and "docsynth.ingest.stage -> docsynth.executors.local" in res.stdout
 
 
+def test_the_cli_reaching_past_the_api_breaks_the_contract(tmp_path):
+    res = lint_with(tmp_path, "cli/write.py", "from docsynth.executors.local import run_write")
+    assert res.returncode != 0 and "cli imports only api and core BROKEN" in res.stdout
+    assert "docsynth.cli.write -> docsynth.executors.local" in res.stdout
+
+
 def test_an_import_cycle_breaks_the_contract(tmp_path):
     """The filters importing the write stage that imports them (as dataset stats and write once did)."""
     res = lint_with(tmp_path, "write/filters.py", "from docsynth.write import stage")

@@ -15,12 +15,13 @@ from docsynth.executors.local import run_write
 from docsynth.preview import halfblock, kitty, sixel
 from tests.dataset.test_write import make_recipe, run_dir  # noqa: F401  (the run fixture)
 from tests.dataset.mixsources import picture
+from tests.cli import invoke
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def preview(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "docsynth.cli", "preview", *args], capture_output=True, text=True)
+def preview(*args: str):
+    return invoke("preview", *args)
 
 
 def test_without_a_terminal_it_prints_plain_text(known):

@@ -3,19 +3,17 @@ message naming it, through the real CLI."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 
 from docsynth.core.errors import RecipeError
 from docsynth.core.recipe import parse_recipe
 from tests.conftest import SAMPLES
+from tests.cli import invoke
 
 
-def cli(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "docsynth.cli", *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd)
+def cli(*args: str, cwd):
+    return invoke(*args, cwd=cwd)
 
 
 @pytest.mark.parametrize("data, says", [

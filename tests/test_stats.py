@@ -4,8 +4,6 @@ the CLI and the cards that docsynth mix writes."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +13,7 @@ from docsynth.mixing.mixer import run_mix
 from docsynth.core.mixture import Mixture
 from docsynth.dataset.stats import dataset_stats, image_size, load_tokenizer
 from tests.dataset.mixsources import picture
+from tests.cli import invoke
 
 
 def word_tokenizer(tmp_path: Path) -> Path:
@@ -53,13 +52,13 @@ def test_image_sizes_from_headers(monkeypatch):
 
 
 def test_cli_stats_prints_histograms_and_json(known):
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(known)], capture_output=True, text=True)
+    res = invoke("stats", str(known))
     assert res.returncode == 0, res.stderr
     for word in ("20 samples, 26 images, 36 QA pairs", "alpha", "50.0%", "question length", "image size", "█"):
         assert word in res.stdout, word
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(known), "--json"], capture_output=True, text=True)
+    res = invoke("stats", str(known), "--json")
     assert json.loads(res.stdout)["sources"] == {"alpha": 10, "beta": 6, "gamma": 4}
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(known / "data")], capture_output=True, text=True)
+    res = invoke("stats", str(known / "data"))
     assert res.returncode == 1 and "holds no dataset shards" in res.stderr
 
 

@@ -113,7 +113,7 @@ def engines_stopped() -> Iterator[None]:
     try:
         yield
     finally:
-        from docsynth.llm.backends.vllm import shutdown_engines
+        from docsynth.api.show import shutdown_engines
 
         shutdown_engines()
 

@@ -12,9 +12,8 @@ from docsynth.cli import common
 from docsynth.core.config import parse_config, read_yaml
 from docsynth.core.decontamconfig import Action, DecontamConfig, EvalSet, ImageMatch
 from docsynth.core.errors import UsageError
-from docsynth.decontam.clean import decontaminate_dataset
-from docsynth.decontam.index import guess_adapter
-from docsynth.llm.models import cache_dir
+from docsynth import api
+from docsynth.api.show import guess_adapter
 
 
 def _section(config: Path | None) -> DecontamConfig:
@@ -82,8 +81,7 @@ def decontaminate(
             raise UsageError("no evaluation set: give --against PATH (or --config FILE with a decontaminate: section)")
         with common.progress_bar(not json_out) as bar:
             task = bar.add_task("decontaminate", total=None, unit="", rate="", rate_unit="")
-            s = decontaminate_dataset(dataset, cfg, out, cache or cache_dir() / "hashes",
-                                      lambda what: bar.update(task, description=what))
+            s = api.decontaminate(dataset, cfg, out, hashes=cache, progress=lambda what: bar.update(task, description=what))
         s.rejects = s.decontamination["rows_marked"] + s.decontamination["turns_marked"]
     common.report(s, json_out, lambda: _print(s), strict=strict)
 

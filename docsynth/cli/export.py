@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from docsynth.cli import common
-from docsynth.dataset.export import FORMATS, export as export_dataset
+from docsynth import api
+from docsynth.api.show import FORMATS
 
 
 def export(
@@ -29,7 +30,7 @@ def export(
     shards do not hold the rows its card says is an error.
     """
     with common.failures():
-        s = export_dataset(path, out, fmt)
+        s = api.export(path, out, fmt)
     common.report(s, json_out, lambda: common.out.print(
         f"{s.rows:,} rows -> {out} ({len(s.shards)} shards, {s.bytes / 1e6:,.1f} MB, {s.format} view)"
         + (f"; {s.rejects:,} rows left out (no images or turns, or a broken image; the first are named above)"

@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from docsynth.llm.backends.engineargs import check_recipe_engines
 from docsynth.cli import common
 from docsynth.cli.bars import StageBars
-from docsynth.executors.local import run_generate
-from docsynth.generate.stage import GROUNDED_AT
-from docsynth.generate.view import sample_candidates
+from docsynth import api
+from docsynth.api.show import GROUNDED_AT, sample_candidates
 
 
 def generate(
@@ -41,9 +39,9 @@ def generate(
     with common.failures(), common.engines_stopped():
         options = {"generate.model": model, "generate.backend": backend, "generate.openai.base_url": base_url}
         r, base = common.recipe_with(recipe, common.settings(set_) | common.given(options))
-        check_recipe_engines(r)  # a typo in an engine key, before ingest runs for it
+        api.check_engines(r)  # a typo in an engine key, before ingest runs for it
         with common.progress_bar(not json_out) as bar:
-            summary = run_generate(r, base, pages_dir, out or pages_dir, StageBars(bar))
+            summary = api.run_generate(r, pages_dir, out or pages_dir, base=base, progress=StageBars(bar))
     common.report(summary, json_out, lambda: print_summary(summary, show), strict=strict)
 
 

@@ -11,8 +11,8 @@ from rich.table import Table
 from docsynth.cli import common
 from docsynth.cli.unattended import run_log
 from docsynth.cli.bars import StageBars
-from docsynth.executors.local import run_ingest
-from docsynth.ingest.view import sample_pages
+from docsynth import api
+from docsynth.api.show import sample_pages
 from docsynth.core.objstore import run_directory
 from docsynth.core.recipe import OcrMode
 
@@ -52,7 +52,7 @@ def ingest(
         if not r.inputs.paths:
             raise common.DocsynthError("no inputs: give INPUT paths or set inputs.paths in the recipe")
         with run_directory(out) as local, run_log(local), common.progress_bar(not json_out) as bar:
-            summary = run_ingest(r, base, local, StageBars(bar))
+            summary = api.run_ingest(r, local, base=base, progress=StageBars(bar))
     common.report(summary, json_out, lambda: print_summary(summary, show), strict=strict)
 
 

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.mixing.mixer import plan_summary, run_mix
-from docsynth.mixing.report import filtered_text
+from docsynth import api
+from docsynth.api.show import filtered_text, plan_summary
 from docsynth.core.config import parse_config
 from docsynth.core.mixture import Mixture, load_mixture
 
@@ -69,7 +69,7 @@ def mix(
             s = plan_summary(m, out)
         else:
             with common.progress_bar(not json_out) as bar:
-                s = run_mix(m, out, _Bar(bar), spill_dir=spill_dir)
+                s = api.mix(m, out, spill_dir=spill_dir, progress=_Bar(bar))
     common.report(s, json_out, lambda: print_summary(s), strict=strict, plan=dry_run)
 
 

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from docsynth.cli import common
-from docsynth.preview import DRAW, Item, describe, rejects, samples, terminal_graphics
+from docsynth.api.show import DRAW, Item, describe, rejects, samples, terminal_graphics
 
 
 class Graphics(str, Enum):

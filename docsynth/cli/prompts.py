@@ -9,9 +9,8 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.llm.prompts import KNOWN_VARIABLES, find_template, load_templates, prompts_dir
-from docsynth.generate.render import render as render_prompt
-from docsynth.ingest.pages import file_page_texts
+from docsynth.api.show import (KNOWN_VARIABLES, file_page_texts, find_template, load_templates, prompts_dir,
+                                render_prompt)
 
 app = typer.Typer(help="The prompt templates: list them, show one, render one for a document as the model receives it.",
                   no_args_is_help=True)

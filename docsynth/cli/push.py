@@ -11,7 +11,7 @@ from rich.table import Table
 from docsynth.cli import common
 from docsynth.core.config import parse_config
 from docsynth.core.publish import PushOptions
-from docsynth.hub import push as run_push
+from docsynth import api
 
 
 class _Bar:
@@ -53,7 +53,7 @@ def push(
         options = parse_config(PushOptions, {k: v for k, v in given.items() if v is not None}, "command-line options",
                                "set of push options")
         with common.progress_bar(not json_out and not dry_run) as bar:
-            s = run_push(directory, repo_id, options, dry_run=dry_run, progress=_Bar(bar))
+            s = api.push(directory, repo_id, options, dry_run=dry_run, progress=_Bar(bar))
     common.report(s, json_out, lambda: _print(s), strict=strict)
 
 

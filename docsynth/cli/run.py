@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from docsynth.llm.backends.engineargs import check_recipe_engines
 from docsynth.cli import common
 from docsynth.cli.unattended import run_log
 from docsynth.cli import generate as generate_cli
@@ -21,9 +20,7 @@ from docsynth.cli.bars import StageBars
 from docsynth.core.objstore import run_directory
 from docsynth.core.records import read_rejects, reject_counts
 from docsynth.core.rundir import REJECT_FILES
-from docsynth.executors.local import run_recipe
-from docsynth.executors.pipeline import PIPELINE, names
-from docsynth.executors.plan import plan_run
+from docsynth import api
 
 
 def run(
@@ -31,7 +28,7 @@ def run(
     out: Annotated[str | None, typer.Option("--out", "-o", help=(
         "Run directory (default: runs/<recipe name>), or an s3:// / gs:// URL: worked in a local copy, each task "
         "committed to the bucket as it finishes (shard, then marker), the rest uploaded at the end."))] = None,
-    force: Annotated[list[str] | None, typer.Option("--force", help=f"Redo a stage ({', '.join(names(PIPELINE))}); repeatable.")] = None,
+    force: Annotated[list[str] | None, typer.Option("--force", help=f"Redo a stage ({', '.join(api.stage_names())}); repeatable.")] = None,
     show: Annotated[int, typer.Option(help="After the run, print this many samples with their pairs.")] = 3,
     executor: Annotated[str, typer.Option(help=(
         "local: this machine (ingest in a process pool beside the engine); ray: ingest tasks and vLLM engine "
@@ -58,9 +55,9 @@ def run(
     """
     with common.failures(), common.engines_stopped():
         r, base = common.recipe_with(recipe, common.settings(set_, limit))
-        check_recipe_engines(r)  # a typo in an engine key, before ingest runs for it
+        api.check_engines(r)  # a typo in an engine key, before ingest runs for it
         if dry_run:
-            plan = plan_run(r, base)
+            plan = api.plan(r, base=base)
     if dry_run:
         common.report(plan, json_out, lambda: _print_plan(plan), plan=True)
         return
@@ -98,7 +95,7 @@ def _run_with_bars(r, base: Path, out: Path, force: list[str], quiet: bool, exec
                    address: str | None = None):
     """The run under one display: the ingest and generate bars move together, on either executor."""
     with common.progress_bar(not quiet) as bar:
-        return run_recipe(r, base, out, force, StageBars(bar), executor=executor, address=address)
+        return api.run(r, out, base=base, force=force, progress=StageBars(bar), executor=executor, address=address)
 
 
 def rejects(

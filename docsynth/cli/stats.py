@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.dataset.stats import dataset_stats, load_tokenizer
+from docsynth import api
 
 
 def stats(
@@ -27,7 +27,7 @@ def stats(
     docsynth write and docsynth mix carry the same figures.
     """
     with common.failures():
-        s = dataset_stats(path, load_tokenizer(tokenizer) if tokenizer else None)
+        s = api.stats(path, tokenizer)
     if json_out:
         common.print_json(s.to_dict())
         return

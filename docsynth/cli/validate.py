@@ -13,8 +13,8 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.mixture import load_mixture
 from docsynth.core.recipe import dump_recipe, load_recipe
 from docsynth.core.resources import shipped_recipe, shipped_recipes
-from docsynth.llm.backends.engineargs import check_recipe_engines
-from docsynth.llm.prompts import recipe_templates
+from docsynth import api
+from docsynth.api.show import recipe_templates
 
 
 def validate(
@@ -69,5 +69,5 @@ def _check(path: Path) -> tuple[str, dict, str]:
         return "mixture", resolved, yaml.safe_dump(resolved, sort_keys=False)
     r, base = load_recipe(path)
     recipe_templates(r.generate, base)
-    check_recipe_engines(r)
+    api.check_engines(r)
     return "recipe", r.model_dump(mode="json"), dump_recipe(r)

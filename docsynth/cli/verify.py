@@ -14,7 +14,7 @@ from rich.table import Table
 from docsynth.cli import common
 from docsynth.cli.bars import StageBars
 from docsynth.core.errors import UsageError
-from docsynth.executors.local import run_verify
+from docsynth import api
 
 
 def verify(
@@ -47,12 +47,12 @@ def verify(
         if pairs is not None:
             return _pairs(r, base, pairs, json_out)
         with common.progress_bar(not json_out) as bar:
-            summary = run_verify(r, base, run_dir, None, StageBars(bar))
+            summary = api.run_verify(r, run_dir, base=base, progress=StageBars(bar))
     common.report(summary, json_out, lambda: print_summary(summary), strict=strict)
 
 
 def _pairs(r, base: Path, path: Path, json_out: bool) -> None:
-    from docsynth.verify.pairs import check_pairs, read_pairs
+    from docsynth.api.show import check_pairs, read_pairs
 
     records, problems = read_pairs(path)
     for p in problems:

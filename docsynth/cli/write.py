@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.executors.local import run_write
+from docsynth import api
 
 
 def write(
@@ -31,7 +31,7 @@ def write(
     """
     with common.failures():
         r, base = common.recipe_with(recipe, {})
-        s = run_write(r, run_dir, out, base)
+        s = api.run_write(r, run_dir, out, base=base)
     if json_out:
         common.print_json(s.to_dict())
     else:

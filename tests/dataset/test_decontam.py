@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from docsynth.decontam.index import DecontamError, EvalIndex
 from docsynth.decontam.hashes import hash_rows
 from tests.pages import word
 from tests.dataset.decontam_data import ALTERATIONS, altered, cauldron_dataset, docvqa_set, pages, render
+from tests.cli import invoke as docsynth
 
 # annual_report.pdf and scanned_report.pdf are the same two pages (one scanned): true copies.
 SAME = {("annual_report.pdf", 0, "scanned_report.pdf", 0), ("annual_report.pdf", 1, "scanned_report.pdf", 1)}
@@ -125,10 +124,6 @@ def test_hamming_index_finds_exactly_what_a_scan_finds(tmp_path):
             assert (d <= r).all()
     with pytest.raises(ValueError, match="over 15"):
         index.near(queries, 16)
-
-
-def docsynth(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "docsynth.cli", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_decontaminate_command_writes_a_clean_copy_report_and_card_and_reuses_hashes(corpus, tmp_path):

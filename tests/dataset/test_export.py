@@ -5,8 +5,6 @@ MixtureDataset(output="messages") gives."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import datasets
 import pyarrow as pa
@@ -17,6 +15,7 @@ from docsynth.core.errors import DocsynthError
 from docsynth.dataset.cauldron import DATASET_SCHEMA, cauldron_row
 from docsynth.dataset.export import export
 from tests.dataset.mixsources import png
+from tests.cli import invoke
 
 
 def make(d, n: int = 5):
@@ -68,8 +67,8 @@ def test_export_errors_and_the_cli(tmp_path):
         export(src, src / "msgs")
     with pytest.raises(DocsynthError, match="holds no dataset shards"):
         export(tmp_path / "nothing", tmp_path / "y")
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "export", str(src), "--out", str(tmp_path / "cli"),
-                          "--json"], capture_output=True, text=True, timeout=120)
+    res = invoke("export", str(src), "--out", str(tmp_path / "cli"),
+                          "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["rows"] == 5 and (tmp_path / "cli" / "README.md").exists()
 
@@ -113,14 +112,12 @@ def test_every_reader_names_the_rows_a_loader_cannot_use(tmp_path):
     them, preview shows why for each, push refuses the dataset before contacting the Hub, the
     mixer leaves them out and counts them, and the training loader stops at them with an error
     naming the shard and row."""
-    import os
 
     _bad_rows(tmp_path / "bad" / "data")
     bad = str(tmp_path / "bad")
 
     def cli(*args, **env):
-        return subprocess.run([sys.executable, "-m", "docsynth.cli", *args], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, **env})
+        return invoke(*args, env=env)
     res = cli("stats", bad, "--json")
     s = json.loads(res.stdout)
     assert res.returncode == 0 and s["samples"] == 5 and s["unusable_rows"] == 3
@@ -158,8 +155,7 @@ def test_export_leaves_out_rows_a_loader_would_fail_on_and_checks_the_card(tmp_p
     _bad_rows(tmp_path / "bad" / "data")
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "docsynth.cli", "export", *args], capture_output=True, text=True,
-                              timeout=120)
+        return invoke("export", *args)
     res = cli(str(tmp_path / "bad"), "--out", str(tmp_path / "out"), "--json")
     assert res.returncode == 0, res.stderr
     s = json.loads(res.stdout)
@@ -182,7 +178,7 @@ def test_export_leaves_out_rows_a_loader_would_fail_on_and_checks_the_card(tmp_p
     assert res.returncode == 1 and "its card says 5 rows, but its 2 shards hold 3" in said, said
     # the mixer reads it the same way, as a source
     (tmp_path / "m.yaml").write_text(json.dumps({"sources": [{"name": "cut", "path": str(tmp_path / "mix"), "repeat": 1}]}))
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "m.yaml"), "--out",
-                          str(tmp_path / "out4")], capture_output=True, text=True, timeout=120)
+    res = invoke("mix", str(tmp_path / "m.yaml"), "--out",
+                          str(tmp_path / "out4"))
     said = " ".join(res.stderr.split())
     assert res.returncode == 1 and "source 'cut': the card of" in said and "says 5 rows, but its 2 shards hold 3" in said, said

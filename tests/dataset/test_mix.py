@@ -29,6 +29,7 @@ from docsynth.core.mixture import Mixture, SourceConfig, load_mixture
 from docsynth.dataset.stats import dataset_stats, stats_markdown
 from tests.conftest import shard_names
 from tests.dataset.mixsources import cauldron_source, png, rows, users
+from tests.cli import invoke
 
 
 def mixed(out: Path) -> list[str]:
@@ -338,24 +339,23 @@ def test_cli_mix_json_and_exit_codes(tmp_path):
     (tmp_path / "b").mkdir()
     pq.write_table(pa.Table.from_pylist(bad, schema=SCHEMA), tmp_path / "b" / "t.parquet")
     (tmp_path / "m.yaml").write_text("name: cli\ntotal: 20\nsources:\n- {name: a, path: a, weight: 1}\n- {name: b, path: b, weight: 1}\n")
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "out"),
-                          "--json"], capture_output=True, text=True)
+    res = invoke("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "out"),
+                          "--json")
     assert res.returncode == 0, res.stderr  # finished, some rows left out: counted, not an error
     out = json.loads(res.stdout)
     assert out["rows"] < 20 and out["sources"][1]["broken_images"] > 0 and "source 'b': row 0 left out" in res.stderr
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o2"),
-                          "--total", "12", "--strict"], capture_output=True, text=True)
+    res = invoke("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o2"),
+                          "--total", "12", "--strict")
     assert res.returncode == 3 and "realised" in res.stdout and "MB/s" in res.stdout  # --strict: rows left out
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o4"),
-                          "--dry-run", "--json"], capture_output=True, text=True)
+    res = invoke("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o4"),
+                          "--dry-run", "--json")
     plan = json.loads(res.stdout)
     assert res.returncode == 0 and plan["requested"] == 20 and [s["requested"] for s in plan["sources"]] == [10, 10]
     assert plan["shards"] == [] and not (tmp_path / "o4").exists()
     (tmp_path / "m.yaml").write_text("sources:\n- {name: a, path: a, wieght: 1}\n")
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o3")],
-                         capture_output=True, text=True)
+    res = invoke("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o3"))
     assert res.returncode == 2 and "did you mean 'sources.0.weight'" in res.stderr and "Traceback" not in res.stderr
-    help_ = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", "--help"], capture_output=True, text=True).stdout
+    help_ = invoke("mix", "--help").stdout
     for word in ("weight", "repeat", "max_samples", "adapter", "mixture.json", "byte-identical", "--dry-run", "--spill-dir"):
         assert word in help_
 
@@ -453,8 +453,7 @@ def test_a_kill_at_every_step_of_publishing_a_mixture_leaves_the_old_or_the_new_
     for name in ("B", "A"):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**specs[name], "sources": [
             {"name": "s", "path": str(tmp_path / "s"), "max_samples": 40 if name == "A" else 50}]}))
-        res = subprocess.run([sys.executable, "-m", "docsynth.cli", "mix", str(tmp_path / f"{name}.yaml"), "--out", str(out)],
-                             capture_output=True, text=True, timeout=300)
+        res = invoke("mix", str(tmp_path / f"{name}.yaml"), "--out", str(out))
         assert res.returncode == 0, res.stderr
         rows[name] = sorted(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / f"c{name}"))["texts"],
                             key=json.dumps)
@@ -472,8 +471,7 @@ def test_a_kill_at_every_step_of_publishing_a_mixture_leaves_the_old_or_the_new_
         for kw in ({"data_dir": str(out)}, {"data_files": f"{out}/data/*.parquet"}):  # as a glob of the folder sees it
             assert sorted(datasets.load_dataset("parquet", split="train", cache_dir=str(tmp_path / f"c{at}"), columns=["texts"],
                                                 **kw)["texts"], key=json.dumps) == got
-        stats = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(out), "--json"], capture_output=True,
-                               text=True, timeout=300)
+        stats = invoke("stats", str(out), "--json")
         assert stats.returncode == 0 and json.loads(stats.stdout)["samples"] == len(got), stats.stderr
         seen.append(next(name for name, v in rows.items() if v == got))  # StopIteration: a mix of both
         if res.returncode == 0:

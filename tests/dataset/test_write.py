@@ -22,6 +22,7 @@ from docsynth.core.errors import DocsynthError
 from docsynth.core.recipe import Recipe, dump_recipe
 from tests.conftest import ROOT, shard_names, text_pdf
 from tests.generate.conftest import scripted_session
+from tests.cli import invoke
 
 FACTS = "The Harbour Board met on 3 March 2024 and approved a budget of 4.2 million euros. Chair Ines Duarte spoke."
 
@@ -253,8 +254,7 @@ def test_a_kill_at_every_step_of_publishing_leaves_the_old_or_the_new_dataset(ru
                              capture_output=True, text=True, timeout=300)
         rows = _rows(out, tmp_path / f"cache-{at}")
         assert _globbed(out, tmp_path / f"cache-{at}") == (rows, rows)  # data_dir and data/*.parquet agree
-        stats = subprocess.run([sys.executable, "-m", "docsynth.cli", "stats", str(out), "--json"], capture_output=True,
-                               text=True, timeout=300)
+        stats = invoke("stats", str(out), "--json")
         assert stats.returncode == 0, stats.stderr
         figures = json.loads(stats.stdout)
         assert (figures["samples"], figures["pairs"]) == (len(rows), sum(len(json.loads(r)) for r in rows))
@@ -367,8 +367,8 @@ def test_the_finevision_view_concatenates_with_a_finevision_dataset(run_dir, tmp
     from PIL import Image
 
     run_write(make_recipe(), run_dir, tmp_path / "ds")
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "export", str(tmp_path / "ds"), "--format", "finevision",
-                          "--out", str(tmp_path / "fv"), "--json"], capture_output=True, text=True, timeout=300)
+    res = invoke("export", str(tmp_path / "ds"), "--format", "finevision",
+                          "--out", str(tmp_path / "fv"), "--json")
     assert res.returncode == 0, res.stderr
     ours = datasets.load_dataset(str(tmp_path / "fv"), split="train", cache_dir=str(tmp_path / "c1"))
     buf = io.BytesIO()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 
 from docsynth.core.errors import DocsynthError
 from docsynth.llm.prompts import choose, format_document, load_template, load_templates
+from tests.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENING = "<document>\n{{ document }}\n</document>\n\n"
@@ -92,9 +91,8 @@ def test_format_document_marks_pages_only_when_several():
     assert format_document(["one", "two"]) == "[Page 1]\none\n\n[Page 2]\ntwo"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "docsynth.cli", "prompts", *args], capture_output=True,
-                          text=True, cwd=ROOT)
+def _cli(*args: str):
+    return invoke("prompts", *args)
 
 
 def test_cli_list_show_render():

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from docsynth.ingest.sources import content_id
 from docsynth.executors.local import run_ingest
 from docsynth.ingest.view import iter_pages
 from tests.conftest import recipe, text_pdf
+from tests.cli import argv as _cli
 
 NEVER = {"mode": "never"}
 
@@ -139,10 +139,6 @@ def _corpus(d: Path, n: int) -> Path:
         text_pdf(d / f"doc{i:03d}.pdf", [f"Document {i}, page {p}. Order {i * 7 + p} of item {i ** 2} "
                                           f"was shipped on day {p + 1}." for p in range(2)])
     return d
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "docsynth.cli", *args]
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from docsynth.executors.local import run_ingest
 from docsynth.ingest.sources import content_id
 from docsynth.ingest.view import iter_pages
 from tests.conftest import SAMPLES, recipe, text_pdf
+from tests.cli import argv as _cli
 
 PDFS = ["annual_report.pdf", "bericht_de.pdf", "invoice.pdf", "lettre_fr.pdf", "table_report.pdf",
         "two_column_article.pdf"]
@@ -102,10 +102,6 @@ def test_a_shard_is_read_in_place_never_extracted(shards, tmp_path, monkeypatch)
     monkeypatch.setattr(tarfile.TarFile, "extract", lambda *a, **k: seen.append("extract"))
     run_ingest(recipe([d], ocr=NEVER, docs_per_task=2, workers=1), d, tmp_path / "out")
     assert seen == [] and not [p for p in (tmp_path / "out").rglob("*.pdf")]
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "docsynth.cli", *args]
 
 
 @pytest.mark.slow

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from docsynth.core.recipe import Recipe
 from docsynth.executors.local import run_ingest
 from docsynth.executors.plan import plan_run
 from docsynth.generate.samples import plan_samples
+from tests.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_pdfs"
@@ -46,13 +45,11 @@ def test_answer_first_plans_a_request_per_span_and_the_cli_prints_it_without_wri
     model_first = plan.templates["overview"]  # overview stays model-first: one request a sample
     assert plan.generate_requests > plan.samples and plan.generate_requests - model_first <= plan.pairs_asked
     (tmp_path / "r.json").write_text(json.dumps(recipe().model_dump(mode="json")))
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "run", str(tmp_path / "r.json"), "--dry-run", "--json",
-                          "--limit", "2", "--set", "generate.strategy=answer_first", "--out", str(tmp_path / "out")],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    res = invoke("run", str(tmp_path / "r.json"), "--dry-run", "--json",
+                          "--limit", "2", "--set", "generate.strategy=answer_first", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     limited = json.loads(res.stdout)
     assert limited["documents"] == 2 and 0 < limited["samples"] < plan.samples and limited["model_requests"] > 0
     assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
-    human = subprocess.run([sys.executable, "-m", "docsynth.cli", "run", str(tmp_path / "r.json"), "--dry-run"],
-                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    human = invoke("run", str(tmp_path / "r.json"), "--dry-run", cwd=tmp_path)
     assert human.returncode == 0 and "model requests" in human.stdout and "nothing written" in human.stdout

@@ -18,6 +18,7 @@ from docsynth.llm.backends import ChatRequest, Completion
 from docsynth.verify.pairs import check_pairs, read_pairs
 from tests.conftest import ROOT, text_pdf
 from tests.generate.conftest import scripted_session
+from tests.cli import invoke
 
 PAGE = ("The Harbour Board met on 3 March 2024 and approved a budget of 4.2 million euros for the quay. "
         "Chair Ines Duarte thanked the 58 volunteers.")
@@ -184,13 +185,10 @@ def test_any_qa_set_is_checked_from_a_jsonl_file(tmp_path):
 
 def test_verify_pairs_names_each_skipped_line_in_plain_text(tmp_path):
     """Through the CLI: each line it cannot use is named, and no markup is left in the text."""
-    import subprocess
-    import sys
 
     f = tmp_path / "pairs.jsonl"
     f.write_text('not json [bold]x[/bold]\n{"question": "Who?", "answer": "", "context": "c"}\n')
-    res = subprocess.run([sys.executable, "-m", "docsynth.cli", "verify", "--pairs", str(f)], capture_output=True,
-                         text=True, cwd=ROOT, timeout=120)
+    res = invoke("verify", "--pairs", str(f), cwd=ROOT)
     said = " ".join(res.stderr.split())
     assert res.returncode == 1 and f"skipped {f}:1: not JSON" in said and f"skipped {f}:2: needs text fields" in said
     assert "[yellow]" not in res.stderr and "[/yellow]" not in res.stderr and "no usable records" in said
