@@ -38,11 +38,11 @@ import pymupdf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from docsynth.core.decontamconfig import ImageMatch, TextMatch  # noqa: E402
+from docsynth.config.decontam import ImageMatch, TextMatch  # noqa: E402
 from docsynth.hashing.hamming import HammingIndex  # noqa: E402
 from docsynth.hashing.ngrams import TextIndex, ngram_hashes  # noqa: E402
 from docsynth.hashing.phash import fine_distances, image_hash, pixels_hash  # noqa: E402
-from docsynth.core.recipe import Recipe  # noqa: E402
+from docsynth.config.recipe import Recipe  # noqa: E402
 from docsynth.executors.local import run_ingest  # noqa: E402
 from tests.dataset.decontam_data import ALTERATIONS, altered, render  # noqa: E402
 from tests.pages import synthetic_pdf, word  # noqa: E402

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from docsynth.core.recipe import Recipe, load_recipe  # noqa: E402
+from docsynth.config.recipe import Recipe, load_recipe  # noqa: E402
 from docsynth.core.tasks import TaskStore  # noqa: E402
 from docsynth.executors.local import run_ingest  # noqa: E402
 from docsynth.llm.models import cache_dir  # noqa: E402

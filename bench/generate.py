@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from docsynth.llm.backends import ChatRequest  # noqa: E402
 from docsynth.llm.prompts import format_document, load_templates  # noqa: E402
 from docsynth.ingest.pages import file_page_texts  # noqa: E402
-from docsynth.core.recipe import IngestConfig, OpenAIConfig, Sampling  # noqa: E402
+from docsynth.config.recipe import IngestConfig, OpenAIConfig, Sampling  # noqa: E402
 
 ENGINE = {"dtype": "float32", "enforce_eager": True, "max_model_len": 4096, "seed": 0}
 

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from docsynth.executors.local import run_ingest  # noqa: E402
-from docsynth.core.recipe import Recipe  # noqa: E402
+from docsynth.config.recipe import Recipe  # noqa: E402
 
 SAMPLES = ["two_column_article.pdf", "invoice.pdf", "table_report.pdf", "annual_report.pdf",
            "lettre_fr.pdf", "bericht_de.pdf"]
@@ -124,7 +124,7 @@ def render_for_ocr(files: list[Path], d: Path, same_as_docsynth: bool) -> list[P
     """Grey page images for tesseract: at 300 dpi, or at the resolution docsynth gives
     tesseract (a scan's own, if lower than ocr.dpi)."""
     from docsynth.ingest.ocr import ocr_dpi
-    from docsynth.core.recipe import OcrConfig
+    from docsynth.config.recipe import OcrConfig
 
     d.mkdir()
     out = []
@@ -310,7 +310,7 @@ def make_journals(d: Path, n: int) -> int:
 
 def reading_order(args) -> None:
     """--layout: what the reading order costs and how often auto calls the model."""
-    from docsynth.core.recipe import IngestConfig
+    from docsynth.config.recipe import IngestConfig
 
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cores = os.cpu_count() or 1

@@ -123,7 +123,7 @@ def run_datasets(root: Path, out: Path, m: dict) -> int:
 
 def run_docsynth(root: Path, out: Path, m: dict) -> int:
     from docsynth.mixing.mixer import run_mix
-    from docsynth.core.mixture import Mixture
+    from docsynth.config.mixture import Mixture
     return run_mix(Mixture.model_validate(m), out).bytes
 
 
@@ -131,7 +131,7 @@ def run_docsynth_shm(root: Path, out: Path, m: dict) -> int:
     """docsynth with its spill in /dev/shm (--spill-dir): what the disk costs (on another file
     system than OUT, shards go to new files instead of being written over spill files)."""
     from docsynth.mixing.mixer import run_mix
-    from docsynth.core.mixture import Mixture
+    from docsynth.config.mixture import Mixture
     return run_mix(Mixture.model_validate(m), out, spill_dir=Path("/dev/shm")).bytes
 
 
@@ -141,8 +141,8 @@ VARIANTS = {"pyarrow": run_pyarrow, "datasets": run_datasets, "docsynth": run_do
 # pandas: pyarrow imports it (0.2-0.5 s) on the first pa.array() of numpy data, which docsynth
 # makes and the plain pyarrow copy does not; datasets imports it at once.
 IMPORTS = {"pyarrow": ["pyarrow.parquet"], "datasets": ["datasets", "pyarrow.parquet"],
-           "docsynth": ["docsynth.mixing.mixer", "docsynth.core.mixture", "pandas"],
-           "docsynth-shm": ["docsynth.mixing.mixer", "docsynth.core.mixture", "pandas"]}
+           "docsynth": ["docsynth.mixing.mixer", "docsynth.config.mixture", "pandas"],
+           "docsynth-shm": ["docsynth.mixing.mixer", "docsynth.config.mixture", "pandas"]}
 
 
 def child(args) -> None:

@@ -43,9 +43,9 @@ def main() -> None:
 
         import bench.mix as bm
         from docsynth.mixing.mixer import run_mix
-        from docsynth.core.publish import PushOptions
+        from docsynth.config.push import PushOptions
         from docsynth.hub import push
-        from docsynth.core.mixture import Mixture
+        from docsynth.config.mixture import Mixture
         work = Path(tempfile.mkdtemp(prefix="docsynth-bench-push-"))
         try:
             bm.SOURCES = 1

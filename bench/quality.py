@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from docsynth.core.recipe import load_recipe  # noqa: E402
+from docsynth.config.recipe import load_recipe  # noqa: E402
 from docsynth.write.filters import Pair, apply_filters, build_filters  # noqa: E402
 from docsynth.verify.pairs import check_pairs, read_pairs  # noqa: E402
 

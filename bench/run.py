@@ -29,7 +29,7 @@ from bench.ingest import make_corpus  # noqa: E402
 from docsynth.executors.local import run_write  # noqa: E402
 from docsynth.executors.local import run_generate  # noqa: E402
 from docsynth.executors.local import run_ingest  # noqa: E402
-from docsynth.core.recipe import Recipe  # noqa: E402
+from docsynth.config.recipe import Recipe  # noqa: E402
 from docsynth.executors.local import run_recipe  # noqa: E402
 
 ENGINE = {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048, "seed": 0}

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from docsynth.core.recipe import load_recipe  # noqa: E402
+from docsynth.config.recipe import load_recipe  # noqa: E402
 from docsynth.executors.local import run_generate, run_ingest, run_verify  # noqa: E402
 from docsynth.llm.session import open_session  # noqa: E402
 

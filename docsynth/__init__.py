@@ -10,7 +10,7 @@ from docsynth.core.version import __version__ as __version__  # re-exported
 
 _API = {"load_recipe", "run", "run_ingest", "run_generate", "run_verify", "run_write", "plan", "decontaminate", "export",
         "stats", "mix", "push", "open_dataset", "Dataset"}
-_ELSEWHERE = {"Recipe": "docsynth.core.recipe", "Mixture": "docsynth.core.mixture", "DocsynthError": "docsynth.core.errors",
+_ELSEWHERE = {"Recipe": "docsynth.config.recipe", "Mixture": "docsynth.config.mixture", "DocsynthError": "docsynth.core.errors",
               "RecipeError": "docsynth.core.errors", "MixtureDataset": "docsynth.loader"}
 __all__ = sorted(_API | set(_ELSEWHERE) | {"__version__"})
 

@@ -29,7 +29,7 @@ from docsynth.dataset.rowcheck import RowCheck
 from docsynth.dataset.versions import header_patterns, split_card
 from docsynth.core.summary import Summary
 from docsynth.core.errors import DocsynthError, MissingDependencyError, UsageError
-from docsynth.core.publish import PushOptions
+from docsynth.config.push import PushOptions
 from docsynth.core.files import file_sha256
 from docsynth.core.secrets import redact as redact_secrets
 from docsynth.core.lock import locked

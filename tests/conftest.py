@@ -13,7 +13,7 @@ import pymupdf
 import pytest
 
 from docsynth.dataset.cauldron import SCHEMA
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_pdfs"

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from docsynth.core.config import reference_markdown
-from docsynth.core.mixture import Mixture
-from docsynth.core.recipe import Recipe
+from docsynth.config.section import reference_markdown
+from docsynth.config.mixture import Mixture
+from docsynth.config.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = {"recipe": (ROOT / "docs" / "recipes.md", Recipe), "mixture": (ROOT / "docs" / "mixing.md", Mixture)}

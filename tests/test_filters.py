@@ -7,7 +7,7 @@ import pytest
 
 from docsynth.core.records import reason_kind
 from docsynth.write.filters import Pair, apply_filters, build_filters
-from docsynth.core.recipe import (CodeFilter, GroundedFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
+from docsynth.config.recipe import (CodeFilter, GroundedFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
                              UnanswerableFilter, parse_recipe)
 
 TEXT = ("Riverside Water Authority - Annual Report 2023. The Authority supplies drinking water to 412,000 "

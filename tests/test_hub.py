@@ -17,7 +17,7 @@ import yaml
 
 from docsynth.mixing.mixer import run_mix
 from docsynth.hub import merge_card
-from docsynth.core.mixture import Mixture
+from docsynth.config.mixture import Mixture
 from tests.dataset.mixsources import cauldron_source
 from tests.hubserver import Hub
 

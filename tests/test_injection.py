@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from docsynth.core.inert import CONTROL_SHAPES
-from docsynth.core.recipe import GenerateConfig, Recipe, default_filters
+from docsynth.config.recipe import GenerateConfig, Recipe, default_filters
 from docsynth.write.filters import Pair, apply_filters, build_filters
 from docsynth.executors.local import run_generate, run_ingest, run_write
 from docsynth.llm.budget import HFTokens

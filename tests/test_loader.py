@@ -12,7 +12,7 @@ from PIL import Image
 
 from docsynth.mixing.mixer import run_mix
 from docsynth.loader import MixtureDataset
-from docsynth.core.mixture import Mixture
+from docsynth.config.mixture import Mixture
 from tests.dataset.mixsources import cauldron_source
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 3 workers on 2 cores is the point

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from docsynth.core.errors import RecipeError
-from docsynth.core.config import config_hash
-from docsynth.core.recipe import Recipe, load_recipe, parse_recipe
+from docsynth.config.section import config_hash
+from docsynth.config.recipe import Recipe, load_recipe, parse_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +88,7 @@ def test_generate_defaults_and_engine_passthrough():
 @pytest.mark.parametrize("name", ["quickstart", "docmatix", "scanned"])
 def test_shipped_recipes_are_valid_with_their_templates(name):
     from docsynth.llm.prompts import recipe_templates
-    from docsynth.core.recipe import load_recipe
+    from docsynth.config.recipe import load_recipe
 
     r, base = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / f"{name}.yaml")
     assert recipe_templates(r.generate, base) and r.name == name and r.filters

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from docsynth.core.errors import RecipeError
-from docsynth.core.recipe import parse_recipe
+from docsynth.config.recipe import parse_recipe
 from tests.conftest import SAMPLES
 from tests.cli import invoke
 
@@ -95,7 +95,7 @@ def test_image_paths_of_a_source_stay_inside_its_image_root(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from docsynth.core.mixture import Mixture
+    from docsynth.config.mixture import Mixture
     from docsynth.mixing.mixer import run_mix
     from tests.dataset.mixsources import png
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from docsynth.mixing.mixer import run_mix
-from docsynth.core.mixture import Mixture
+from docsynth.config.mixture import Mixture
 from docsynth.dataset.stats import dataset_stats, image_size, load_tokenizer
 from tests.dataset.mixsources import picture
 from tests.cli import invoke

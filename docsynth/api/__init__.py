@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from docsynth import hub, preview
-from docsynth.core.config import parse_config
-from docsynth.core.decontamconfig import DecontamConfig
-from docsynth.core.mixture import Mixture, load_mixture
-from docsynth.core.publish import PushOptions
-from docsynth.core.recipe import Recipe, parse_recipe
-from docsynth.core.recipe import load_recipe as _load
+from docsynth.config.section import parse_config
+from docsynth.config.decontam import DecontamConfig
+from docsynth.config.mixture import Mixture, load_mixture
+from docsynth.config.push import PushOptions
+from docsynth.config.recipe import Recipe, parse_recipe
+from docsynth.config.recipe import load_recipe as _load
 from docsynth.core.stage import Progress
 from docsynth.dataset import export as _export
 from docsynth.dataset import stats as _stats

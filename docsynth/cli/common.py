@@ -23,7 +23,7 @@ from docsynth.cli.unattended import Bars
 from docsynth.core.children import Terminated
 from docsynth.core.errors import DocsynthError, RecipeError, UsageError
 from docsynth.core.secrets import Redacted, redact
-from docsynth.core.recipe import Recipe, load_recipe, parse_recipe
+from docsynth.config.recipe import Recipe, load_recipe, parse_recipe
 
 out = Console()  # results for people
 err = Console(stderr=True)  # progress, logs, errors

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.core.config import parse_config, read_yaml
-from docsynth.core.decontamconfig import Action, DecontamConfig, EvalSet, ImageMatch
+from docsynth.config.section import parse_config, read_yaml
+from docsynth.config.decontam import Action, DecontamConfig, EvalSet, ImageMatch
 from docsynth.core.errors import UsageError
 from docsynth import api
 from docsynth.api.show import guess_adapter

@@ -14,7 +14,7 @@ from docsynth.cli.bars import StageBars
 from docsynth import api
 from docsynth.api.show import sample_pages
 from docsynth.core.objstore import run_directory
-from docsynth.core.recipe import OcrMode
+from docsynth.config.recipe import OcrMode
 
 
 def ingest(

@@ -11,8 +11,8 @@ from rich.table import Table
 from docsynth.cli import common
 from docsynth import api
 from docsynth.api.show import filtered_text, plan_summary
-from docsynth.core.config import parse_config
-from docsynth.core.mixture import Mixture, load_mixture
+from docsynth.config.section import parse_config
+from docsynth.config.mixture import Mixture, load_mixture
 
 
 class _Bar:

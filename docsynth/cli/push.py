@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.core.config import parse_config
-from docsynth.core.publish import PushOptions
+from docsynth.config.section import parse_config
+from docsynth.config.push import PushOptions
 from docsynth import api
 
 

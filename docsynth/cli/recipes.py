@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from docsynth.cli import common
-from docsynth.core.config import read_yaml
+from docsynth.config.section import read_yaml
 from docsynth.core.resources import BUILTIN, shipped_recipe, shipped_recipes
 
 app = typer.Typer(help="The recipes and mixture files that ship with docsynth: list them, show one, copy one to start from.",

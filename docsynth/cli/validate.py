@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from docsynth.cli import common
-from docsynth.core.config import read_yaml
+from docsynth.config.section import read_yaml
 from docsynth.core.errors import DocsynthError
-from docsynth.core.mixture import load_mixture
-from docsynth.core.recipe import dump_recipe, load_recipe
+from docsynth.config.mixture import load_mixture
+from docsynth.config.recipe import dump_recipe, load_recipe
 from docsynth.core.resources import shipped_recipe, shipped_recipes
 from docsynth import api
 from docsynth.api.show import recipe_templates

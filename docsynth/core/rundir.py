@@ -20,8 +20,11 @@ A stage that is not docsynth's keeps its files in a folder named after it (`RunD
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from docsynth.core.files import atomic_write_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,14 @@ class RunDir:
     def manifest(self, stage: str) -> Path:
         return self.root / _named(stage, "manifest")
 
+    def write_manifest(self, stage: str, content: dict) -> None:
+        """A stage's manifest: what made its output (config key, versions, counts), as JSON."""
+        _write_json(self.manifest(stage), content)
+
+    def write_summary(self, content: dict) -> None:
+        """run.json: what each stage of `docsynth run` did or reused."""
+        _write_json(self.summary, content)
+
     def rejects(self, stage: str) -> Path:
         """A stage's rejects file, by stage name or by the name users know it by ("filter")."""
         return self.root / _named(REJECTS.get(stage, stage), "rejects")
@@ -83,3 +94,7 @@ def _named(stage: str, kind: str) -> str:
     if name is None:
         raise KeyError(f"stage {stage!r} has no {kind} file in a run directory")
     return name
+
+
+def _write_json(path: Path, content: dict) -> None:
+    atomic_write_text(path, json.dumps(content, indent=1, sort_keys=True) + "\n")

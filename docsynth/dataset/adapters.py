@@ -19,7 +19,7 @@ from PIL import Image
 from docsynth.dataset.cauldron import PER_TURN, SCHEMA, cauldron_problem
 from docsynth.dataset.mixquality import carried_columns
 from docsynth.dataset.sources import Source, SourceError, as_cauldron
-from docsynth.core.mixture import LlavaAdapter, MessagesAdapter, QAAdapter, TurnsConfig
+from docsynth.config.mixture import LlavaAdapter, MessagesAdapter, QAAdapter, TurnsConfig
 
 Image.MAX_IMAGE_PIXELS = None  # pages and charts are big; a bomb is caught by the memory it would take, not here
 

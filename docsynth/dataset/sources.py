@@ -27,7 +27,7 @@ import yaml
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.dataset.versions import card_rows
 from docsynth.core.errors import DocsynthError
-from docsynth.core.mixture import SourceConfig
+from docsynth.config.mixture import SourceConfig
 from docsynth.core.remote import filesystem, open_stream, retried, shown
 # Source batches of up to 32 MB: a row group of images as datasets writes it stays one batch
 # (mix median 2.47 -> 2.34 s against 64 MB batches read 4 ahead; bench/README.md).

@@ -24,12 +24,12 @@ import pyarrow.parquet as pq
 
 from docsynth.core.summary import Summary
 from docsynth.core.version import __version__
-from docsynth.core.config import config_hash
-from docsynth.core.decontamconfig import DecontamConfig
+from docsynth.config.section import config_hash
+from docsynth.config.decontam import DecontamConfig
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.lock import locked
-from docsynth.core.mixture import SourceConfig
+from docsynth.config.mixture import SourceConfig
 from docsynth.dataset.cauldron import (CARD_FEATURES, DATASET_CARD_FEATURES, DATASET_SCHEMA, SCHEMA, WRITE_OPTIONS,
                                        card_front, card_header)
 from docsynth.decontam.index import (REPORT, DecontamSummary, EvalIndex, decontam_markdown, hash_source, marked,

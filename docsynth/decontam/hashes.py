@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from docsynth.core.remote import shown, stat
-from docsynth.core.config import config_hash
+from docsynth.config.section import config_hash
 from docsynth.core.files import atomic_write
 from docsynth.hashing.ngrams import ngram_hashes
 from docsynth.core.text import normalise

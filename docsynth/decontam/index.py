@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from docsynth.core.summary import Summary
-from docsynth.core.adapterconfig import QAAdapter
-from docsynth.core.decontamconfig import DecontamConfig, EvalSet
+from docsynth.config.adapters import QAAdapter
+from docsynth.config.decontam import DecontamConfig, EvalSet
 from docsynth.core.errors import DocsynthError
 from docsynth.hashing.hamming import HammingIndex
-from docsynth.core.mixture import SourceConfig
+from docsynth.config.mixture import SourceConfig
 from docsynth.hashing.ngrams import TextIndex
 from docsynth.hashing.phash import fine_distances
 from docsynth.core.remote import shown

@@ -17,7 +17,6 @@ writing; changing a prompt reuses the ingest.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -26,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from docsynth.core.errors import DocsynthError
-from docsynth.core.files import atomic_write_text
 from docsynth.core.lock import locked
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.core.rundir import RunDir
 from docsynth.core.stage import Progress, Stage
 from docsynth.core.summary import Summary
@@ -129,7 +127,7 @@ def run_recipe(recipe: Recipe, base: Path, out: Path, force: list[str] = (), pro
         else:
             s.stages = run_steps(on, progress)
         s.seconds = round(time.perf_counter() - t0, 3)
-        atomic_write_text(RunDir(out).summary, json.dumps(s.to_dict(), indent=1, sort_keys=True) + "\n")
+        RunDir(out).write_summary(s.to_dict())
         return s
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.core.stage import Stage
 from docsynth.write.stage import WriteStage
 from docsynth.generate.stage import GenerateStage

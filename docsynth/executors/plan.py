@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.generate.answerfirst import is_answer_first, question_request, question_template, spans_for
 from docsynth.llm.budget import local_tokens
 from docsynth.generate.gate import gate, repeated_lines

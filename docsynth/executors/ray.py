@@ -36,7 +36,7 @@ import time
 from typing import Any
 
 from docsynth.core.errors import MissingDependencyError
-from docsynth.core.recipe import RayConfig
+from docsynth.config.recipe import RayConfig
 from docsynth.core.stage import Progress
 from docsynth.executors.drive import drive
 from docsynth.executors.pipeline import Step

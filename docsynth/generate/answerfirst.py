@@ -20,7 +20,7 @@ import json
 
 import regex
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.core.resources import shipped
 from docsynth.core.spans import KINDS, Evidence, Span, document_spans, pick_spans
 from docsynth.core.text import normalise

@@ -19,7 +19,7 @@ from collections import Counter
 
 import regex
 
-from docsynth.core.gateconfig import PageGateConfig
+from docsynth.config.gate import PageGateConfig
 
 _WORD = regex.compile(r"\p{L}[\p{L}'-]*|\d+(?:[.,]\d+)*")
 _TOC_LINE = regex.compile(r"^\s*(?:[\dIVXivx]+(?:\.\d+)*\.?\s+)?\p{L}[^\n]{1,150}?(?:\s*\.{2,}\s*|\s{2,}|\s)(?:\d{1,4}|[ivxlc]{1,6})\s*$")

@@ -12,7 +12,7 @@ from docsynth.core.text import normalise
 from docsynth.llm.parse import ParseError, QAPair, parse_qa
 from docsynth.generate.samples import Prompter, Sample, derive_seed
 from docsynth.llm.session import Session
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 
 
 @dataclass(slots=True)

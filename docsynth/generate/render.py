@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.llm.backends import ChatRequest
 from docsynth.llm.budget import local_tokens
 from docsynth.llm.images import blank_page

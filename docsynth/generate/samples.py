@@ -21,7 +21,7 @@ from docsynth.core.text import normalise
 from docsynth.llm.parse import qa_json_schema
 from docsynth.llm.prompts import NO_TEXT, Template, choose, format_document
 from docsynth.core.records import Reject
-from docsynth.core.recipe import GenerateConfig
+from docsynth.config.recipe import GenerateConfig
 
 TEXT_COLUMNS = ["doc_id", "source", "page", "num_pages", "text"]
 MIN_DOCUMENT_TOKENS = 32

@@ -31,8 +31,8 @@ from docsynth.generate.outcomes import Outcome, generate_outcomes
 from docsynth.generate.samples import Prompter, Sample, plan_samples
 from docsynth.llm.session import Session, check_vision, open_session
 from docsynth.core.records import CANDIDATE_SCHEMA, Candidate, Reject, reason_kind, write_in_groups
-from docsynth.core.config import config_hash
-from docsynth.core.recipe import GroundedFilter, Recipe, dump_recipe
+from docsynth.config.section import config_hash
+from docsynth.config.recipe import GroundedFilter, Recipe, dump_recipe
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.tasks import Finished, Task, TaskStore
 from docsynth.core.rundir import RunDir
@@ -286,5 +286,5 @@ def _summarize(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary
                 "versions": {"docsynth": __version__}, "tasks": len(tasks), "samples": s.samples,
                 "samples_ok": s.samples_ok, "pairs": s.pairs, "rejects": s.rejects, "pages_gated": s.pages_gated,
                 "shards": [p.name for p in store.shards(tasks)]}
-    atomic_write_text(RunDir(out).manifest("generate"), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    RunDir(out).write_manifest("generate", manifest)
     return s

@@ -17,7 +17,7 @@ from collections import defaultdict
 import numpy as np
 import pyarrow.parquet as pq
 
-from docsynth.core.decontamconfig import DedupConfig
+from docsynth.config.decontam import DedupConfig
 from docsynth.hashing.hamming import HammingIndex
 from docsynth.hashing.minhash import band_keys, similarity
 from docsynth.hashing.phash import fine_distances

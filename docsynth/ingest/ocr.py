@@ -11,7 +11,7 @@ import pymupdf
 
 from docsynth.core.errors import MissingDependencyError
 from docsynth.ingest.pdf import BadPage, zoom_for
-from docsynth.core.recipe import OcrConfig
+from docsynth.config.recipe import OcrConfig
 
 
 def apt_package(lang: str) -> str:

@@ -10,7 +10,7 @@ import pymupdf
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import Page
-from docsynth.core.recipe import IngestConfig
+from docsynth.config.recipe import IngestConfig
 from docsynth.ingest.ocr import check_tesseract, ocr_page
 from docsynth.ingest.pagecheck import ink_share, text_score
 from docsynth.ingest.pdf import BadDocument, BadPage, layer_is_usable, layer_reading, open_pdf, render

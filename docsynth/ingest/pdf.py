@@ -15,7 +15,7 @@ from PIL import Image
 from docsynth.ingest import layoutmodel
 from docsynth.ingest.layout import DOUBTFUL_ROWS, lines_from_words, read
 from docsynth.hashing.phash import pixels_hash
-from docsynth.core.recipe import IngestConfig, OcrConfig
+from docsynth.config.recipe import IngestConfig, OcrConfig
 
 log = logging.getLogger(__name__)
 

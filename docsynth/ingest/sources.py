@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.records import Reject
-from docsynth.core.recipe import InputsConfig
+from docsynth.config.recipe import InputsConfig
 from docsynth.core.remote import expand, is_remote, open_stream, read_all, read_range, shown, stat
 from docsynth.ingest.tars import is_tar, read_member, tar_members
 

@@ -24,10 +24,10 @@ import pymupdf
 
 from docsynth.core.summary import StageSummary
 from docsynth.core.version import __version__
-from docsynth.core.config import config_hash
+from docsynth.config.section import config_hash
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
-from docsynth.core.recipe import Recipe, dump_recipe
+from docsynth.config.recipe import Recipe, dump_recipe
 from docsynth.core.records import PAGE_SCHEMA, Reject, pages_to_table, reason_kind, write_in_groups
 from docsynth.core.tasks import Task, TaskStore
 from docsynth.core.rundir import RunDir
@@ -224,5 +224,5 @@ class IngestStage:
                                  "tesseract": self.tesseract},
                     "tasks": len(tasks), "docs": s.docs, "pages": s.pages,
                     "rejects": s.rejects, "shards": [p.name for p in shards]}
-        atomic_write_text(RunDir(self.out).manifest("ingest"), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        RunDir(self.out).write_manifest("ingest", manifest)
         return s

@@ -13,7 +13,7 @@ from docsynth.llm.backends import Backend
 from docsynth.llm.budget import HFTokens, Tokens, local_tokens
 from docsynth.llm.images import ImageTokens, image_tokens
 from docsynth.llm.models import PREFIX, cache_dir, resolve_model
-from docsynth.core.recipe import GenerateConfig
+from docsynth.config.recipe import GenerateConfig
 from docsynth.core import plugins
 from docsynth.core.torchlibs import set_aside_broken
 

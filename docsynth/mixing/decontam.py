@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from docsynth.core.config import config_hash
-from docsynth.core.decontamconfig import DecontamConfig, TextMatch
+from docsynth.config.section import config_hash
+from docsynth.config.decontam import DecontamConfig, TextMatch
 from docsynth.core.files import atomic_write_text
-from docsynth.core.mixture import Mixture
+from docsynth.config.mixture import Mixture
 from docsynth.hashing.hamming import HammingIndex
 from docsynth.hashing.phash import fine_distances
 from docsynth.decontam.index import REPORT, DecontamSummary, EvalIndex, hash_source, open_eval_set, report_lines

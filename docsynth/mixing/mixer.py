@@ -57,8 +57,8 @@ from docsynth.core.readahead import interleave, prefetch
 from docsynth.mixing.shuffle import SPILL_QUEUE_BYTES, OutputFull, Spill
 from docsynth.dataset.sources import SourceError
 from docsynth.dataset.stats import StatsAccumulator
-from docsynth.core.config import config_hash
-from docsynth.core.mixture import Mixture
+from docsynth.config.section import config_hash
+from docsynth.config.mixture import Mixture
 from docsynth.core.files import FollowingSha256, atomic_write, atomic_write_text
 from docsynth.core.lock import locked
 

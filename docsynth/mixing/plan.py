@@ -16,7 +16,7 @@ from docsynth.dataset.adapters import piece_counts, source_columns, to_cauldron
 from docsynth.dataset.permute import Permutation
 from docsynth.dataset.sources import Source, SourceError, Unit, open_source
 from docsynth.core.errors import DocsynthError
-from docsynth.core.mixture import Mixture
+from docsynth.config.mixture import Mixture
 
 
 @dataclass(slots=True)

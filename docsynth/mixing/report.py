@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from docsynth.core.summary import Summary
 from docsynth.core.version import __version__
-from docsynth.core.mixture import Mixture
+from docsynth.config.mixture import Mixture
 from docsynth.mixing.decontam import dedup_markdown, mix_decontam_markdown
 from docsynth.dataset.cauldron import QUALITY_COLUMNS, card_front, card_header
 from docsynth.mixing.plan import SourcePlan

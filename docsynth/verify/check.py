@@ -17,7 +17,7 @@ from __future__ import annotations
 from docsynth.core.agree import agreement
 from docsynth.core.inert import Inert
 from docsynth.core.qatype import type_check
-from docsynth.core.recipe import VerifyConfig
+from docsynth.config.recipe import VerifyConfig
 from docsynth.core.records import CHECK_NAMES, RATED_AXES, Verdicts
 from docsynth.core.spans import document_spans, evidence_holds
 from docsynth.llm.backends import Completion, derive_seed

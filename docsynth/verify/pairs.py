@@ -15,7 +15,7 @@ from pathlib import Path
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.inert import Inert
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.llm.session import Session, open_session
 from docsynth.llm.prompts import format_document
 from docsynth.core.records import RATED_AXES

@@ -12,7 +12,6 @@ of the candidates: images are not rewritten, and changing the filters never redo
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,11 +21,11 @@ import pyarrow.parquet as pq
 
 from docsynth.core.summary import StageSummary
 from docsynth.core.version import __version__
-from docsynth.core.config import config_hash
+from docsynth.config.section import config_hash
 from docsynth.core.errors import DocsynthError
-from docsynth.core.files import atomic_write, atomic_write_text
+from docsynth.core.files import atomic_write
 from docsynth.core.records import VERDICT_SCHEMA, Verdicts, write_in_groups
-from docsynth.core.recipe import GenerateConfig, Recipe
+from docsynth.config.recipe import GenerateConfig, Recipe
 from docsynth.core.tasks import Finished, Task, TaskStore
 from docsynth.core.rundir import RunDir
 from docsynth.llm.session import Session, check_vision, open_session
@@ -194,7 +193,7 @@ class VerifyStage:
         manifest = {"stage": "verify", "model": c.model, "backend": c.backend, "key": self.key,
                     "versions": {"docsynth": __version__}, **{k: v for k, v in s.to_dict().items()
                                                                        if k not in ("out_dir", "seconds", "run_tokens")}}
-        atomic_write_text(RunDir(self.out).manifest("verify"), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        RunDir(self.out).write_manifest("verify", manifest)
         return s
 
 

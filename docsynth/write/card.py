@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from docsynth.core.version import __version__
-from docsynth.core.recipe import Recipe, dump_recipe
+from docsynth.config.recipe import Recipe, dump_recipe
 from docsynth.dataset.cauldron import DATASET_CARD_FEATURES, card_front, card_header
 from docsynth.decontam.index import decontam_markdown
 from docsynth.dataset.stats import Stats, stats_markdown

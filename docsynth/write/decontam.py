@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from docsynth.core.decontamconfig import DecontamConfig
+from docsynth.config.decontam import DecontamConfig
 from docsynth.core.files import atomic_write_text
 from docsynth.core.tasks import Finished
 from docsynth.decontam.index import REPORT, DecontamSummary, EvalIndex, Hit, report_lines

@@ -16,7 +16,7 @@ from difflib import SequenceMatcher
 import regex
 
 from docsynth.core.text import normalise, support_score
-from docsynth.core.recipe import (CodeFilter, FilterConfig, GroundedFilter, InjectionFilter, LanguageFilter,
+from docsynth.config.recipe import (CodeFilter, FilterConfig, GroundedFilter, InjectionFilter, LanguageFilter,
                                   LengthFilter, MinRatingFilter, NearDuplicatesFilter, PluginFilter,
                                   UnanswerableFilter, VerifiedFilter)
 from docsynth.write.injection import PageParts, page_parts, planted

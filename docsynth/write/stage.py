@@ -34,8 +34,8 @@ from docsynth.write.decontam import WriteDecontam
 from docsynth.write.filters import Pair, apply_filters, build_filters
 from docsynth.write.card import dataset_card
 from docsynth.write.verdicts import Quality, VerdictSource, pairs_of
-from docsynth.core.config import config_hash
-from docsynth.core.recipe import Recipe
+from docsynth.config.section import config_hash
+from docsynth.config.recipe import Recipe
 from docsynth.dataset.stats import StatsAccumulator
 from docsynth.core.duplicates import duplicate_counts
 from docsynth.core.files import atomic_write, atomic_write_text

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from docsynth.core.decontamconfig import DecontamConfig, EvalSet
+from docsynth.config.decontam import DecontamConfig, EvalSet
 from docsynth.hashing.hamming import HammingIndex
 from docsynth.decontam.index import DecontamError, EvalIndex
 from docsynth.decontam.hashes import hash_rows
@@ -216,7 +216,7 @@ def test_mix_leaves_out_the_rows_of_each_source_that_copy_its_evaluation_sets(co
     import yaml
 
     from docsynth.mixing.mixer import run_mix
-    from docsynth.core.mixture import load_mixture
+    from docsynth.config.mixture import load_mixture
 
     n = len(corpus["held_in"])
     spec = {"name": "clean-mix", "total": None, "shard_rows": 16,
@@ -246,7 +246,7 @@ def test_mix_leaves_out_the_rows_of_each_source_that_copy_its_evaluation_sets(co
 def test_mix_leaves_out_rows_whose_image_an_earlier_row_or_source_has(corpus, tmp_path):
     import yaml
 
-    from docsynth.core.mixture import load_mixture
+    from docsynth.config.mixture import load_mixture
     from docsynth.mixing.mixer import run_mix
 
     # a second source: altered copies of the first 10 pages of the corpus, then 6 distinct pages

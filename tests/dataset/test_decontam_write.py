@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from docsynth.core.errors import DocsynthError
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.executors.local import run_generate, run_ingest, run_write
 from tests.conftest import ROOT
 from tests.dataset.decontam_data import docvqa_set

@@ -74,7 +74,7 @@ def test_export_errors_and_the_cli(tmp_path):
 
 
 def test_mix_writes_the_messages_view_directly(tmp_path):
-    from docsynth.core.mixture import Mixture
+    from docsynth.config.mixture import Mixture
     from docsynth.dataset.cauldron import dataset_shards
     from docsynth.mixing.mixer import run_mix
     from tests.dataset.mixsources import cauldron_source
@@ -149,7 +149,7 @@ def test_export_leaves_out_rows_a_loader_would_fail_on_and_checks_the_card(tmp_p
     """Through the CLI: a broken image, a null texts and a null images are left out and named (exit
     0; 3 with --strict), and load_dataset of the export reads every row; a dataset whose shards do
     not hold the rows its card says (one of three shards deleted) is an error naming both counts."""
-    from docsynth.core.mixture import Mixture
+    from docsynth.config.mixture import Mixture
     from docsynth.mixing.mixer import run_mix
 
     _bad_rows(tmp_path / "bad" / "data")

@@ -25,7 +25,7 @@ from docsynth.mixing.mixer import run_mix
 from docsynth.mixing.shuffle import Spill
 from docsynth.dataset.sources import SourceError, open_source
 from docsynth.core.errors import DocsynthError
-from docsynth.core.mixture import Mixture, SourceConfig, load_mixture
+from docsynth.config.mixture import Mixture, SourceConfig, load_mixture
 from docsynth.dataset.stats import dataset_stats, stats_markdown
 from tests.conftest import shard_names
 from tests.dataset.mixsources import cauldron_source, png, rows, users

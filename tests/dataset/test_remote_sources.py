@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from docsynth.core.mixture import Mixture
+from docsynth.config.mixture import Mixture
 from docsynth.dataset.cauldron import SCHEMA
 from docsynth.mixing.mixer import run_mix
 from docsynth.dataset.sources import SourceError, open_source

@@ -19,7 +19,7 @@ from docsynth.executors.local import run_write
 from docsynth.executors.local import run_generate
 from docsynth.executors.local import run_ingest
 from docsynth.core.errors import DocsynthError
-from docsynth.core.recipe import Recipe, dump_recipe
+from docsynth.config.recipe import Recipe, dump_recipe
 from tests.conftest import ROOT, shard_names, text_pdf
 from tests.generate.conftest import scripted_session
 from tests.cli import invoke

@@ -16,7 +16,7 @@ from docsynth.core.errors import DocsynthError
 from docsynth.llm.backends import ChatRequest
 from docsynth.llm.backends import openai as backend_mod
 from docsynth.llm.backends.openai import OpenAIBackend
-from docsynth.core.recipe import OpenAIConfig, Sampling
+from docsynth.config.recipe import OpenAIConfig, Sampling
 
 
 class StandIn:

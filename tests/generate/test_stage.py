@@ -14,7 +14,7 @@ from docsynth.llm.backends import Completion
 from docsynth.llm.budget import MARK
 from docsynth.executors.local import run_generate
 from docsynth.executors.local import run_ingest
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from tests.conftest import ROOT, text_pdf
 from tests.generate.conftest import good_pairs, scripted_session
 

@@ -23,7 +23,7 @@ from docsynth.llm.backends import ChatRequest
 from docsynth.llm.parse import parse_qa, qa_json_schema
 from docsynth.executors.local import run_generate
 from docsynth.executors.local import run_ingest
-from docsynth.core.recipe import OpenAIConfig, Recipe, Sampling
+from docsynth.config.recipe import OpenAIConfig, Recipe, Sampling
 from tests.conftest import ROOT, SAMPLES
 from tests.generate.conftest import TINY_ENGINE
 

@@ -126,7 +126,7 @@ def test_docsynth_run_with_vision_on_the_real_engine(tmp_path):
 
 def test_a_text_only_model_under_vision_is_one_clear_error_before_any_work(tiny_model, tmp_path):
     from docsynth.core.errors import DocsynthError
-    from docsynth.core.recipe import Recipe
+    from docsynth.config.recipe import Recipe
     from docsynth.executors.local import run_recipe
     from docsynth.llm.session import open_session
     from tests.conftest import ROOT, SAMPLES

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from docsynth.core.errors import DocsynthError
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.executors.local import run_generate, run_ingest
 from docsynth.llm.backends import ChatRequest
 from docsynth.llm.images import PixelEstimate, fit_image

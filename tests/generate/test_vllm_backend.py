@@ -9,7 +9,7 @@ import pytest
 
 from docsynth.llm.backends import ChatRequest
 from docsynth.llm.parse import parse_qa, qa_json_schema
-from docsynth.core.recipe import Sampling
+from docsynth.config.recipe import Sampling
 from tests.generate.conftest import TINY_ENGINE
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pymupdf
 import pytest
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.executors.local import run_generate, run_ingest, run_write
 from tests.generate.conftest import scripted_session
 from tests.pages import synthetic_pdf

@@ -15,7 +15,7 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from docsynth.core.recipe import IngestConfig, OcrConfig, Recipe
+from docsynth.config.recipe import IngestConfig, OcrConfig, Recipe
 from docsynth.core.text import normalise
 from docsynth.executors.local import run_ingest
 from docsynth.ingest.pagecheck import ink_share

@@ -14,7 +14,7 @@ from docsynth.ingest.pdf import layer_is_usable, layer_text
 from docsynth.executors.local import run_ingest
 from docsynth.ingest.pages import page_text
 from docsynth.ingest.view import iter_pages
-from docsynth.core.recipe import IngestConfig, OcrConfig
+from docsynth.config.recipe import IngestConfig, OcrConfig
 from tests.conftest import recipe
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.executors.local import run_recipe
 from tests.conftest import ROOT, text_pdf
 from tests.generate.conftest import scripted_session

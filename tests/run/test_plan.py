@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.executors.local import run_ingest
 from docsynth.executors.plan import plan_run
 from docsynth.generate.samples import plan_samples

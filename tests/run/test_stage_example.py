@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.executors.local import run_recipe
 from docsynth.executors.pipeline import PIPELINE
 from docsynth.llm.backends import ChatRequest

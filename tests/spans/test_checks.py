@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from docsynth.core.gateconfig import PageGateConfig
+from docsynth.config.gate import PageGateConfig
 from docsynth.core.qatype import type_check
-from docsynth.core.recipe import IngestConfig
+from docsynth.config.recipe import IngestConfig
 from docsynth.core.spans import Evidence, extract_spans, evidence_holds, options_for
 from docsynth.generate.gate import gate, repeated_lines
 from docsynth.ingest.pages import file_page_texts

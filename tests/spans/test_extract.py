@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from docsynth.core.recipe import IngestConfig
+from docsynth.config.recipe import IngestConfig
 from docsynth.core.spans import document_spans, extract_spans, pick_spans
 from docsynth.ingest.pages import file_page_texts
 

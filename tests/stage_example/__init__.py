@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from docsynth.core.files import atomic_write
 from docsynth.core.summary import StageSummary
-from docsynth.core.config import config_hash
+from docsynth.config.section import config_hash
 from docsynth.core.tasks import Finished, Task, TaskStore
 from docsynth.executors.pipeline import StageSpec
 

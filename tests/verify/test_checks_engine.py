@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.core.spans import evidence_holds
 from docsynth.executors.local import run_recipe
 from docsynth.verify.pairs import check_pairs, read_pairs

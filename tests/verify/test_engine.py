@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.executors.local import run_recipe
 from docsynth.verify.pairs import check_pairs, read_pairs
 from tests.conftest import ROOT, SAMPLES

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from docsynth.core.errors import DocsynthError
-from docsynth.core.recipe import Recipe
+from docsynth.config.recipe import Recipe
 from docsynth.executors.local import run_generate, run_ingest, run_verify, run_write
 from docsynth.llm.backends import ChatRequest, Completion
 from docsynth.verify.pairs import check_pairs, read_pairs

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from docsynth.core.recipe import Sampling
+from docsynth.config.recipe import Sampling
 
 
 @dataclass(slots=True)

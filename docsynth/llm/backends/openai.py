@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from docsynth.core.errors import DocsynthError, MissingDependencyError
 from docsynth.llm.backends import ChatRequest, Completion
-from docsynth.core.recipe import OpenAIConfig, Sampling
+from docsynth.config.recipe import OpenAIConfig, Sampling
 
 log = logging.getLogger(__name__)
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from docsynth.core.errors import MissingDependencyError
-from docsynth.core.recipe import CpuEngineConfig, Sampling
+from docsynth.config.recipe import CpuEngineConfig, Sampling
 from docsynth.llm.backends import ChatRequest, Completion, enginelog
 from docsynth.llm.backends.supervise import interruptible, supervised
 from docsynth.llm.backends.vllm_start import cpu_options, start_error

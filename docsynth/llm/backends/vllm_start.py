@@ -4,7 +4,7 @@ On vLLM's CPU build, the engine's KV cache and thread binding come from VLLM_CPU
 and without them vLLM asks for 0.92 of the machine's memory: on an idle 24 GB machine that
 fails at start ("Available memory on node 0 (21.16/23.54 GiB) on startup is less than desired
 CPU memory utilization (0.92, 21.66 GiB)"), and on x86 it keeps one core for its scheduler,
-half of a 2-core machine. The recipe's generate.cpu section sizes both (docsynth.core.recipe).
+half of a 2-core machine. The recipe's generate.cpu section sizes both (docsynth.config.recipe).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from docsynth.core.errors import DocsynthError
-from docsynth.core.recipe import CpuEngineConfig
+from docsynth.config.recipe import CpuEngineConfig
 from docsynth.llm.backends import enginelog
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from docsynth.core.config import Section
+from docsynth.config.section import Section
 
 
 class QAAdapter(Section):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import ByteSize, Field
 
-from docsynth.core.config import Section
+from docsynth.config.section import Section
 
 
 class PushOptions(Section):

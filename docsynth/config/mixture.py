@@ -24,10 +24,10 @@ from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
-from docsynth.core.config import Section, parse_config, read_yaml
-from docsynth.core.adapterconfig import Adapter, LlavaAdapter, MessagesAdapter, QAAdapter  # noqa: F401 (sources use them)
-from docsynth.core.decontamconfig import DecontamConfig, MixDedup
-from docsynth.core.filterconfig import RatingAxis
+from docsynth.config.section import Section, parse_config, read_yaml
+from docsynth.config.adapters import Adapter, LlavaAdapter, MessagesAdapter, QAAdapter  # noqa: F401 (sources use them)
+from docsynth.config.decontam import DecontamConfig, MixDedup
+from docsynth.config.filters import RatingAxis
 from docsynth.core.remote import is_remote
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from docsynth.core.config import Section
+from docsynth.config.section import Section
 from docsynth.core.spans import KINDS
 
 

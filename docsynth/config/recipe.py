@@ -13,13 +13,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from docsynth.core.config import Section, parse_config, read_yaml
-from docsynth.core.decontamconfig import DecontamConfig, DedupConfig
-from docsynth.core.answerfirstconfig import AnswerFirstConfig
+from docsynth.config.section import Section, parse_config, read_yaml
+from docsynth.config.decontam import DecontamConfig, DedupConfig
+from docsynth.config.answerfirst import AnswerFirstConfig
 from docsynth.core import plugins
-from docsynth.core.gateconfig import PageGateConfig
-from docsynth.core.engineconfig import CpuEngineConfig, OpenAIConfig, Sampling  # noqa: F401 (the recipe's sections)
-from docsynth.core.filterconfig import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
+from docsynth.config.gate import PageGateConfig
+from docsynth.config.engine import CpuEngineConfig, OpenAIConfig, Sampling  # noqa: F401 (the recipe's sections)
+from docsynth.config.filters import (FILTER_MODELS, CodeFilter, FilterConfig, GroundedFilter,  # noqa: F401 (the recipe's sections)
                                         InjectionFilter, LanguageFilter, LengthFilter, NearDuplicatesFilter,
                                         MinRatingFilter, PluginFilter, UnanswerableFilter, VerifiedFilter,
                                         default_filters)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from docsynth.core.config import Section
+from docsynth.config.section import Section
 
 
 class PageGateConfig(Section):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, model_validator
 
 from docsynth.core import plugins
-from docsynth.core.config import Section
+from docsynth.config.section import Section
 
 
 class CodeFilter(Section):

@@ -18,8 +18,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from docsynth.core.adapterconfig import Adapter
-from docsynth.core.config import Section
+from docsynth.config.adapters import Adapter
+from docsynth.config.section import Section
 
 
 class EvalSet(Section):
