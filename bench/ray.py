@@ -1,7 +1,7 @@
 """Benchmark of `docsynth run --executor ray` against the local executor on the same recipe, over
 growing corpora, on this machine; and the per-stage rates a scaling model needs.
 
-    .venv/bin/python bench/ray.py [--docs 4,12,36] [--repeat 2] [--max-tokens 256]
+    .venv/bin/python bench/ray.py [--docs 4,12,36] [--repeat 2] [--max-tokens 256] [--verify]
 
 Each run is the whole `docsynth run` CLI in a fresh process (so both executors pay their own
 start-up: the local one its process pool and engine, Ray its cluster, workers and engine actor),
@@ -33,8 +33,9 @@ from bench.ingest import make_corpus  # noqa: E402
 ENGINE = {"dtype": "float32", "enforce_eager": True, "max_model_len": 2048, "seed": 0}
 
 
-def recipe(path: Path, corpus: Path, model: Path, max_tokens: int) -> Path:
+def recipe(path: Path, corpus: Path, model: Path, max_tokens: int, verify: bool = False) -> Path:
     path.write_text(json.dumps({
+        "verify": {"enabled": verify, "batch_samples": 16},
         "name": "bench-ray", "inputs": {"paths": [str(corpus)], "docs_per_task": 2},
         "ingest": {"ocr": {"mode": "never"}},
         "generate": {"model": str(model), "engine": ENGINE, "guided_json": True, "max_pair_chars": 40,
@@ -69,6 +70,8 @@ def main() -> None:
     ap.add_argument("--docs", default="4,12,36")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--verify", action="store_true", help="verify.enabled: on Ray, verification runs in the "
+                    "generator's engine actors")
     args = ap.parse_args()
     sizes = [int(x) for x in args.docs.split(",")]
     from tests.tiny_model import build_tiny_model
@@ -80,7 +83,7 @@ def main() -> None:
         rates = {}
         for n in sizes:
             pages = make_corpus(t / f"corpus{n}", n)
-            r = recipe(t / f"r{n}.json", t / f"corpus{n}", model, args.max_tokens)
+            r = recipe(t / f"r{n}.json", t / f"corpus{n}", model, args.max_tokens, args.verify)
             runs: dict[str, list[float]] = {"local": [], "ray": []}
             for _ in range(args.repeat):
                 for ex in ("local", "ray"):  # alternately, so a noisy spell hits both
