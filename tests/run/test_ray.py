@@ -78,6 +78,16 @@ def run(recipe: Path, out: Path, *extra: str, background: bool = False, hold_aft
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
 
 
+def on_both(recipe: Path, tmp_path: Path) -> dict[str, dict]:
+    """The recipe run by each executor into tmp_path/local and tmp_path/ray: their JSON summaries."""
+    results = {}
+    for name, extra in (("local", ()), ("ray", ("--executor", "ray"))):
+        res = run(recipe, tmp_path / name, *extra)
+        assert res.returncode in (0, 3), res.stderr[-3000:]
+        results[name] = json.loads(res.stdout)
+    return results
+
+
 def test_ray_gives_the_local_executors_dataset_and_a_restart_skips_finished_tasks(tiny_model, tmp_path):
     recipe = write_recipe(tmp_path / "r.json", tiny_model)
     local = run(recipe, tmp_path / "local")
@@ -141,11 +151,7 @@ def test_ray_with_dedup_generates_after_ingest_and_leaves_the_copies_out(tiny_mo
     data["inputs"]["paths"].append(str(copy))
     data["ingest"]["dedup"] = {"documents": True, "pages": True}
     recipe.write_text(json.dumps(data))
-    results = {}
-    for name, extra in (("local", ()), ("ray", ("--executor", "ray"))):
-        res = run(recipe, tmp_path / name, *extra)
-        assert res.returncode in (0, 3), res.stderr[-3000:]
-        results[name] = json.loads(res.stdout)
+    results = on_both(recipe, tmp_path)
     for s in results.values():
         assert s["ingest"]["duplicates"]["documents"] == 1 and s["generate"]["tasks"] == len(DOCS) + 1
     rows = dataset_rows(tmp_path / "ray")
@@ -167,11 +173,7 @@ def test_ray_verifies_on_the_engine_actors_and_a_killed_run_finishes_the_same(ti
     data = json.loads(recipe.read_text())
     data["verify"] = {"enabled": True, "batch_samples": 4}
     recipe.write_text(json.dumps(data))
-    results = {}
-    for name, extra in (("local", ()), ("ray", ("--executor", "ray"))):
-        res = run(recipe, tmp_path / name, *extra)
-        assert res.returncode in (0, 3), res.stderr[-3000:]
-        results[name] = json.loads(res.stdout)
+    results = on_both(recipe, tmp_path)
     assert results["ray"]["verify"]["tasks"] == 4 and results["ray"]["verify"]["samples"] > 0
     for k in ("samples", "pairs", "checked", "agreed"):
         assert results["ray"]["verify"][k] == results["local"]["verify"][k], k
