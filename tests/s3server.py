@@ -4,7 +4,8 @@ server), reached through the usual AWS environment variables, as a user's machin
 from __future__ import annotations
 
 import contextlib
-import os
+
+from docsynth.core.environ import environment
 
 # A secret no output may ever show (tests grep for it).
 SECRET = "docsynth-test-secret-Zq8v"
@@ -30,16 +31,8 @@ class S3:
     @contextlib.contextmanager
     def environment(self):
         """The AWS variables set in this process for the block (fsspec reads them as boto does)."""
-        old = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-        try:
+        with environment(self.env):
             yield
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     @contextlib.contextmanager
     def refusing(self):

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from docsynth.core.environ import environment
+
 CAUSE = "docsynth-cause: "
 
 
@@ -34,21 +36,6 @@ def installed(log_dir: Path) -> Iterator[None]:
         return
     with environment(_config(log_dir)):
         yield
-
-
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """These environment variables within it (for the processes started there), restored after."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _config(log_dir: Path) -> dict[str, str]:

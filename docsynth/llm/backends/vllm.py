@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from docsynth.core.environ import environment
 from docsynth.core.errors import MissingDependencyError
 from docsynth.config.recipe import CpuEngineConfig, Sampling
 from docsynth.llm.backends import ChatRequest, Completion, enginelog
@@ -49,7 +50,7 @@ def _start(model: str, options: dict[str, Any], cpu: CpuEngineConfig | None):
         opts.setdefault("enable_chunked_prefill", False)
     log.info("starting vLLM engine for %s with %s", model, opts)
     try:
-        with enginelog.environment(env):  # the engine's processes read it as they start
+        with environment(env):  # the engine's processes read it as they start
             return interruptible(lambda: LLM(model=model, **opts))
     except Exception as e:  # vLLM raises anything from a bad option to a dead engine process
         raise start_error(model, e) from None
