@@ -1,10 +1,14 @@
 """One progress display for the stages an executor drives: documents for ingest, pages and
-tokens for generate (both on one display, moving together in `docsynth run`)."""
+tokens for generate and verify, samples and pairs kept for write (on one display, moving
+together in `docsynth run`)."""
 
 from __future__ import annotations
 
 from docsynth.cli import common
 from docsynth.core.stage import Progress
+
+
+STAGES = ("ingest", "generate", "verify", "write")  # another stage (a plugin's) has no bar
 
 
 class StageBars(Progress):
@@ -21,6 +25,9 @@ class StageBars(Progress):
             if stage == "ingest":
                 self.ids[stage] = self.bar.add_task("ingest", total=0, pages=0, unit="docs", rate="pages",
                                                     rate_unit="pages")
+            elif stage == "write":
+                self.ids[stage] = self.bar.add_task("write", total=0, pairs=0, unit="samples", rate="pairs",
+                                                    rate_unit="pairs kept")
             elif stage == "verify":
                 self.ids[stage] = self.bar.add_task("verify", total=0, tokens=0, unit="samples", rate="tokens",
                                                     rate_unit="tok")
@@ -31,18 +38,22 @@ class StageBars(Progress):
 
     @staticmethod
     def _units(stage: str, task) -> int:
-        return len(task.docs) if stage == "ingest" else task.samples if stage == "verify" else task.pages
+        return len(task.docs) if stage == "ingest" else task.samples if stage in ("verify", "write") else task.pages
 
     def planned(self, stage: str, tasks: list) -> None:
-        if stage not in ("ingest", "generate", "verify"):
+        if stage not in STAGES:
             return
         t = common.task_of(self.bar, self._id(stage))
         self.bar.update(t.id, total=(t.total or 0) + sum(self._units(stage, x) for x in tasks))
 
     def advanced(self, stage: str, task, info: dict, reused: bool) -> None:
-        if stage not in ("ingest", "generate", "verify"):
+        if stage not in STAGES:
             return
         t = common.task_of(self.bar, self._id(stage))
+        if stage == "write":
+            self.bar.update(t.id, advance=task.samples, pairs=t.fields["pairs"] + info["pairs_out"])
+            common.stop_when_done(self.bar, t.id)
+            return
         if stage == "verify":
             self.bar.update(t.id, advance=task.samples,
                             tokens=t.fields["tokens"] + (0 if reused else info["output_tokens"]))

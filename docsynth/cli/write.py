@@ -47,7 +47,7 @@ def print_summary(s) -> None:
     if s.quality.get("rated"):
         t.add_row("rated", "; ".join(f"{ax} " + " ".join(f"{k}:{v:,}" for k, v in h.items())
                                      for ax, h in s.quality["ratings"].items()) + "  (of the kept pairs)")
-    t.add_row("shards", f"{len(s.shards)} ({s.bytes / 1e6:,.1f} MB)" + ("  reused: nothing changed" if s.reused else ""))
+    t.add_row("shards", f"{s.shards} ({s.bytes / 1e6:,.1f} MB)" + ("  reused: nothing changed" if s.reused else ""))
     common.out.print(t, highlight=False)
 
 

@@ -220,6 +220,8 @@ class WriteConfig(Section):
     license: str = Field("other", description="the card's license (the source documents' terms decide it)")
     pretty_name: str | None = Field(None, description="the card's title (default: the recipe's name)")
     card_examples: int = Field(3, ge=0, description="samples shown in the card")
+    workers: int | None = Field(None, ge=1, description=(
+        "processes filtering candidate shards (one task each); default: all cores"))
 
 
 class RayConfig(Section):

@@ -10,7 +10,8 @@
     RUN/generate-manifest.json, generate-rejects.jsonl
     RUN/verdicts/                 its task store                            verify
     RUN/verify-manifest.json
-    RUN/filter-rejects.jsonl      pairs the filters dropped, with why        write
+    RUN/filtered/                 its task store: each candidate shard filtered  write
+    RUN/filter-rejects.jsonl      pairs the filters dropped, with why
     RUN/dataset/                  the dataset (docsynth.dataset.versions names what is inside)
     RUN/run.json                  what each stage of `docsynth run` did or reused
     RUN/.docsynth.lock            one writer at a time (docsynth.core.lock)
@@ -41,7 +42,7 @@ FILES: dict[str, StageFiles] = {
     "ingest": StageFiles("pages", "manifest.json", "rejects.jsonl", "recipe.yaml"),
     "generate": StageFiles("candidates", "generate-manifest.json", "generate-rejects.jsonl", "generate-recipe.yaml"),
     "verify": StageFiles("verdicts", "verify-manifest.json"),
-    "write": StageFiles(rejects="filter-rejects.jsonl"),
+    "write": StageFiles("filtered", rejects="filter-rejects.jsonl"),
 }
 # The rejects files by the name users know them by (`docsynth run rejects --stage`): write's
 # drops are the filters'.

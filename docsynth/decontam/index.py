@@ -249,6 +249,15 @@ class DecontamSummary(Summary):
         self.rows_marked += len(rows)
         self.turns_marked += sum(len(t) for r, t in turns.items() if r not in rows)
 
+    def merge(self, other: dict) -> None:
+        """Add the counts of another check of the same sets (a write task's, to the dataset's)."""
+        for name, kinds in other["hits"].items():
+            mine = self.hits.setdefault(name, {})
+            for kind, n in kinds.items():
+                mine[kind] = mine.get(kind, 0) + n
+        for k in ("rows_marked", "turns_marked", "rows_dropped", "turns_dropped"):
+            setattr(self, k, getattr(self, k) + other[k])
+
 
 def report_lines(hits: list[Hit], sample_of: Callable[[int], object]) -> list[str]:
     return [json.dumps(h.record(sample_of(h.row)), sort_keys=True, ensure_ascii=False) + "\n" for h in hits]

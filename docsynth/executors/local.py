@@ -4,7 +4,7 @@ one recipe in one run directory.
     RUN/recipe.yaml, manifest.json, rejects.jsonl, pages/        ingest
     RUN/generate-*.json|jsonl, candidates/                        generate
     RUN/verify-manifest.json, verdicts/                           verify (when verify.enabled)
-    RUN/filter-rejects.jsonl, dataset/                            filter + write
+    RUN/filtered/, filter-rejects.jsonl, dataset/                 filter + write
     RUN/run.json                                                  what each stage did or reused
 
 Each stage is driven by docsynth.executors.drive: tasks an earlier run finished are kept, the

@@ -61,7 +61,7 @@ PIPELINE: tuple[StageSpec, ...] = (
     StageSpec("verify", lambda c: VerifyStage(c.recipe, c.base, c.out, c.out,
                                               c.session if shares_engine(c.recipe) else None),
               "engine", enabled=lambda r: r.verify.enabled, shares=shares_engine),
-    StageSpec("write", lambda c: WriteStage(c.recipe, c.out, base=c.base), "driver"),
+    StageSpec("write", lambda c: WriteStage(c.recipe, c.out, base=c.base), "cpu"),
 )
 
 

@@ -14,7 +14,8 @@ so its tasks start as that stage finishes each. In a stream,
       -> the driver: each stage's finish
 
 An engine stage on another model starts a new stream once the one before has ended, so two
-engines never hold one GPU. A "driver" stage (write) runs on the driver, as in a local run.
+engines never hold one GPU. A "driver" stage runs on the driver, as in a local run (write is a
+"cpu" stage: its tasks filter candidate shards on the cluster, its finish assembles the dataset).
 
 Only placement is here: what a task does, where its shard and marker go and what a stage's
 summary says are the stages' own (docsynth.core.stage), exactly as the local executor runs them.

@@ -10,19 +10,21 @@ alone; with action flag both are kept. Every hit goes to RUN/decontamination.jso
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from docsynth.config.decontam import DecontamConfig
 from docsynth.core.files import atomic_write_text
-from docsynth.core.tasks import Finished
 from docsynth.decontam.index import REPORT, DecontamSummary, EvalIndex, Hit, report_lines
 from docsynth.decontam.hashes import HashCache, file_key
 
 
 class WriteDecontam:
-    """Hits by sample for the write stage, and what it records of them."""
+    """Hits by sample for the write stage, and what it records of them: each write task checks
+    its candidate shard (`task`, then `shard` and `apply`, then `result`, all in the process
+    that runs it), and the driver adds up the tasks' results (`finish`)."""
 
     def __init__(self, cfg: DecontamConfig, run_dir: Path) -> None:
         self.cfg, self.run_dir = cfg, run_dir
@@ -35,15 +37,15 @@ class WriteDecontam:
         """What the dataset depends on here: the settings and the evaluation sets' files."""
         return [self.cfg.model_dump(mode="json"), self.index.files]
 
-    def shard(self, shard: Finished) -> dict[int, list[Hit]]:
-        """The hits of a candidate shard's samples, by row."""
+    def shard(self, shard: Path, sha256: str | None) -> dict[int, list[Hit]]:
+        """The hits of a candidate shard's samples (its bytes' sha256 keys its hashes), by row."""
         def rows():
             i = 0
-            for batch in pq.ParquetFile(shard.shard).iter_batches(batch_size=64, columns=["images", "questions", "answers"]):
+            for batch in pq.ParquetFile(shard).iter_batches(batch_size=64, columns=["images", "questions", "answers"]):
                 for c in batch.to_pylist():
                     yield i, c["images"], list(zip(c["questions"], c["answers"]))
                     i += 1
-        rh = self.cache.get(["candidates", shard.info.get("sha256") or file_key(shard.shard)], rows,
+        rh = self.cache.get(["candidates", sha256 or file_key(shard)], rows,
                             self.cfg.images.enabled)
         by_row: dict[int, list[Hit]] = defaultdict(list)
         for h in self.index.check(rh):
@@ -73,8 +75,23 @@ class WriteDecontam:
         self.summary.turns_dropped += len(pairs)
         return None, pairs
 
-    def finish(self) -> dict:
-        self.summary.report = str(self.run_dir / REPORT)
-        atomic_write_text(self.run_dir / REPORT, "".join(self.lines))
-        return self.summary.to_dict()
+    def task(self) -> None:
+        """Start counting one task's hits."""
+        self.summary = DecontamSummary.start(self.index)
+        self.lines = []
+
+    def result(self) -> dict:
+        """One task's counts and report lines (its marker keeps them)."""
+        return {"summary": self.summary.to_dict(), "lines": self.lines}
+
+    def finish(self, results: Iterable[dict]) -> dict:
+        """The tasks' results added up, in task order, and the report written."""
+        total = DecontamSummary.start(self.index)
+        lines: list[str] = []
+        for r in results:
+            total.merge(r["summary"])
+            lines += r["lines"]
+        total.report = str(self.run_dir / REPORT)
+        atomic_write_text(self.run_dir / REPORT, "".join(lines))
+        return total.to_dict()
 

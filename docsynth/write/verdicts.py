@@ -40,17 +40,22 @@ class VerdictSource:
         """What the dataset depends on of the verdicts (for the write key)."""
         return [[f.shard.name, f.info.get("sha256")] for _, f in sorted(self.fresh.items())]
 
-    def of(self, index: int) -> dict[str, dict]:
-        """sample_id -> its verdict row, for candidate shard `index` ({} when verdicts are unused)."""
-        if not self.used:
-            return {}
-        rows = {}
-        f = pq.ParquetFile(self.fresh[index].shard)
-        columns = [c for c in _COLUMNS if c in f.schema_arrow.names]  # a shard from before the visual axes lacks them
-        for batch in f.iter_batches(batch_size=512, columns=columns):
-            for r in batch.to_pylist():
-                rows[r["sample_id"]] = r
-        return rows
+    def of(self, index: int) -> Finished | None:
+        """The fresh verdict shard of candidate shard `index` (None when verdicts are unused)."""
+        return self.fresh.get(index) if self.used else None
+
+
+def read_verdicts(shard: Path | str | None) -> dict[str, dict]:
+    """sample_id -> its verdict row, from a verdict shard ({} for none)."""
+    if not shard:
+        return {}
+    rows = {}
+    f = pq.ParquetFile(shard)
+    columns = [c for c in _COLUMNS if c in f.schema_arrow.names]  # a shard from before the visual axes lacks them
+    for batch in f.iter_batches(batch_size=512, columns=columns):
+        for r in batch.to_pylist():
+            rows[r["sample_id"]] = r
+    return rows
 
 
 def pairs_of(c: dict, v: dict | None) -> list[Pair]:
@@ -113,6 +118,26 @@ class Quality:
             if not ok:
                 disagreed[how] += 1
         self.disagreed = dict(sorted(disagreed.items()))
+
+    def merge(self, raw: dict) -> None:
+        """Add another Quality's counts (its `raw()`): a task's, to the dataset's."""
+        self.used = self.used or raw["used"]
+        self.model = self.model or raw["model"]
+        for k in ("checked", "agreed", "kept", "kept_checked", "kept_agreed", "rated"):
+            setattr(self, k, getattr(self, k) + raw[k])
+        self.disagreed = dict(sorted((Counter(self.disagreed) + Counter(raw["disagreed"])).items()))
+        for name, t in raw["checks"].items():
+            mine = self.checks.setdefault(name, {"checked": 0, "agreed": 0})
+            mine["checked"] += t["checked"]
+            mine["agreed"] += t["agreed"]
+        for ax, hist in raw["ratings"].items():  # axes in the order they were first met, as add() keeps them
+            self.ratings[ax] = dict(sorted((Counter(self.ratings.get(ax, {})) + Counter(hist)).items()))
+
+    def raw(self) -> dict:
+        """Its counts as they are (what merge() takes)."""
+        return {"used": self.used, "model": self.model, "checked": self.checked, "agreed": self.agreed,
+                "disagreed": self.disagreed, "kept": self.kept, "kept_checked": self.kept_checked,
+                "kept_agreed": self.kept_agreed, "rated": self.rated, "checks": self.checks, "ratings": self.ratings}
 
     def to_dict(self) -> dict:
         share = round(self.agreed / self.checked, 3) if self.checked else None

@@ -183,26 +183,26 @@ def test_a_full_disk_mid_write_leaves_the_previous_dataset_whole(run_dir, tmp_pa
     import errno
 
     import datasets
-    import pyarrow.parquet as pq
 
-    import docsynth.write.stage as write_mod
+    from docsynth.dataset.shards import RowGroupFile
 
     out = tmp_path / "ds"
     run_write(make_recipe(write={"shard_rows": 1}), run_dir, out)
     before = {p.name: p.read_bytes() for p in (out / "data").iterdir() if p.name.startswith("train-")}
-    real, calls = pq.write_table, {"n": 0}
+    real, calls = RowGroupFile._flush, {"n": 0}
 
-    def disk_full_on_the_second_shard(table, where, **kw):
+    def disk_full_on_the_second_shard(self):  # the dataset's shards are written here (the parts in workers)
         calls["n"] += 1
         if calls["n"] == 2:
-            Path(where).write_bytes(b"PAR1 half a shard")  # some bytes reach the disk, then it is full
+            self.tmp.write_bytes(b"PAR1 half a shard")  # some bytes reach the disk, then it is full
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(table, where, **kw)
+        return real(self)
 
-    monkeypatch.setattr(write_mod.pq, "write_table", disk_full_on_the_second_shard)
+    monkeypatch.setattr(RowGroupFile, "_flush", disk_full_on_the_second_shard)
     with pytest.raises(OSError, match="No space left"):
         run_write(make_recipe(filters=["code"], write={"shard_rows": 1}), run_dir, out)
-    monkeypatch.setattr(write_mod.pq, "write_table", real)
+    monkeypatch.setattr(RowGroupFile, "_flush", real)
+    assert calls["n"] == 2
     assert {p.name: p.read_bytes() for p in (out / "data").iterdir() if p.name.startswith("train-")} == before
     assert not list((out / "data").glob(".*.tmp"))  # the half shard was removed
     assert len(datasets.load_dataset(str(out), split="train")) == 4  # the old dataset still loads whole
