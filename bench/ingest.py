@@ -22,6 +22,11 @@ LaTeX classes, two columns; copies stamped to --docs documents at most) and on t
 samples (mostly one column): the plain loop vs docsynth ingest with layout geometry and auto,
 ratio per core; the share of pages auto gave the layout model; the model's cost per page; and the
 column-order problems per page of each reader against the PDF's blocks (tests/ingest/columncheck.py).
+--large alone: three born-digital documents of 160 pages each (manuals, reports, filings: few
+large PDFs): pages/s of the plain loop vs docsynth ingest at the default inputs (docs_per_task 8
+would make one task of them; pages_per_task splits them into page ranges) and with splitting off,
+ratio per core, and CPU seconds / wall (target >= 0.9 x cores); beside the same figures for
+many small documents.
 --tar alone: the born-digital corpus as loose files vs the same documents in PDFA-style
 WebDataset shards (KEY.pdf + KEY.json, 100 documents a shard), docsynth ingest of each,
 alternately; pages/s and the ratio tar / loose (target >= 0.95).
@@ -295,6 +300,75 @@ def tar_vs_loose(args) -> None:
     print(f"   docsynth ingest, WebDataset tars: {ta:7.1f} pages/s   ratio {ta / lo:.3f}  (target >= 0.95)")
 
 
+def make_large(d: Path, docs: int = 3, pages: int = 160) -> int:
+    """docs born-digital documents of `pages` pages each: the samples' pages in turn, each stamped
+    with its document and page number (so no two are the same)."""
+    d.mkdir(parents=True, exist_ok=True)
+    srcs = [pymupdf.open(ROOT / "sample_pdfs" / name) for name in SAMPLES]
+    for i in range(docs):
+        out = pymupdf.open()
+        k = 0
+        while out.page_count < pages:
+            src = srcs[k % len(srcs)]
+            out.insert_pdf(src, from_page=0, to_page=min(src.page_count, pages - out.page_count) - 1)
+            k += 1
+        for n, page in enumerate(out):
+            page.insert_text((54, page.rect.height - 20), f"Manual {i}, page {n + 1}", fontsize=8)
+        out.save(d / f"manual{i}.pdf", garbage=3, deflate=True)
+    return docs * pages
+
+
+def tree_cpu_s() -> float:
+    """CPU seconds of this process and every descendant, with what each has reaped (the
+    forkserver reaps the pool's workers)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
+def large_documents(args) -> None:
+    """--large: a few large PDFs, split into page ranges (or not), against many small ones."""
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    cores = os.cpu_count() or 1
+    tmp = Path(tempfile.mkdtemp(prefix="docsynth-bench-large-"))
+    corpora = [("3 large PDFs", tmp / "large", make_large(tmp / "large")),
+               ("many small PDFs", tmp / "small", make_corpus(tmp / "small", min(args.docs, 240)))]
+    print(f"docsynth ingest of large documents: {cores} cores, pymupdf {pymupdf.VersionBind}, medians of "
+          f"{args.repeat}", flush=True)
+    for name, src, pages in corpora:
+        files = sorted(src.glob("*.pdf"))
+        settings = {"page ranges (default)": {}, "whole documents": {"pages_per_task": 10 ** 6}} \
+            if name.startswith("3") else {"default": {}}
+        base, rates, busy, tasks = [], {k: [] for k in settings}, {k: [] for k in settings}, {}
+        for r in range(args.repeat):
+            t, n = timed(baseline_born_digital, files)
+            base.append(n / t)
+            for k, inputs in settings.items():
+                recipe = Recipe.model_validate({"inputs": {"paths": [str(src)], **inputs}, "ingest": {"ocr": {"mode": "never"}}})
+                c0, t0 = tree_cpu_s(), time.perf_counter()
+                s = run_ingest(recipe, Path("/"), tmp / f"out-{src.name}-{len(tasks)}-{r}")
+                wall = time.perf_counter() - t0
+                assert s.pages == pages, s
+                rates[k].append(pages / wall)
+                busy[k].append((tree_cpu_s() - c0) / wall)
+                tasks[k] = s.tasks
+        b = statistics.median(base)
+        print(f"\n{name}: {len(files)} documents, {pages} pages; plain loop (1 process) {b:.1f} pages/s")
+        for k in settings:
+            rate = statistics.median(rates[k])
+            print(f"   docsynth ingest, {k}: {tasks[k]} tasks, {rate:6.1f} pages/s -> ratio per core "
+                  f"{rate / (cores * b):.2f}; CPU s / wall {statistics.median(busy[k]):.2f} "
+                  f"(target >= {0.9 * cores:.1f})", flush=True)
+
+
 def make_journals(d: Path, n: int) -> int:
     """n stamped copies of the journal corpus's papers (eight classes, two columns)."""
     d.mkdir(parents=True, exist_ok=True)
@@ -366,10 +440,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--blank", type=int, default=48, help="blank pages")
     ap.add_argument("--tar", action="store_true", help="only: ingest from tar shards vs loose files")
+    ap.add_argument("--large", action="store_true", help="only: a few large PDFs (page-range tasks)")
     ap.add_argument("--layout", action="store_true", help="only: reading order, geometry and the layout model")
     args = ap.parse_args()
     if args.tar:
         return tar_vs_loose(args)
+    if args.large:
+        return large_documents(args)
     if args.layout:
         return reading_order(args)
     os.environ["OMP_THREAD_LIMIT"] = "1"

@@ -155,7 +155,7 @@ def main() -> None:
     skip = set(recipe.verify.skip_templates)
     asked = [{**r, "sample": f"{r['model']}/{r['kind']}", "template": r.get("template") or "pairs"} for r in records
              if recipe.verify.judge or r.get("template") not in skip]  # the judge rates them all
-    verdicts = {v["line"]: v for v in check_pairs(recipe, base, asked)}
+    verdicts = {v["line"]: v for v in check_pairs(recipe.verify, recipe.generate, recipe.seed, base, asked)}
     verdicts.update({r["line"]: {"agree": None, "how": "skipped template"} for r in records if r["line"] not in verdicts})
     t2 = time.perf_counter()
     rows = [{**r, "lexical": k, "agree": verdicts[r["line"]]["agree"], "how": verdicts[r["line"]]["how"],

@@ -58,7 +58,9 @@ def test_ingest_json_summary_and_exit_codes(tmp_path, samples):
     assert res.returncode == 0, res.stderr
     s = json.loads(res.stdout)
     assert (s["docs"], s["pages"], s["rejects"]) == (2, 2, 0)
-    assert all(Path(p).exists() for p in s["shards"])
+    manifest = json.loads((tmp_path / "ok" / "manifest.json").read_text())
+    assert s["shards"] == len(manifest["shards"]) == 1  # a count; the names are in the manifest
+    assert all((tmp_path / "ok" / "pages" / name).exists() for name in manifest["shards"])
     (tmp_path / "mixed").mkdir()
     shutil.copy(samples / "invoice.pdf", tmp_path / "mixed")
     (tmp_path / "mixed" / "broken.pdf").write_bytes(b"<html>not a pdf</html>")

@@ -65,7 +65,8 @@ def render(
     budget with the model's tokenizer where it is on this machine."""
     with common.failures():
         r, base = common.recipe_with(recipe, {})
-        out = render_prompt(r, base, name, doc, file_page_texts(doc, r.ingest), _folder(directory), pairs)
+        out = render_prompt(r.generate, r.seed, base, name, doc, file_page_texts(doc, r.ingest), _folder(directory),
+                            pairs)
     req = out.request
     messages = [{"role": "prompt", "content": req.prompt}] if req.prompt is not None else req.messages
     if json_out:

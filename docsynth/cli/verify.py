@@ -60,7 +60,7 @@ def _pairs(r, base: Path, path: Path, json_out: bool) -> None:
         common.err.print(f"[yellow]skipped[/yellow] {escape(where)}", highlight=False)
     if not records:
         raise common.DocsynthError(f"--pairs {path}: no usable records")
-    verdicts = list(check_pairs(r, base, records))
+    verdicts = list(check_pairs(r.verify, r.generate, r.seed, base, records))
     if json_out:
         for v in verdicts:
             typer.echo(json.dumps(v, ensure_ascii=False))

@@ -38,6 +38,12 @@ class InputsConfig(Section):
         "resolved against the recipe's folder"))
     pdf_column: str = Field("pdf", description="name of the binary PDF column in parquet inputs")
     docs_per_task: int = Field(8, ge=1, description="documents per task (unit of work, output shard and resume)")
+    pages_per_task: int = Field(16, ge=1, description=(
+        "a document of more pages is split into tasks of this many pages (page ranges), so a few large PDFs "
+        "still use every core"))
+    split_bytes: int = Field(256_000, ge=1, description=(
+        "documents at least this large have their pages counted when the tasks are planned, to be split; "
+        "smaller ones are taken whole, docs_per_task at a time"))
     max_docs: int | None = Field(None, ge=1, description="stop after this many documents (after de-duplication)")
 
 

@@ -189,6 +189,23 @@ def reason_kind(reason: str) -> str:
     return reason.split(":")[0]
 
 
+def write_rejects(path: Path, records: Iterable[dict]) -> Counter[str]:
+    """A rejects file (JSON lines), streamed: the records are read one at a time from the
+    stages' markers, never gathered. Returns their counts by reason kind."""
+    from docsynth.core.files import atomic_write
+
+    kinds: Counter[str] = Counter()
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w") as f:
+            for r in records:
+                kinds[reason_kind(r["reason"])] += 1
+                f.write(json.dumps(r, sort_keys=True) + "\n")
+
+    atomic_write(path, write)
+    return kinds
+
+
 def reject_counts(run: Path, stages: Iterable[str] = REJECT_FILES) -> dict[str, dict[str, int]]:
     """A run directory's rejects by stage and reason kind, most common first ({} where it has none)."""
     counts: dict[str, Counter[str]] = {s: Counter() for s in stages if (run / REJECT_FILES[s]).exists()}

@@ -25,10 +25,10 @@ in place), and hands every marker to `finish`. Shard and marker names are the st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
-from docsynth.core.tasks import Task
+from docsynth.core.tasks import Finished, Task
 
 
 class Store(Protocol):
@@ -37,6 +37,8 @@ class Store(Protocol):
     def done(self, task: Any) -> dict | None: ...
 
     def commit(self, task: Any, info: dict) -> None: ...
+
+    def info(self, index: int) -> Finished: ...  # a finished task's marker
 
     def prune(self, tasks: list) -> None: ...
 
@@ -62,6 +64,26 @@ class Stage(Protocol):
     def crashed(self, task: Any) -> dict | None: ...
 
     def finish(self, tasks: list, markers: dict[int, dict], reused: set[int], t0: float) -> Any: ...
+
+
+class StoredMarkers(Mapping):
+    """The markers of a stage's finished tasks, by index, each read from the store when asked:
+    the driver holds none (a Docmatix-size run has hundreds of thousands of tasks, and a
+    marker carries its task's rejects). What `finish` is handed."""
+
+    def __init__(self, store: Store, indices: set[int]) -> None:
+        self.store, self.indices = store, indices
+
+    def __getitem__(self, index: int) -> dict:
+        if index not in self.indices:
+            raise KeyError(index)
+        return self.store.info(index).info
+
+    def __iter__(self):
+        return iter(sorted(self.indices))
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 class Progress:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from docsynth.core.pool import prestart, run_tasks
-from docsynth.core.stage import Progress, Stage, run_one
+from docsynth.core.stage import Progress, Stage, StoredMarkers, run_one
 
 POLL_S = 0.2  # how often a stage that follows a running one looks for newly finished tasks
 
@@ -27,17 +27,17 @@ def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callabl
         prestart([type(stage).__module__])  # worker imports overlap the checks and planning below
     stage.begin()
     seen: dict[int, object] = {}
-    markers: dict[int, dict] = {}
+    finished: set[int] = set()  # their markers stay on disk (StoredMarkers)
     reused: set[int] = set()
 
     def committed(task, info: dict) -> None:
         stage.store.commit(task, info)
-        markers[task.index] = info
+        finished.add(task.index)
         progress.advanced(stage.name, task, info, False)
 
     try:
         while True:
-            finished = upstream_done is None or upstream_done()  # read first: a task done before it is seen below
+            ended = upstream_done is None or upstream_done()  # read first: a task done before it is seen below
             plan = stage.plan()
             if upstream_done is None:
                 stage.store.prune(plan)
@@ -48,16 +48,16 @@ def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callabl
                 seen[t.index] = t
                 info = stage.store.done(t)
                 if info is None:
-                    markers.pop(t.index, None)
+                    finished.discard(t.index)
                     reused.discard(t.index)
                     todo.append(t)
                 else:
-                    markers[t.index] = info
+                    finished.add(t.index)
                     reused.add(t.index)
                     progress.advanced(stage.name, t, info, True)
             if todo:
                 _run(stage, todo, committed, progress, stop)
-            elif finished:
+            elif ended:
                 break
             else:
                 time.sleep(POLL_S)
@@ -66,7 +66,7 @@ def drive(stage: Stage, progress: Progress | None = None, upstream_done: Callabl
         raise
     tasks = sorted(seen.values(), key=lambda t: t.index)
     stage.store.prune(tasks)
-    return stage.finish(tasks, markers, reused, t0)
+    return stage.finish(tasks, StoredMarkers(stage.store, finished), reused, t0)
 
 
 def _run(stage: Stage, todo: list, committed: Callable[[object, dict], None], progress: Progress,

@@ -30,40 +30,41 @@ from docsynth.config.recipe import Recipe
 from docsynth.core.rundir import RunDir
 from docsynth.core.stage import Progress, Stage
 from docsynth.core.summary import Summary
-from docsynth.write.stage import WriteStage, WriteSummary
+from docsynth.write.stage import WriteSummary
 from docsynth.executors.drive import drive
-from docsynth.executors.pipeline import PIPELINE, Context, StageSpec, Step, build
-from docsynth.generate.stage import GenerateStage, GenerateSummary
-from docsynth.ingest.stage import IngestStage, IngestSummary
+from docsynth.executors.pipeline import (PIPELINE, Context, StageSpec, Step, build, generate_stage, ingest_stage,
+                                         verify_stage, write_stage)
+from docsynth.generate.stage import GenerateSummary
+from docsynth.ingest.stage import IngestSummary
 from docsynth.llm.session import Session
-from docsynth.verify.stage import VerifyStage, VerifySummary
+from docsynth.verify.stage import VerifySummary
 STOP_WAIT_S = 10.0  # for ingest's thread to stop its pool when generation fails
 
 
 def run_ingest(recipe: Recipe, base: Path, out: Path, progress: Progress | None = None) -> IngestSummary:
     """Ingest the recipe's inputs into out; tasks an earlier run finished are kept."""
     with locked(out):
-        return drive(IngestStage(recipe, base, out), progress)
+        return drive(ingest_stage(recipe, base, out), progress)
 
 
 def run_generate(recipe: Recipe, base: Path, pages_dir: Path, out: Path, progress: Progress | None = None,
                  session: Session | None = None, upstream_done: Callable[[], bool] | None = None) -> GenerateSummary:
     """QA candidates for every page ingested in pages_dir; tasks an earlier run finished are kept."""
     with locked(out):
-        return drive(GenerateStage(recipe, base, pages_dir, out, session), progress, upstream_done)
+        return drive(generate_stage(recipe, base, pages_dir, out, session), progress, upstream_done)
 
 
 def run_verify(recipe: Recipe, base: Path, run_dir: Path, out: Path | None = None,
                progress: Progress | None = None, session: Session | None = None) -> VerifySummary:
     """Verdicts for every candidate of run_dir (in out, default run_dir); finished tasks are kept."""
     with locked(out or run_dir):
-        return drive(VerifyStage(recipe, base, run_dir, out, session), progress)
+        return drive(verify_stage(recipe, base, run_dir, out, session), progress)
 
 
 def run_write(recipe: Recipe, run_dir: Path, out: Path | None = None, base: Path | None = None) -> WriteSummary:
     """Filter the run's candidates and write the dataset; nothing is rewritten when unchanged.
     base: the recipe's folder (its evaluation set paths are relative to it; default the current one)."""
-    stage = WriteStage(recipe, run_dir, out, base)
+    stage = write_stage(recipe, run_dir, out, base)
     with locked(run_dir, stage.out):  # it writes RUN/filter-rejects.jsonl too
         return drive(stage)
 
@@ -141,7 +142,7 @@ def run_steps(steps: list[Step], progress: Progress | None = None) -> dict[str, 
     while i < len(steps):
         step = steps[i]
         if step.spec.place == "engine":
-            if engine_open and not (step.spec.shares and step.spec.shares(step.stage.recipe)):
+            if engine_open and not step.shares:
                 _stop_engines()
             engine_open = True
         nxt = steps[i + 1] if i + 1 < len(steps) else None

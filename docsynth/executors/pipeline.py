@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from docsynth.config.recipe import Recipe
+from docsynth.config.recipe import Recipe, dump_recipe
 from docsynth.core.stage import Stage
 from docsynth.write.stage import WriteStage
 from docsynth.generate.stage import GenerateStage
@@ -42,6 +42,34 @@ class Context:
     session: Session | None = None
 
 
+# Each stage is made from the sections of the recipe it reads, picked here and nowhere else; the
+# stages, and what they call, never see the whole Recipe. Ingest and generate also keep the
+# recipe as YAML beside their output (what made it). Write's card says how the whole dataset was
+# made (pages, model, filters, licence), so write reads the whole recipe.
+
+def ingest_stage(recipe: Recipe, base: Path, out: Path) -> IngestStage:
+    return IngestStage(recipe.inputs, recipe.ingest, base, out, dump_recipe(recipe))
+
+
+def generate_stage(recipe: Recipe, base: Path, pages_dir: Path, out: Path, session: Session | None = None
+                   ) -> GenerateStage:
+    return GenerateStage(recipe.generate, recipe.seed, base, pages_dir, out, session,
+                         follows=not recipe.ingest.dedup.enabled, resolved=dump_recipe(recipe))
+
+
+def verify_stage(recipe: Recipe, base: Path, run_dir: Path, out: Path | None = None,
+                 session: Session | None = None) -> VerifyStage:
+    return VerifyStage(recipe.verify, recipe.generate, recipe.seed, base, run_dir, out, session)
+
+
+def write_stage(recipe: Recipe, run_dir: Path, out: Path | None = None, base: Path | None = None) -> WriteStage:
+    return WriteStage(recipe, run_dir, out, base)
+
+
+def _shares(recipe: Recipe) -> bool:
+    return shares_engine(recipe.verify, recipe.generate)
+
+
 def _always(recipe: Recipe) -> bool:
     return True
 
@@ -56,12 +84,11 @@ class StageSpec:
 
 
 PIPELINE: tuple[StageSpec, ...] = (
-    StageSpec("ingest", lambda c: IngestStage(c.recipe, c.base, c.out), "cpu"),
-    StageSpec("generate", lambda c: GenerateStage(c.recipe, c.base, c.out, c.out, c.session), "engine"),
-    StageSpec("verify", lambda c: VerifyStage(c.recipe, c.base, c.out, c.out,
-                                              c.session if shares_engine(c.recipe) else None),
-              "engine", enabled=lambda r: r.verify.enabled, shares=shares_engine),
-    StageSpec("write", lambda c: WriteStage(c.recipe, c.out, base=c.base), "cpu"),
+    StageSpec("ingest", lambda c: ingest_stage(c.recipe, c.base, c.out), "cpu"),
+    StageSpec("generate", lambda c: generate_stage(c.recipe, c.base, c.out, c.out, c.session), "engine"),
+    StageSpec("verify", lambda c: verify_stage(c.recipe, c.base, c.out, c.out, c.session if _shares(c.recipe) else None),
+              "engine", enabled=lambda r: r.verify.enabled, shares=_shares),
+    StageSpec("write", lambda c: write_stage(c.recipe, c.out, base=c.base), "cpu"),
 )
 
 
@@ -72,6 +99,7 @@ class Step:
     spec: StageSpec
     stage: Stage
     on: bool  # the recipe runs it (verify.enabled); --force may still name a stage that is off
+    shares: bool = False  # an engine stage that runs on the engine of the engine stage before it
 
     @property
     def follows(self) -> bool:
@@ -81,7 +109,7 @@ class Step:
 def build(pipeline: tuple[StageSpec, ...], ctx: Context) -> list[Step]:
     """The stages of a run, every one made (each checks its config and model here, before any
     work), those the recipe leaves off too (`on` false)."""
-    return [Step(s, s.make(ctx), s.enabled(ctx.recipe)) for s in pipeline]
+    return [Step(s, s.make(ctx), s.enabled(ctx.recipe), bool(s.shares and s.shares(ctx.recipe))) for s in pipeline]
 
 
 def names(pipeline: tuple[StageSpec, ...]) -> list[str]:

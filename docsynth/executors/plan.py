@@ -50,7 +50,7 @@ class RunPlan:
 
 def plan_run(recipe: Recipe, base: Path) -> RunPlan:
     g = recipe.generate
-    model, context, _ = context_for(recipe, base)
+    model, context, _ = context_for(g, base)
     tokens = local_tokens(model, g.openai.chars_per_token)
     counted = "tokenizer" if hasattr(tokens, "tok") else f"{g.openai.chars_per_token:g} characters a token"
     templates = recipe_templates(g, base)
@@ -118,8 +118,8 @@ def _texts(ref, recipe: Recipe, plan: RunPlan) -> list[str] | None:
 def _requests(recipe: Recipe, prompter: Prompter, tokens, sample: Sample, plan: RunPlan) -> None:
     """Count the requests generate would send for one sample, and their prompt tokens."""
     request = prompter.request(sample, 0)  # fits the text to the budget (sample.text), as the stage does
-    if is_answer_first(recipe, sample):
-        spans = spans_for(recipe, sample, prompter.num_pairs(sample))
+    if is_answer_first(recipe.generate, sample):
+        spans = spans_for(recipe.generate, recipe.seed, sample, prompter.num_pairs(sample))
         if spans:
             template = question_template()
             for _, span in spans:

@@ -38,7 +38,7 @@ from typing import Any
 
 from docsynth.core.errors import MissingDependencyError
 from docsynth.config.recipe import RayConfig
-from docsynth.core.stage import Progress
+from docsynth.core.stage import Progress, StoredMarkers
 from docsynth.executors.drive import drive
 from docsynth.executors.pipeline import Step
 
@@ -124,7 +124,7 @@ def _joins(stream: list[Step], step: Step) -> bool:
     if step.spec.place != "engine" or not any(s.spec.place == "engine" for s in stream):
         return True
     last = stream[-1]
-    return last.spec.place == "engine" and step.spec.shares is not None and step.spec.shares(step.stage.recipe)
+    return last.spec.place == "engine" and step.shares
 
 
 def run_on_ray(steps: list[Step], cfg: RayConfig, address: str | None = None,
@@ -177,7 +177,7 @@ def _stream(ray, stream: list[Step], cfg: RayConfig, progress: Progress) -> dict
                                 batch_size=cfg.tasks_per_batch, compute=ray.data.ActorPoolStrategy(size=cfg.engine_replicas),
                                 num_gpus=gpus, num_cpus=cfg.engine_cpus, batch_format="default")
     seen: dict[str, dict[int, Any]] = {s.spec.name: {} for s in stream}
-    markers: dict[str, dict[int, dict]] = {s.spec.name: {} for s in stream}
+    finished: dict[str, set[int]] = {s.spec.name: set() for s in stream}  # markers stay on disk
     reused: dict[str, set[int]] = {s.spec.name: set() for s in stream}
     for row in ds.iter_rows():
         for k, step in enumerate(stream):
@@ -186,16 +186,17 @@ def _stream(ray, stream: list[Step], cfg: RayConfig, progress: Progress) -> dict
             if k:
                 progress.planned(name, [task])
             seen[name][task.index] = task
-            markers[name][task.index] = json.loads(row[name])
+            finished[name].add(task.index)
             if row[f"{name}_reused"]:
                 reused[name].add(task.index)
-            progress.advanced(name, task, markers[name][task.index], bool(row[f"{name}_reused"]))
+            progress.advanced(name, task, json.loads(row[name]), bool(row[f"{name}_reused"]))
     out = {}
     for k, step in enumerate(stream):
         done = sorted(seen[step.spec.name].values(), key=lambda t: t.index) if k else tasks
         if k:
             step.stage.store.prune(done)
-        out[step.spec.name] = step.stage.finish(done, markers[step.spec.name], reused[step.spec.name], t0)
+        out[step.spec.name] = step.stage.finish(done, StoredMarkers(step.stage.store, finished[step.spec.name]),
+                                                reused[step.spec.name], t0)
     return out
 
 

@@ -20,7 +20,7 @@ import json
 
 import regex
 
-from docsynth.config.recipe import Recipe
+from docsynth.config.recipe import GenerateConfig
 from docsynth.core.resources import shipped
 from docsynth.core.spans import KINDS, Evidence, Span, document_spans, pick_spans
 from docsynth.core.text import normalise
@@ -43,19 +43,18 @@ def question_template() -> Template:
     return load_template(shipped("prompts") / "answer_first" / "question.md")
 
 
-def is_answer_first(recipe: Recipe, sample: Sample) -> bool:
-    g = recipe.generate
+def is_answer_first(g: GenerateConfig, sample: Sample) -> bool:
     return g.strategy == "answer_first" and sample.template in g.answer_first.templates and not g.vision
 
 
-def spans_for(recipe: Recipe, sample: Sample, n: int) -> list[tuple[int, Span]]:
+def spans_for(g: GenerateConfig, seed: int, sample: Sample, n: int) -> list[tuple[int, Span]]:
     """The spans a sample asks about: its template's kinds, spread over kinds and lines, ranked
     by a hash of the run's seed and the span's place (the same recipe, the same spans)."""
-    cfg = recipe.generate.answer_first
+    cfg = g.answer_first
     order = tuple(cfg.kinds.get(sample.template, KINDS))
 
     def rank(s: Span) -> bytes:
-        return hashlib.sha256(f"{recipe.seed}:{sample.sample_id}:{s.start}:{s.text}".encode()).digest()
+        return hashlib.sha256(f"{seed}:{sample.sample_id}:{s.start}:{s.text}".encode()).digest()
 
     return pick_spans(document_spans(sample.text, sample.pages), n, order, rank)
 
@@ -116,7 +115,7 @@ def read_question(text: str | None, answer: str, max_chars: int) -> tuple[str | 
     return q, ""
 
 
-def plan_questions(recipe: Recipe, prompter: Prompter, samples: list[Sample]):
+def plan_questions(g: GenerateConfig, seed: int, prompter: Prompter, samples: list[Sample]):
     """(sample, [(page, span)]) for each answer-first sample with its text fitted (its prompt
     rendered once, as model-first does); samples without spans and samples whose prompt cannot
     be made are yielded with None (the caller falls back or rejects)."""
@@ -126,15 +125,14 @@ def plan_questions(recipe: Recipe, prompter: Prompter, samples: list[Sample]):
         except ValueError:
             yield s, None
             continue
-        found = spans_for(recipe, s, prompter.num_pairs(s))
+        found = spans_for(g, seed, s, prompter.num_pairs(s))
         yield s, (found or None)
 
 
-def ask(session, recipe: Recipe, template: Template, planned: list[tuple[Sample, list[tuple[int, Span]]]]):
+def ask(session, cfg: GenerateConfig, seed: int, template: Template, planned: list[tuple[Sample, list[tuple[int, Span]]]]):
     """One backend call for every span of every sample: (sample, [(pair, evidence) ...], completions,
     seeds, dropped reasons) per sample."""
-    cfg = recipe.generate
-    base_seed = cfg.sampling.seed if cfg.sampling.seed is not None else recipe.seed
+    base_seed = cfg.sampling.seed if cfg.sampling.seed is not None else seed
     sampling = cfg.sampling.model_copy(update={"max_tokens": cfg.answer_first.max_question_tokens, "stop": ["\n"],
                                                "temperature": cfg.answer_first.temperature})
     requests = [question_request(template, s, span, derive_seed(base_seed, f"{s.sample_id}@{span.start}"))

@@ -12,7 +12,7 @@ from docsynth.core.text import normalise
 from docsynth.llm.parse import ParseError, QAPair, parse_qa
 from docsynth.generate.samples import Prompter, Sample, derive_seed
 from docsynth.llm.session import Session
-from docsynth.config.recipe import Recipe
+from docsynth.config.recipe import GenerateConfig
 
 
 @dataclass(slots=True)
@@ -28,17 +28,17 @@ class Outcome:
     evidence: list[dict | None] = field(default_factory=list)  # per pair: answer-first's span (None: model-first)
 
 
-def generate_outcomes(session: Session, prompter: Prompter, samples: list[Sample], recipe: Recipe) -> dict[str, Outcome]:
+def generate_outcomes(session: Session, prompter: Prompter, samples: list[Sample], cfg: GenerateConfig,
+                      seed: int) -> dict[str, Outcome]:
     """Outcomes of every sample: one backend call for all (completions_per_sample requests each),
     then one per retry round for samples none of whose completions parsed, with new seeds."""
-    cfg = recipe.generate
-    base_seed = cfg.sampling.seed if cfg.sampling.seed is not None else recipe.seed
+    base_seed = cfg.sampling.seed if cfg.sampling.seed is not None else seed
     k = cfg.completions_per_sample
     outcomes = {s.sample_id: Outcome() for s in samples}
-    first = [s for s in samples if is_answer_first(recipe, s)]
+    first = [s for s in samples if is_answer_first(cfg, s)]
     if first:
-        samples = [s for s in samples if not is_answer_first(recipe, s)] + _answer_first(session, prompter, first,
-                                                                                          recipe, outcomes)
+        samples = [s for s in samples if not is_answer_first(cfg, s)] + _answer_first(session, prompter, first,
+                                                                                       cfg, seed, outcomes)
     pending = []
     for s in samples:
         try:
@@ -66,19 +66,19 @@ def generate_outcomes(session: Session, prompter: Prompter, samples: list[Sample
     return outcomes
 
 
-def _answer_first(session: Session, prompter: Prompter, samples: list[Sample], recipe: Recipe,
+def _answer_first(session: Session, prompter: Prompter, samples: list[Sample], cfg: GenerateConfig, seed: int,
                   outcomes: dict[str, Outcome]) -> list[Sample]:
     """Outcomes of the answer-first samples (docsynth.generate.answerfirst); returns those with no
     candidate answer, to be asked model-first (answer_first.no_spans), else rejected."""
     planned, fallback = [], []
-    for s, spans in plan_questions(recipe, prompter, samples):
+    for s, spans in plan_questions(cfg, seed, prompter, samples):
         if spans is not None:
             planned.append((s, spans))
-        elif recipe.generate.answer_first.no_spans == "model_first":
+        elif cfg.answer_first.no_spans == "model_first":
             fallback.append(s)
         else:
             outcomes[s.sample_id].reason = "answer-first: no candidate answer in the text"
-    for s, got, replies, seeds, dropped, errors in ask(session, recipe, question_template(), planned):
+    for s, got, replies, seeds, dropped, errors in ask(session, cfg, seed, question_template(), planned):
         o = outcomes[s.sample_id]
         o.pairs = [p for p, _ in got]
         o.evidence = [e.to_dict() for _, e in got]

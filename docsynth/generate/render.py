@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from docsynth.config.recipe import Recipe
+from docsynth.config.recipe import GenerateConfig
 from docsynth.llm.backends import ChatRequest
 from docsynth.llm.budget import local_tokens
 from docsynth.llm.images import blank_page
@@ -27,19 +27,18 @@ class Rendered:
     pages: int  # pages the document has (the sample holds the first generate.max_pages_per_sample)
 
 
-def context_for(recipe: Recipe, base: Path) -> tuple[str, int, str]:
+def context_for(g: GenerateConfig, base: Path) -> tuple[str, int, str]:
     """(the model's local name, the context the stage would use, where that came from)."""
-    model = recipe.generate.model
+    model = g.model
     if model.startswith(PREFIX):  # prepared once by the first run; until then its tokenizer is not here
-        model = str(package_model_folder(model[len(PREFIX):], dtype_for(recipe.generate.model_dtype)))
+        model = str(package_model_folder(model[len(PREFIX):], dtype_for(g.model_dtype)))
     elif (base / model).is_dir():
         model = str((base / model).resolve())
-    return (model, *_context(recipe, model))
+    return (model, *_context(g, model))
 
 
-def _context(recipe: Recipe, model: str) -> tuple[int, str]:
+def _context(g: GenerateConfig, model: str) -> tuple[int, str]:
     """The context the stage would use, without starting an engine."""
-    g = recipe.generate
     if g.context_tokens:
         return g.context_tokens, "generate.context_tokens"
     if g.backend == "vllm" and "max_model_len" in g.engine:
@@ -54,17 +53,16 @@ def _context(recipe: Recipe, model: str) -> tuple[int, str]:
     return g.openai.default_context, "generate.openai.default_context (the model's own is not known here)"
 
 
-def render(recipe: Recipe, base: Path, template: str, doc: Path, texts: list[str], templates_dir: Path | None = None,
+def render(g: GenerateConfig, seed: int, base: Path, template: str, doc: Path, texts: list[str], templates_dir: Path | None = None,
            num_pairs: int | None = None) -> Rendered:
     """The request of the first sample of the document `doc` whose pages have these texts."""
-    g = recipe.generate
     templates = {template: find_template(template, templates_dir or prompts_dir(g.prompts_dir, base))}
-    model, context, context_from = context_for(recipe, base)
+    model, context, context_from = context_for(g, base)
     window = texts[:g.max_pages_per_sample]
     sid = f"{doc.name}:0-{len(window) - 1}"
     sample = Sample(sid, doc.name, str(doc), list(range(len(window))), window, template)
     if g.vision:  # where the page images go (white stand-ins of the budget's size: the text is what is rendered)
         sample.images = [blank_page(g.max_image_pixels) for _ in window]
     prompter = Prompter(g, templates, local_tokens(model, g.openai.chars_per_token), context, num_pairs)
-    request = prompter.request(sample, derive_seed(recipe.seed, sid))
+    request = prompter.request(sample, derive_seed(seed, sid))
     return Rendered(request, sample, context, context_from, len(texts))

@@ -30,9 +30,9 @@ from docsynth.llm.prompts import recipe_templates
 from docsynth.generate.outcomes import Outcome, generate_outcomes
 from docsynth.generate.samples import Prompter, Sample, plan_samples
 from docsynth.llm.session import Session, check_vision, open_session
-from docsynth.core.records import CANDIDATE_SCHEMA, Candidate, Reject, reason_kind, write_in_groups
+from docsynth.core.records import CANDIDATE_SCHEMA, Candidate, Reject, write_in_groups, write_rejects
 from docsynth.config.section import config_hash
-from docsynth.config.recipe import GroundedFilter, Recipe, dump_recipe
+from docsynth.config.recipe import GenerateConfig, GroundedFilter
 from docsynth.core.files import atomic_write, atomic_write_text
 from docsynth.core.tasks import Finished, Task, TaskStore
 from docsynth.core.rundir import RunDir
@@ -63,7 +63,7 @@ class GenerateSummary(StageSummary):
     prompt_tokens: int = 0
     output_tokens: int = 0
     output_tokens_per_s: float = 0.0  # this run's generation only
-    shards: list[str] = field(default_factory=list)
+    shards: int = 0  # in out_dir/candidates (their names: the manifest)
 
     @property
     def produced(self) -> bool:
@@ -79,13 +79,13 @@ class GenerateTask(Task):
     skip: dict | None = None  # its near-duplicates, left out (docsynth.ingest.dedup)
 
 
-def key_config(recipe: Recipe, templates) -> str:
-    g = recipe.generate.model_dump(mode="json")
+def key_config(cfg: GenerateConfig, seed: int, templates) -> str:
+    g = cfg.model_dump(mode="json")
     del g["openai"], g["cpu"]  # where the server is, retries, memory and cores do not change the output
     prompts = {name: t.path.read_text() for name, t in templates.items()}
-    if recipe.generate.strategy == "answer_first":
+    if cfg.strategy == "answer_first":
         prompts["answer_first/question"] = question_template().path.read_text()
-    return config_hash(g, prompts, recipe.seed, __version__)
+    return config_hash(g, prompts, seed, __version__)
 
 
 class GenerateStage:
@@ -95,12 +95,17 @@ class GenerateStage:
     name = "generate"
     workers = 0  # in the driver: one engine per process, which batches across tasks itself
 
-    def __init__(self, recipe: Recipe, base: Path, pages_dir: Path, out: Path, session: Session | None = None) -> None:
-        self.recipe, self.base, self.out = recipe, base, out
-        self.templates = recipe_templates(recipe.generate, base)  # a missing template fails here, on the driver
+    def __init__(self, cfg: GenerateConfig, seed: int, base: Path, pages_dir: Path, out: Path,
+                 session: Session | None = None, *, follows: bool = True, resolved: str = "") -> None:
+        """cfg and seed: the recipe's generate section and seed; follows: false where ingest.dedup
+        is on (what it leaves out is known once every ingest task is done); resolved: the recipe
+        as YAML, kept beside the candidates."""
+        self.cfg, self.seed, self.base, self.out = cfg, seed, base, out
+        self.follows, self.resolved = follows, resolved
+        self.templates = recipe_templates(cfg, base)  # a missing template fails here, on the driver
         if session is None:
-            check_vision(recipe.generate, base)  # and a model without vision, before any work
-        self.key = key_config(recipe, self.templates)
+            check_vision(cfg, base)  # and a model without vision, before any work
+        self.key = key_config(cfg, seed, self.templates)
         self.pages_dir = pages_dir
         self.upstream = TaskStore.of(pages_dir, "ingest")
         self.store = TaskStore.of(out, "generate")
@@ -115,13 +120,8 @@ class GenerateStage:
             raise DocsynthError(f"{self.pages_dir} is not an ingest output (no {self.upstream.root.name}/ folder); "
                                 "run docsynth ingest first")
         self.store.prepare()
-        atomic_write_text(RunDir(self.out).recipe("generate"), dump_recipe(self.recipe))
-
-    @property
-    def follows(self) -> bool:
-        """Its tasks can be made as ingest finishes each (not with ingest.dedup: what it leaves
-        out is known once every ingest task is done)."""
-        return not self.recipe.ingest.dedup.enabled
+        if self.resolved:
+            atomic_write_text(RunDir(self.out).recipe("generate"), self.resolved)
 
     def plan(self) -> list[GenerateTask]:
         """One task per finished ingest shard so far, keyed by that shard's own key and this
@@ -138,14 +138,14 @@ class GenerateStage:
 
     @property
     def opening(self) -> str:
-        g = self.recipe.generate
+        g = self.cfg
         return "" if self.prompter is not None else f"starting the {g.backend} backend for {g.model}"
 
     def open(self) -> None:
         """Start the backend (an in-process engine starts here, once per process)."""
         if self.prompter is None:
-            self.session = self.session or open_session(self.recipe.generate, self.base)
-            self.prompter = Prompter(self.recipe.generate, self.templates, self.session.tokens, self.session.context,
+            self.session = self.session or open_session(self.cfg, self.base)
+            self.prompter = Prompter(self.cfg, self.templates, self.session.tokens, self.session.context,
                                      images=self.session.images)
             self.prompter.check()
 
@@ -155,12 +155,12 @@ class GenerateStage:
         its samples are done."""
         # The next wave is planned (shards read, page images fitted: 15 ms a page at 150 dpi) by a
         # thread while the engine works on this one.
-        for wave in prefetch(_waves(tasks, self.recipe.generate, self.recipe.seed), depth=1):
+        for wave in prefetch(_waves(tasks, self.cfg, self.seed), depth=1):
             g0 = time.perf_counter()
             samples = [s for _, ss, _, _ in wave for s in ss]
-            outcomes = generate_outcomes(self.session, self.prompter, samples, self.recipe)
+            outcomes = generate_outcomes(self.session, self.prompter, samples, self.cfg, self.seed)
             for task, ss, rejects, gated in wave:
-                info = _write_task(self.store, task, ss, outcomes, rejects, self.recipe)
+                info = _write_task(self.store, task, ss, outcomes, rejects, self.cfg)
                 info["gated"] = gated
                 self._generated[1] += info["output_tokens"]
                 yield task, info  # committed by the executor as soon as its shard is written
@@ -172,8 +172,7 @@ class GenerateStage:
     def finish(self, tasks: list[GenerateTask], markers: dict[int, dict], reused: set[int], t0: float) -> GenerateSummary:
         if not tasks:
             raise DocsynthError(f"{self.upstream.root} holds no finished ingest shards")
-        s = _summarize(self.recipe, self.out, sorted(tasks, key=lambda t: t.index), self.store, markers,
-                   self.recipe.generate.model, t0)
+        s = _summarize(self.cfg, self.out, sorted(tasks, key=lambda t: t.index), self.store, markers, t0)
         s.tasks_skipped = len(reused)
         seconds, tokens = self._generated
         s.output_tokens_per_s = round(tokens / seconds, 1) if seconds else 0.0  # this process's generation only
@@ -197,9 +196,8 @@ def _waves(todo: list[GenerateTask], cfg, seed: int):
 
 
 def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: dict[str, Outcome],
-                rejects: list[Reject], recipe: Recipe) -> dict:
+                rejects: list[Reject], cfg: GenerateConfig) -> dict:
     """Stream the task's page images from its ingest shard into candidate rows, then commit."""
-    cfg = recipe.generate
     sampling = json.dumps(cfg.sampling.model_dump(mode="json"), sort_keys=True)
     wanted = {}
     for s in samples:
@@ -257,9 +255,10 @@ def _write_task(store: TaskStore, task: Task, samples: list[Sample], outcomes: d
             "rejects": [r.to_dict() for r in rejects]}
 
 
-def _summarize(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary:
-    rejects = [r for t in tasks for r in markers[t.index]["rejects"]]
-    atomic_write_text(RunDir(out).rejects("generate"), "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
+def _summarize(cfg: GenerateConfig, out: Path, tasks: list[GenerateTask], store: TaskStore, markers, t0: float
+               ) -> GenerateSummary:
+    model = cfg.model
+    reasons = write_rejects(RunDir(out).rejects("generate"), (r for t in tasks for r in markers[t.index]["rejects"]))
     total = Counter()
     templates: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
@@ -278,11 +277,11 @@ def _summarize(recipe, out, tasks, store, markers, model, t0) -> GenerateSummary
         pairs_dropped=dict(sorted(dropped.items())),
         pairs_per_page=round(total["pairs"] / total["pages"], 2) if total["pages"] else 0.0,
         grounded_share=round(total["grounded"] / total["pairs"], 3) if total["pairs"] else 0.0,
-        rejects=len(rejects), reject_reasons=dict(Counter(reason_kind(r["reason"]) for r in rejects)),
+        rejects=sum(reasons.values()), reject_reasons=dict(reasons),
         rejects_file=str(RunDir(out).rejects("generate")), prompt_tokens=total["prompt_tokens"],
-        output_tokens=total["output_tokens"], shards=[str(p) for p in store.shards(tasks)])
+        output_tokens=total["output_tokens"], shards=len(tasks))
     s.seconds = round(time.perf_counter() - t0, 3)
-    manifest = {"stage": "generate", "model": model, "backend": recipe.generate.backend,
+    manifest = {"stage": "generate", "model": model, "backend": cfg.backend,
                 "versions": {"docsynth": __version__}, "tasks": len(tasks), "samples": s.samples,
                 "samples_ok": s.samples_ok, "pairs": s.pairs, "rejects": s.rejects, "pages_gated": s.pages_gated,
                 "shards": [p.name for p in store.shards(tasks)]}

@@ -33,7 +33,7 @@ def find_duplicates(shards: list, signatures: list[list], cfg: DedupConfig) -> t
     docs: dict[str, str] = {}  # dropped doc -> kept doc
     sources: dict[str, str] = {}
     if cfg.documents:
-        docs = _documents([s for task in signatures for s in task], cfg)
+        docs = _documents(_whole([s for task in signatures for s in task]), cfg)
     pages, where = [], []
     shard_of: dict[str, str] = {}
     for shard in shards:
@@ -62,6 +62,17 @@ def find_duplicates(shards: list, signatures: list[list], cfg: DedupConfig) -> t
                "pages": [[*where[i], *where[k]] for i, (k, _) in sorted(dropped_pages.items())],
                "by_shard": dict(by_shard)}  # what generate leaves out of each ingest shard
     return rejects, content
+
+
+def _whole(sigs: list[list]) -> list[list]:
+    """One signature per document: a large document's parts (docsynth.ingest.split) each signed
+    their own pages, and the MinHash of the union of their shingles is the element-wise minimum
+    (only the shingles across a part's edge are not in it)."""
+    merged: dict[str, np.ndarray] = {}
+    for doc, hexsig in sigs:
+        sig = np.frombuffer(bytes.fromhex(hexsig), dtype=np.uint32)
+        merged[doc] = np.minimum(merged[doc], sig) if doc in merged else sig
+    return [[doc, sig.tobytes().hex()] for doc, sig in merged.items()]
 
 
 def _documents(sigs: list[list], cfg: DedupConfig) -> dict[str, tuple[str, float]]:

@@ -23,10 +23,13 @@ BLANK_LAYER_CHARS = 4  # a blank page may have this much text layer: a page numb
 
 def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
                    reject: Callable[[DocRef, int | None, str], None], watch: PageWatch):
-    """Yield the Page records of one document; bad documents and pages go to reject."""
+    """Yield the Page records of one document (of its page range, for a part of a large one);
+    bad documents and pages go to reject. What is wrong with the whole document is said by its
+    first part only."""
     poisoned = watch.poisoned()
     if (ref.doc_id, None) in poisoned:
-        reject(ref, None, poisoned[(ref.doc_id, None)])
+        if ref.first:
+            reject(ref, None, poisoned[(ref.doc_id, None)])
         return
     watch.begin(ref, None)
     try:
@@ -35,13 +38,15 @@ def document_pages(ref: DocRef, data: bytes, cfg: IngestConfig,
             doc.load_page(0)  # page-tree repair warnings belong to no page
         pymupdf.TOOLS.mupdf_warnings(reset=True)
     except BadDocument as e:
-        reject(ref, None, str(e))
+        if ref.first:
+            reject(ref, None, str(e))
         return
     finally:
         watch.end()
     with doc:
         n = doc.page_count
-        for i in range(n):
+        start, stop = ref.pages or (0, n)
+        for i in range(start, min(stop, n)):
             if (ref.doc_id, i) in poisoned:
                 reject(ref, i, poisoned[(ref.doc_id, i)])
                 continue

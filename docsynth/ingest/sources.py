@@ -48,6 +48,12 @@ class DocRef:
     member: str | None = None
     offset: int = 0
     meta: str | None = None  # a tar member's KEY.json sidecar, compact JSON: the pages' provenance
+    pages: tuple[int, int] | None = None  # a part of a large document: its pages start..stop-1 (docsynth.ingest.split)
+
+    @property
+    def first(self) -> bool:
+        """The whole document, or its first part (which speaks for the whole: its rejects, its count)."""
+        return self.pages is None or self.pages[0] == 0
 
     @property
     def source(self) -> str:

@@ -11,7 +11,7 @@ them in `workers` processes (docsynth.core.stage has the contract).
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
 import os
 import time
@@ -27,8 +27,8 @@ from docsynth.core.version import __version__
 from docsynth.config.section import config_hash
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write, atomic_write_text
-from docsynth.config.recipe import Recipe, dump_recipe
-from docsynth.core.records import PAGE_SCHEMA, Reject, pages_to_table, reason_kind, write_in_groups
+from docsynth.config.recipe import IngestConfig, InputsConfig
+from docsynth.core.records import PAGE_SCHEMA, Reject, pages_to_table, write_in_groups, write_rejects
 from docsynth.core.tasks import Task, TaskStore
 from docsynth.core.rundir import RunDir
 from docsynth.hashing.minhash import SHINGLE, signature
@@ -37,6 +37,7 @@ from docsynth.ingest.dedup import find_duplicates
 from docsynth.ingest import layoutmodel
 from docsynth.ingest.ocr import check_tesseract
 from docsynth.ingest.pages import document_pages
+from docsynth.ingest.split import task_docs
 from docsynth.ingest.sources import DocRef, input_holding, iter_documents, read_document
 from docsynth.ingest.watch import PageWatch
 
@@ -64,7 +65,7 @@ class IngestSummary(StageSummary):
     reject_reasons: dict[str, int] = field(default_factory=dict)
     rejects_file: str = ""
     duplicates: dict[str, int] = field(default_factory=dict)  # near-duplicates dropped (ingest.dedup)
-    shards: list[str] = field(default_factory=list)
+    shards: int = 0  # in out_dir/pages (their names: the manifest)
     pages_per_s: float = 0.0
 
     @property
@@ -78,10 +79,12 @@ class IngestStage:
     name = "ingest"
     opening = ""
 
-    def __init__(self, recipe: Recipe, base: Path, out: Path) -> None:
-        self.recipe, self.base, self.out = recipe, base, out
+    def __init__(self, inputs: InputsConfig, cfg: IngestConfig, base: Path, out: Path, resolved: str = "") -> None:
+        """inputs and cfg: the recipe's inputs and ingest sections; resolved: the recipe as YAML,
+        kept beside the pages (OUT/recipe.yaml)."""
+        self.inputs, self.cfg, self.base, self.out, self.resolved = inputs, cfg, base, out, resolved
         self.store = TaskStore.of(out, "ingest")
-        self.workers = recipe.ingest.workers or os.cpu_count() or 1
+        self.workers = cfg.workers or os.cpu_count() or 1
         self.plan_rejects: list[Reject] = []
         self.tesseract: str | None = None
 
@@ -90,32 +93,34 @@ class IngestStage:
         return {**self.__dict__, "plan_rejects": []}
 
     def begin(self) -> None:
-        holding = input_holding(self.recipe.inputs.paths, self.base, self.out)
+        holding = input_holding(self.inputs.paths, self.base, self.out)
         if holding is not None:
             raise DocsynthError(f"the output {self.out} is inside the input {holding}: the next run would read its "
                                 "own shards as documents; write it elsewhere")
-        cfg = self.recipe.ingest
+        cfg = self.cfg
         self.tesseract = check_tesseract(cfg.ocr.languages) if cfg.ocr.mode != "never" else None
         if cfg.layout == "model":
             layoutmodel.require()
         self.store.prepare()
         write_duplicates(self.out, None)  # an earlier run's must not steer a generate that follows this one
-        atomic_write_text(RunDir(self.out).recipe("ingest"), dump_recipe(self.recipe))
+        if self.resolved:
+            atomic_write_text(RunDir(self.out).recipe("ingest"), self.resolved)
 
     def plan(self) -> list[IngestTask]:
-        """Deterministic tasks over the inputs: consecutive documents, docs_per_task at a time.
-        Largest first, so a big document does not start last and leave the other cores idle
-        (shards are named by task index, so the output does not depend on this order)."""
+        """Deterministic tasks over the inputs: consecutive documents, docs_per_task at a time, and
+        a large document's page ranges (docsynth.ingest.split). Largest first, so a big task
+        does not start last and leave the other cores idle (shards are named by task index, so
+        the output does not depend on this order)."""
         self.plan_rejects = []
-        docs = list(iter_documents(self.recipe.inputs, self.base, self.plan_rejects.append))
+        docs = list(iter_documents(self.inputs, self.base, self.plan_rejects.append))
         if not docs and not self.plan_rejects:
             raise DocsynthError("the inputs hold no documents")
         # dedup is decided after every task (finish): changing it redoes no page
-        key = config_hash(self.recipe.ingest.model_dump(mode="json", exclude={"dedup"}), self.recipe.inputs.pdf_column,
+        key = config_hash(self.cfg.model_dump(mode="json", exclude={"dedup"}), self.inputs.pdf_column,
                           PAGE_SCHEMA.names, __version__)
-        n = self.recipe.inputs.docs_per_task
-        tasks = [IngestTask(i // n, config_hash({"ids": [d.doc_id for d in docs[i:i + n]]}, key), docs[i:i + n])
-                 for i in range(0, len(docs), n)]
+        tasks = [IngestTask(i, config_hash({"ids": [d.doc_id for d in part],
+                                            **({"pages": [d.pages for d in part]} if part[0].pages else {})}, key), part)
+                 for i, part in enumerate(task_docs(docs, self.inputs, self.workers))]
         return sorted(tasks, key=lambda t: -sum(d.size for d in t.docs))
 
     def open(self) -> None:
@@ -130,7 +135,7 @@ class IngestStage:
     def _run_one(self, task: IngestTask) -> dict:
         """Render and read every page of the task's documents into its shard."""
         t0 = time.perf_counter()
-        cfg, pdf_column = self.recipe.ingest, self.recipe.inputs.pdf_column
+        cfg, pdf_column = self.cfg, self.inputs.pdf_column
         rejects: list[dict] = []
         signatures: list[list[str]] = []  # [doc_id, MinHash signature hex], in document order
         by_source: Counter[str] = Counter()
@@ -189,7 +194,7 @@ class IngestStage:
     def _dedup(self, tasks: list[IngestTask], markers: dict[int, dict]) -> list[Reject]:
         """Near-duplicates across the run (docsynth.ingest.dedup), written to OUT/duplicates.json
         for generate; without ingest.dedup, no file (an earlier run's is removed)."""
-        cfg = self.recipe.ingest.dedup
+        cfg = self.cfg.dedup
         if not cfg.enabled:
             return []
         found, content = find_duplicates(self.store.shards(tasks), [markers[t.index].get("minhash", []) for t in tasks], cfg)
@@ -198,31 +203,33 @@ class IngestStage:
 
     def finish(self, tasks: list[IngestTask], markers: dict[int, dict], reused: set[int], t0: float) -> IngestSummary:
         tasks = sorted(tasks, key=lambda t: t.index)
-        rejects = [r.to_dict() for r in self.plan_rejects] + [r for t in tasks for r in markers[t.index]["rejects"]]
         duplicates = self._dedup(tasks, markers)
-        rejects += [r.to_dict() for r in duplicates]
-        atomic_write_text(RunDir(self.out).rejects("ingest"), "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejects))
+        reasons = write_rejects(RunDir(self.out).rejects("ingest"), itertools.chain(
+            (r.to_dict() for r in self.plan_rejects), (r for t in tasks for r in markers[t.index]["rejects"]),
+            (r.to_dict() for r in duplicates)))
         by_source: Counter[str] = Counter()
         by_reader: Counter[str] = Counter()
+        pages = pages_now = 0
         for t in tasks:
-            by_source.update(markers[t.index]["by_source"])
-            by_reader.update(markers[t.index].get("by_reader", {}))
-        shards = self.store.shards(tasks)
+            m = markers[t.index]
+            by_source.update(m["by_source"])
+            by_reader.update(m.get("by_reader", {}))
+            pages += m["pages"]
+            pages_now += m["pages"] if t.index not in reused else 0
         s = IngestSummary(
-            out_dir=str(self.out), docs=sum(len(t.docs) for t in tasks), tasks=len(tasks), tasks_skipped=len(reused),
-            pages=sum(markers[t.index]["pages"] for t in tasks), pages_by_source=dict(sorted(by_source.items())),
-            pages_by_reader=dict(sorted(by_reader.items())),
-            rejects=len(rejects), reject_reasons=dict(Counter(reason_kind(r["reason"]) for r in rejects)),
-            rejects_file=str(RunDir(self.out).rejects("ingest")), shards=[str(p) for p in shards],
-            pages_this_run=sum(markers[t.index]["pages"] for t in tasks if t.index not in reused))
+            out_dir=str(self.out), docs=sum(d.first for t in tasks for d in t.docs), tasks=len(tasks),
+            tasks_skipped=len(reused),
+            pages=pages, pages_by_source=dict(sorted(by_source.items())), pages_by_reader=dict(sorted(by_reader.items())),
+            rejects=sum(reasons.values()), reject_reasons=dict(reasons),
+            rejects_file=str(RunDir(self.out).rejects("ingest")), shards=len(tasks), pages_this_run=pages_now)
         s.duplicates = {"documents": sum(r.page is None for r in duplicates),
                         "pages": sum(r.page is not None for r in duplicates)}
         s.seconds = round(time.perf_counter() - t0, 3)
         s.pages_per_s = round(s.pages_this_run / s.seconds, 2) if s.seconds else 0.0
-        manifest = {"stage": "ingest", "config_key": config_hash(self.recipe.ingest, self.recipe.inputs),
+        manifest = {"stage": "ingest", "config_key": config_hash(self.cfg, self.inputs),
                     "versions": {"docsynth": __version__, "pymupdf": pymupdf.VersionBind,
                                  "tesseract": self.tesseract},
                     "tasks": len(tasks), "docs": s.docs, "pages": s.pages,
-                    "rejects": s.rejects, "shards": [p.name for p in shards]}
+                    "rejects": s.rejects, "shards": [p.name for p in self.store.shards(tasks)]}
         RunDir(self.out).write_manifest("ingest", manifest)
         return s

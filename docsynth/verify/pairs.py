@@ -15,7 +15,7 @@ from pathlib import Path
 
 from docsynth.core.errors import DocsynthError
 from docsynth.core.inert import Inert
-from docsynth.config.recipe import Recipe
+from docsynth.config.recipe import GenerateConfig, VerifyConfig
 from docsynth.llm.session import Session, open_session
 from docsynth.llm.prompts import format_document
 from docsynth.core.records import RATED_AXES
@@ -52,12 +52,12 @@ def read_pairs(path: Path) -> tuple[list[dict], list[dict]]:
     return records, problems
 
 
-def check_pairs(recipe: Recipe, base: Path, records: list[dict], session: Session | None = None) -> Iterator[dict]:
+def check_pairs(cfg: VerifyConfig, generate: GenerateConfig, seed: int, base: Path, records: list[dict],
+                session: Session | None = None) -> Iterator[dict]:
     """A verdict per record, in file order; contexts are sent verify.batch_samples at a time."""
-    cfg = recipe.verify
-    session = session or open_session(verifier_config(recipe), base)
+    session = session or open_session(verifier_config(cfg, generate), base)
     template, inert = answer_template(), Inert(getattr(session.tokens, "specials", ()))
-    checker = Checker(cfg, recipe.seed, session)
+    checker = Checker(cfg, seed, session)
     groups: dict[tuple, list[dict]] = {}
     chunks: dict[tuple, int] = {}
     for r in records:  # as a sample's questions: one context (and "sample", if given), PER_REQUEST at most

@@ -25,7 +25,7 @@ from docsynth.config.section import config_hash
 from docsynth.core.errors import DocsynthError
 from docsynth.core.files import atomic_write
 from docsynth.core.records import VERDICT_SCHEMA, Verdicts, write_in_groups
-from docsynth.config.recipe import GenerateConfig, Recipe
+from docsynth.config.recipe import GenerateConfig, VerifyConfig
 from docsynth.core.tasks import Finished, Task, TaskStore
 from docsynth.core.rundir import RunDir
 from docsynth.llm.session import Session, check_vision, open_session
@@ -67,31 +67,30 @@ class VerifyTask(Task):
     samples: int = 0  # candidates in it (what progress counts)
 
 
-def verifier_config(recipe: Recipe) -> GenerateConfig:
+def verifier_config(v: VerifyConfig, generate: GenerateConfig) -> GenerateConfig:
     """The generate section the verifier's session opens: the generator's, with the verify
     section's backend, model, engine, cpu, openai and sampling where set."""
-    v = recipe.verify
     own = {k: getattr(v, k) for k in ("backend", "model", "model_dtype", "engine", "cpu", "openai", "vision", "text")
            if getattr(v, k) is not None}
-    return recipe.generate.model_copy(update={**own, "sampling": v.sampling, "guided_json": v.guided_json})
+    return generate.model_copy(update={**own, "sampling": v.sampling, "guided_json": v.guided_json})
 
 
-def shares_engine(recipe: Recipe) -> bool:
+def shares_engine(v: VerifyConfig, g: GenerateConfig) -> bool:
     """Whether the verifier runs on the generator's engine (else the generator's is stopped first:
     two engines on one CPU machine do not fit beside each other)."""
-    c, g = verifier_config(recipe), recipe.generate
+    c = verifier_config(v, g)
     return all(getattr(c, k) == getattr(g, k) for k in ("backend", "model", "model_dtype", "engine", "cpu", "openai",
                                                           "vision", "max_image_pixels", "max_pages_per_sample"))
 
 
-def key_config(recipe: Recipe) -> str:
-    v = recipe.verify.model_dump(mode="json")
-    c = verifier_config(recipe)
+def key_config(cfg: VerifyConfig, generate: GenerateConfig, seed: int) -> str:
+    v = cfg.model_dump(mode="json")
+    c = verifier_config(cfg, generate)
     return config_hash({k: v[k] for k in ("sampling", "skip_templates", "guided_json", "questions_per_request", "max_answer_chars", "min_f1",
                                           "judge", "judge_sampling", "checks", "choice_options", "votes",
                                           "vote_sampling")}, choice_template().path.read_text(),
                        c.backend, c.model, c.model_dtype, c.engine, answer_template().path.read_text(),
-                       judge_template(c.vision).path.read_text() if recipe.verify.judge else "", recipe.seed,
+                       judge_template(c.vision).path.read_text() if cfg.judge else "", seed,
                        __version__, *([c.text, c.max_image_pixels] if c.vision else []))
 
 
@@ -101,18 +100,21 @@ class VerifyStage:
     name = "verify"
     workers = 0  # in the driver: one engine per process
 
-    def __init__(self, recipe: Recipe, base: Path, run_dir: Path, out: Path | None = None,
-                 session: Session | None = None) -> None:
-        self.recipe, self.base, self.cfg = recipe, base, recipe.verify
+    def __init__(self, cfg: VerifyConfig, generate: GenerateConfig, seed: int, base: Path, run_dir: Path,
+                 out: Path | None = None, session: Session | None = None) -> None:
+        """cfg, generate and seed: the recipe's verify and generate sections (the verifier's model
+        defaults to the generator's) and seed."""
+        self.base, self.cfg, self.seed = base, cfg, seed
+        self.verifier = verifier_config(cfg, generate)
         self.out = out or run_dir
         self.upstream = TaskStore.of(run_dir, "generate")
         self.store = TaskStore.of(self.out, "verify")
         self.session = session
         self.checker: Checker | None = None
-        self.key = key_config(recipe)
+        self.key = key_config(cfg, generate, seed)
         self._markers_read: dict = {}
-        if session is None and recipe.verify.enabled and not shares_engine(recipe):  # else generate checks it
-            check_vision(verifier_config(recipe), base)
+        if session is None and cfg.enabled and not shares_engine(cfg, generate):  # else generate checks it
+            check_vision(self.verifier, base)
 
     def begin(self) -> None:
         if not self.upstream.root.is_dir():
@@ -133,20 +135,20 @@ class VerifyStage:
 
     @property
     def opening(self) -> str:
-        c = verifier_config(self.recipe)
+        c = self.verifier
         return "" if self.session is not None else f"starting the {c.backend} backend for {c.model} (verifier)"
 
     def open(self) -> None:
         if self.session is None:
-            self.session = open_session(verifier_config(self.recipe), self.base)
-        c = verifier_config(self.recipe)
-        self.checker = Checker(self.cfg, self.recipe.seed, self.session, c.vision, c.text, c.max_image_pixels)
+            self.session = open_session(self.verifier, self.base)
+        c = self.verifier
+        self.checker = Checker(self.cfg, self.seed, self.session, c.vision, c.text, c.max_image_pixels)
 
     def run(self, tasks: list[VerifyTask]):
         """Samples of consecutive tasks go to the backend together (verify.batch_samples)."""
         wave: list[tuple[VerifyTask, list[dict]]] = []
         size = 0
-        columns = _COLUMNS + (["images"] if verifier_config(self.recipe).vision else [])
+        columns = _COLUMNS + (["images"] if self.verifier.vision else [])
         for task in tasks:
             f = pq.ParquetFile(task.shard)
             have = set(f.schema_arrow.names)  # a shard from before answer-first has no evidence
@@ -180,7 +182,7 @@ class VerifyStage:
             unchecked.update(m["unchecked"])
             for name, counts in m.get("checks", {}).items():
                 per_check.setdefault(name, Counter()).update(counts)
-        c = verifier_config(self.recipe)
+        c = self.verifier
         s = VerifySummary(out_dir=str(self.out), model=c.model, tasks=len(tasks), tasks_skipped=len(reused),
                           samples=total["samples"], pairs=total["pairs"], checked=total["checked"],
                           agreed=total["agreed"],

@@ -208,7 +208,7 @@ def test_the_hostile_corpus_on_the_real_engine(tiny_model, tmp_path):
     special = set(llm.get_tokenizer().all_special_ids)
 
     def control_ids(texts: list[str], pdf: Path) -> list[int]:
-        req = render(r, ROOT, "specific_facts", pdf, texts).request
+        req = render(r.generate, r.seed, ROOT, "specific_facts", pdf, texts).request
         (out,) = llm.chat([req.messages], SamplingParams(max_tokens=1), use_tqdm=False)
         return [i for i in out.prompt_token_ids if i in special]
 

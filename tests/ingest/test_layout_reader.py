@@ -88,7 +88,7 @@ def test_ingest_records_the_reader_per_page_and_counts_it(tmp_path, layout):
     (src / "acmart.pdf").write_bytes((JOURNALS / "acmart.pdf").read_bytes())
     s = run_ingest(recipe([src], layout=layout, ocr={"mode": "never"}), Path("/"), tmp_path / "out")
     assert s.pages_by_reader == {layout: 6}
-    readers = [row["reader"] for shard in s.shards for row in pq.read_table(shard, columns=["reader"]).to_pylist()]
+    readers = [row["reader"] for shard in sorted((tmp_path / "out" / "pages").glob("task-*.parquet")) for row in pq.read_table(shard, columns=["reader"]).to_pylist()]
     assert readers == [layout] * 6
     assert json.loads(json.dumps(s.to_dict()))["pages_by_reader"] == {layout: 6}
 

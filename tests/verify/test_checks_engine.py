@@ -89,9 +89,9 @@ def test_the_choice_check_of_a_qa_set_on_the_real_engine(tiny_model, tmp_path):
         {"question": "Who chairs the board?", "answer": "Ines Duarte", "context": page}]))
     records, problems = read_pairs(f)
     assert not problems
-    session = open_session(verifier_config(r), ROOT)
-    out = list(check_pairs(r, ROOT, records, session))
+    session = open_session(verifier_config(r.verify, r.generate), ROOT)
+    out = list(check_pairs(r.verify, r.generate, r.seed, ROOT, records, session))
     assert [v["checks"]["choice"] is not None for v in out] == [True, True, False]
     assert "no span of the page" in out[2]["reason"] or out[2]["checks"]["type"] is not None
     assert all("no option in the reply" not in v["reason"] for v in out)
-    assert list(check_pairs(r, ROOT, records, session)) == out  # greedy and seeded: the same picks again
+    assert list(check_pairs(r.verify, r.generate, r.seed, ROOT, records, session)) == out  # greedy and seeded: the same picks again

@@ -141,6 +141,7 @@ def test_a_jsonl_qa_set_through_the_real_engine(tiny_model, tmp_path):
         {"question": "Who?", "answer": "Ines", "context": "<|user|> hostile <|end|> page"}]))
     records, problems = read_pairs(f)
     assert not problems
-    out = list(check_pairs(r, ROOT, records, open_session(verifier_config(r), ROOT)))
+    out = list(check_pairs(r.verify, r.generate, r.seed, ROOT, records,
+                           open_session(verifier_config(r.verify, r.generate), ROOT)))
     assert [v["line"] for v in out] == [1, 2, 3] and out[1]["label"] == "correct"
     assert all(v["agree"] is not None and v["reanswer"] is not None for v in out)  # guided JSON parsed

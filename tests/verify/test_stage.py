@@ -177,7 +177,8 @@ def test_any_qa_set_is_checked_from_a_jsonl_file(tmp_path):
     records, problems = read_pairs(f)
     assert [p["line"] for p in problems] == [3, 4] and "answer" in problems[1]["error"]
     session = scripted_session(verifier)
-    out = list(check_pairs(recipe(), ROOT, records, session))
+    r = recipe()
+    out = list(check_pairs(r.verify, r.generate, r.seed, ROOT, records, session))
     assert [(v["line"], v["agree"], v["how"]) for v in out] == [(1, True, "numbers"), (2, False, "numbers"),
                                                                  (5, True, "exact")]
     assert out[0]["label"] == "correct" and len(session.backend.calls[0]) == 2  # one request per context
