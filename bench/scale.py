@@ -9,8 +9,15 @@ StandIn, as in the tests): it answers each request at once with a pair read off 
 text, so only docsynth's cost shows. The corpora are 2-page born-digital PDFs, generated (never
 committed) under a scratch folder. Each stage is the CLI in a fresh process, timed, with its
 process tree sampled every 0.1 s: peak RSS of the driver (the docsynth process itself) and of the
-whole tree (the driver plus its workers, summed at each sample). Then, per quantity, its growth
+whole tree (the driver plus its workers, summed at each sample), and the files in its folder
+(count and bytes; the stages share one folder, so each adds to the last). Then, per quantity, its growth
 from the smallest corpus to the largest as a ratio (1.00: flat).
+
+The writer holds one parquet row group (write.row_group_bytes, 32 MB by default) and no more. At
+the bench's 50 dpi a page image is about 5 kB, so a 1,000-page dataset (5 MB) would not fill
+one, and its memory would seem to grow from 1k to 10k pages for that reason alone; the recipe
+sets row_group_bytes to 2 MB so that the smallest corpus fills row groups too, as 1,000 real
+150 dpi pages (0.4 MB a row) fill the default one.
 
 `--shard-rows` repeats the write stage at each of those write.shard_rows on the largest corpus:
 the writer's memory should not depend on it. `--ray` runs `docsynth run --executor ray` on a
@@ -76,14 +83,15 @@ def make_corpus(d: Path, pages: int) -> None:
     (d / ".complete").touch()
 
 
-def recipe(path: Path, corpus: Path, url: str, dpi: int, shard_rows: int = 5000, ray: bool = False) -> Path:
+def recipe(path: Path, corpus: Path, url: str, dpi: int, shard_rows: int = 5000, ray: bool = False,
+           row_group_bytes: int = 2_000_000) -> Path:
     path.write_text(json.dumps({
         "name": "bench-scale", "inputs": {"paths": [str(corpus)]},
         "ingest": {"ocr": {"mode": "never"}, "dpi": dpi},
         "generate": {"backend": "openai", "model": "stand-in", "context_tokens": 4096, "guided_json": False,
                      "pairs_per_page": 1, "max_pages_per_sample": 1, "batch_samples": 256,
                      "openai": {"base_url": url, "concurrency": 64}},
-        "write": {"shard_rows": shard_rows},
+        "write": {"shard_rows": shard_rows, "row_group_bytes": row_group_bytes},
         **({"ray": {"engine_gpus": 0, "object_store_memory": 300_000_000}} if ray else {})}))
     return path
 
@@ -127,8 +135,17 @@ def measured(cmd: list[str], env: dict) -> dict:
             "summary": json.loads(out) if out.strip() else {}}
 
 
-def files(d: Path) -> int:
-    return sum(len(fs) for _, _, fs in os.walk(d))
+def files(d: Path) -> tuple[int, int]:
+    """Files under d, and their bytes."""
+    n = size = 0
+    for root, _, fs in os.walk(d):
+        for f in fs:
+            n += 1
+            try:
+                size += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return n, size
 
 
 def stage_cmds(r: Path, run: Path, stages: list[str], ray: bool) -> list[tuple[str, list[str], Path]]:
@@ -177,11 +194,12 @@ def main() -> None:
             rows[n] = {}
             for name, cmd, where in stage_cmds(r, run, args.stages.split(","), args.ray):
                 m = measured(cmd, env)
-                m["files"] = files(where)
+                m["files"], m["bytes"] = files(where)
                 m["s_per_page"] = m["wall"] / n
                 rows[n][name] = m
                 print(f"{n:>8,} pages  {name:<10} {m['wall']:8.1f} s  {m['s_per_page'] * 1000:7.2f} ms/page  "
-                      f"driver {m['driver_mb']:7.0f} MB  tree {m['tree_mb']:7.0f} MB  files {m['files']:,}",
+                      f"driver {m['driver_mb']:7.0f} MB  tree {m['tree_mb']:7.0f} MB  files {m['files']:,} "
+                      f"({m['bytes'] / n / 1e3:.1f} kB/page)",
                       flush=True)
             if n != sizes[-1]:
                 shutil.rmtree(run, ignore_errors=True)

@@ -38,7 +38,7 @@ class StageBars(Progress):
 
     @staticmethod
     def _units(stage: str, task) -> int:
-        return len(task.docs) if stage == "ingest" else task.samples if stage in ("verify", "write") else task.pages
+        return task.parts if stage == "ingest" else task.samples if stage in ("verify", "write") else task.pages
 
     def planned(self, stage: str, tasks: list) -> None:
         if stage not in STAGES:
@@ -60,7 +60,7 @@ class StageBars(Progress):
             common.stop_when_done(self.bar, t.id)
             return
         if stage == "ingest":
-            self.bar.update(t.id, advance=len(task.docs), pages=t.fields["pages"] + info["pages"])
+            self.bar.update(t.id, advance=task.parts, pages=t.fields["pages"] + info["pages"])
             common.stop_when_done(self.bar, t.id)
             return
         self.samples += info["samples"]

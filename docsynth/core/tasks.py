@@ -169,12 +169,15 @@ class TaskStore:
     def shards(self, tasks: list[Task]) -> list[Path]:
         return [self.shard(t) for t in tasks]
 
-    def finished(self, cache: dict | None = None, verify: bool = False) -> list[Finished]:
+    def finished(self, cache: dict | None = None, verify: bool = False,
+                 keep: tuple[str, ...] | None = None) -> list[Finished]:
         """Every task with a marker so far, in index order. A marker being replaced under us (a
         running stage) is left for the next look. cache (marker name -> (mtime, Finished)) spares
         re-reading unchanged markers when called again and again beside a running stage. With
         verify (a downstream stage about to read the shards), each shard is checked once against
-        its marker's sha256, and one whose bytes changed is a DocsynthError naming it."""
+        its marker's sha256, and one whose bytes changed is a DocsynthError naming it. With keep,
+        only those keys of each marker are kept (a cache held for a whole run: an ingest marker
+        carries its documents' MinHash signatures, a generate marker its rejects)."""
         cache = {} if cache is None else cache
         self.pull()  # once per store: then the local copy is current (this process commits to both)
         out = []
@@ -188,6 +191,8 @@ class TaskStore:
                         raise DocsynthError(f"{f.shard} does not hold the bytes its task wrote (sha256 differs from "
                                             f"{marker.name}): it was changed or damaged since; rerun the stage that "
                                             "wrote it (docsynth run, ingest or generate) to redo that task")
+                    if keep is not None:
+                        f = Finished(f.index, f.shard, {k: f.info[k] for k in keep if k in f.info})
                     cache[marker.name] = (mtime, f)
             except (OSError, ValueError):
                 continue

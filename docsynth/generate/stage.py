@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 ROW_GROUP_SAMPLES = 32
 GROUNDED_AT = GroundedFilter().min_score  # the grounded filter's default: the summary's grounded_share
 
+# What task_of reads of an upstream marker: the plan's cache of them lasts the whole run.
+UPSTREAM_KEYS = ("key", "pages", "sha256")
+
 
 @dataclass(slots=True)
 class GenerateSummary(StageSummary):
@@ -127,7 +130,7 @@ class GenerateStage:
         """One task per finished ingest shard so far, keyed by that shard's own key and this
         stage's config."""
         self.duplicates = read_duplicates(self.pages_dir)
-        return [self.task_of(f) for f in self.upstream.finished(self._markers_read, verify=True)]
+        return [self.task_of(f) for f in self.upstream.finished(self._markers_read, verify=True, keep=UPSTREAM_KEYS)]
 
     def task_of(self, ingested: Finished) -> GenerateTask:
         """The task of one finished ingest task (and what ingest.dedup leaves out of it)."""

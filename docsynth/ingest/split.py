@@ -11,13 +11,21 @@ and is then taken whole (ingest's own crash handling meets it again there).
 The tasks, and so the pages of the output, are in input order: a large document's ranges
 where the document is, the group of small documents before it cut there. The same inputs give
 the same tasks.
+
+The documents are read as a stream, CHUNK at a time, and each task's list is written to a plan
+file beside the shards (PlanFile); the driver keeps only where each task's line is. A document
+in memory is about 700 bytes (its id, path, size): 1.3M of them, Docmatix's count, would be
+about 1 GB held by the driver for the whole run.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import astuple, dataclass, field, replace
+from pathlib import Path
 
 import pymupdf
 
@@ -28,6 +36,7 @@ from docsynth.ingest.sources import DocRef, read_document
 
 log = logging.getLogger(__name__)
 COUNT_BATCH = 64  # documents counted per worker call
+CHUNK = 8192  # documents read before their large ones are counted (and the tasks of all made)
 
 
 @dataclass(slots=True)
@@ -64,24 +73,54 @@ def page_counts(refs: list[DocRef], pdf_column: str, workers: int) -> dict[str, 
     return counts
 
 
-def task_docs(docs: list[DocRef], cfg: InputsConfig, workers: int) -> Iterator[list[DocRef]]:
+def task_docs(docs: Iterable[DocRef], cfg: InputsConfig, workers: int) -> Iterator[list[DocRef]]:
     """The documents of each task, in order (see the module docstring)."""
     per = cfg.pages_per_task
-    counts = page_counts([d for d in docs if d.size >= cfg.split_bytes], cfg.pdf_column, workers)
     group: list[DocRef] = []
-    for d in docs:
-        n = counts.get(d.doc_id, 0)
-        if n > per:
-            if group:  # the documents before it first: pages stay in input order
+    it = iter(docs)
+    while chunk := list(itertools.islice(it, CHUNK)):
+        counts = page_counts([d for d in chunk if d.size >= cfg.split_bytes], cfg.pdf_column, workers)
+        for d in chunk:
+            n = counts.get(d.doc_id, 0)
+            if n > per:
+                if group:  # the documents before it first: pages stay in input order
+                    yield group
+                    group = []
+                for start in range(0, n, per):
+                    stop = min(n, start + per)
+                    yield [replace(d, pages=(start, stop), size=d.size * (stop - start) // n)]
+                continue
+            group.append(d)
+            if len(group) == cfg.docs_per_task:
                 yield group
                 group = []
-            for start in range(0, n, per):
-                stop = min(n, start + per)
-                yield [replace(d, pages=(start, stop), size=d.size * (stop - start) // n)]
-            continue
-        group.append(d)
-        if len(group) == cfg.docs_per_task:
-            yield group
-            group = []
     if group:
         yield group
+
+
+class PlanFile:
+    """The planned tasks' documents, one JSON line a task (written to a temporary name, renamed
+    by close); `add` returns where a task's line is."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.f = self.tmp.open("wb")
+
+    def add(self, docs: list[DocRef]) -> tuple[str, int, int]:
+        line = json.dumps([astuple(d) for d in docs], separators=(",", ":")).encode() + b"\n"
+        at = (str(self.path), self.f.tell(), len(line))
+        self.f.write(line)
+        return at
+
+    def close(self) -> None:
+        self.f.close()
+        self.tmp.replace(self.path)
+
+
+def read_docs(path: str, offset: int, length: int) -> list[DocRef]:
+    """A task's documents, from its line of the plan file."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        rows = json.loads(f.read(length))
+    return [DocRef(*r[:-1], tuple(r[-1]) if r[-1] is not None else None) for r in rows]

@@ -37,19 +37,35 @@ from docsynth.ingest.dedup import find_duplicates
 from docsynth.ingest import layoutmodel
 from docsynth.ingest.ocr import check_tesseract
 from docsynth.ingest.pages import document_pages
-from docsynth.ingest.split import task_docs
+from docsynth.ingest.split import PlanFile, read_docs, task_docs
 from docsynth.ingest.sources import DocRef, input_holding, iter_documents, read_document
 from docsynth.ingest.watch import PageWatch
 
 log = logging.getLogger(__name__)
 ROW_GROUP_PAGES = 32  # pages buffered per parquet row group: bounds a worker's memory
+PLAN = "plan.jsonl"  # in the store's folder: the tasks' documents (docsynth.ingest.split.PlanFile)
 
 
 @dataclass(slots=True)
 class IngestTask(Task):
-    """Consecutive documents of the inputs."""
+    """Consecutive documents of the inputs, or a page range of one. They are listed in the plan
+    file (`at`: its path, the line's offset and length; docsynth.ingest.split) and read from it
+    when the task runs or is sent to a worker, so the driver holds no list of documents."""
 
-    docs: list[DocRef] = field(default_factory=list)
+    at: tuple[str, int, int] = ("", 0, 0)
+    parts: int = 0  # documents (or parts of one) it holds: what progress counts
+    size: int = 0  # their bytes: big tasks start first
+    loaded: list[DocRef] | None = None
+
+    @property
+    def docs(self) -> list[DocRef]:
+        return self.loaded if self.loaded is not None else read_docs(*self.at)
+
+    def __getstate__(self):  # sent with its documents: a worker (a Ray node) may not see the plan file
+        return (self.index, self.key, self.at, self.parts, self.size, self.docs)
+
+    def __setstate__(self, state) -> None:
+        self.index, self.key, self.at, self.parts, self.size, self.loaded = state
 
 
 @dataclass(slots=True)
@@ -112,16 +128,22 @@ class IngestStage:
         does not start last and leave the other cores idle (shards are named by task index, so
         the output does not depend on this order)."""
         self.plan_rejects = []
-        docs = list(iter_documents(self.inputs, self.base, self.plan_rejects.append))
-        if not docs and not self.plan_rejects:
-            raise DocsynthError("the inputs hold no documents")
         # dedup is decided after every task (finish): changing it redoes no page
         key = config_hash(self.cfg.model_dump(mode="json", exclude={"dedup"}), self.inputs.pdf_column,
                           PAGE_SCHEMA.names, __version__)
-        tasks = [IngestTask(i, config_hash({"ids": [d.doc_id for d in part],
-                                            **({"pages": [d.pages for d in part]} if part[0].pages else {})}, key), part)
-                 for i, part in enumerate(task_docs(docs, self.inputs, self.workers))]
-        return sorted(tasks, key=lambda t: -sum(d.size for d in t.docs))
+        plan = PlanFile(self.store.root / PLAN)
+        tasks = []
+        try:
+            docs = iter_documents(self.inputs, self.base, self.plan_rejects.append)
+            for i, part in enumerate(task_docs(docs, self.inputs, self.workers)):
+                k = config_hash({"ids": [d.doc_id for d in part], **({"pages": [d.pages for d in part]} if part[0].pages
+                                                                   else {})}, key)
+                tasks.append(IngestTask(i, k, plan.add(part), len(part), sum(d.size for d in part)))
+        finally:
+            plan.close()
+        if not tasks and not self.plan_rejects:
+            raise DocsynthError("the inputs hold no documents")
+        return sorted(tasks, key=lambda t: -t.size)
 
     def open(self) -> None:
         os.environ["OMP_THREAD_LIMIT"] = "1"  # tesseract: one thread per process is 3x faster here
@@ -179,7 +201,8 @@ class IngestStage:
             watch.close()
         return {"pages": sum(by_source.values()), "by_source": dict(by_source), "by_reader": dict(by_reader),
                 "rejects": rejects,
-                "minhash": signatures, "seconds": round(time.perf_counter() - t0, 3)}
+                "minhash": signatures, "docs": sum(d.first for d in task.docs),
+                "seconds": round(time.perf_counter() - t0, 3)}
 
     def crashed(self, task: IngestTask) -> dict | None:
         """A worker died on this task alone: skip the page it died on and retry (None), or give
@@ -189,7 +212,7 @@ class IngestStage:
         reason = "worker process died while processing this task, outside any page"
         rej = [Reject("ingest", d.source, d.doc_id, None, reason).to_dict() for d in task.docs]
         atomic_write(self.store.shard(task), lambda tmp: pq.write_table(pages_to_table([]), tmp))
-        return {"pages": 0, "by_source": {}, "rejects": rej, "seconds": 0.0}
+        return {"pages": 0, "by_source": {}, "rejects": rej, "docs": sum(d.first for d in task.docs), "seconds": 0.0}
 
     def _dedup(self, tasks: list[IngestTask], markers: dict[int, dict]) -> list[Reject]:
         """Near-duplicates across the run (docsynth.ingest.dedup), written to OUT/duplicates.json
@@ -217,7 +240,7 @@ class IngestStage:
             pages += m["pages"]
             pages_now += m["pages"] if t.index not in reused else 0
         s = IngestSummary(
-            out_dir=str(self.out), docs=sum(d.first for t in tasks for d in t.docs), tasks=len(tasks),
+            out_dir=str(self.out), docs=sum(_docs(t, markers[t.index]) for t in tasks), tasks=len(tasks),
             tasks_skipped=len(reused),
             pages=pages, pages_by_source=dict(sorted(by_source.items())), pages_by_reader=dict(sorted(by_reader.items())),
             rejects=sum(reasons.values()), reject_reasons=dict(reasons),
@@ -233,3 +256,8 @@ class IngestStage:
                     "rejects": s.rejects, "shards": [p.name for p in self.store.shards(tasks)]}
         RunDir(self.out).write_manifest("ingest", manifest)
         return s
+
+
+def _docs(task: IngestTask, marker: dict) -> int:
+    """The documents a task holds whole or begins (a marker from before issue 35 has no count)."""
+    return marker["docs"] if "docs" in marker else sum(d.first for d in task.docs)

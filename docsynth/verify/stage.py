@@ -37,6 +37,9 @@ from docsynth.verify.judge import judge_template
 _COLUMNS = ["sample_id", "text", "questions", "answers", "template", "pages", "evidence"]
 ROW_GROUP_SAMPLES = 256
 
+# What task_of reads of an upstream marker: the plan's cache of them lasts the whole run.
+UPSTREAM_KEYS = ("key", "sha256", "samples_ok")
+
 
 @dataclass(slots=True)
 class VerifySummary(StageSummary):
@@ -125,7 +128,7 @@ class VerifyStage:
     follows = True  # one task per candidate shard, made as generate finishes each
 
     def plan(self) -> list[VerifyTask]:
-        return [self.task_of(f) for f in self.upstream.finished(self._markers_read, verify=True)]
+        return [self.task_of(f) for f in self.upstream.finished(self._markers_read, verify=True, keep=UPSTREAM_KEYS)]
 
     def task_of(self, generated: Finished) -> VerifyTask:
         """The task of one finished generate task."""

@@ -201,7 +201,10 @@ class WriteStage:
                                    self.store.shard(task), self._decontam())
 
     def crashed(self, task: WriteTask) -> dict | None:
-        return None
+        """A worker died filtering this shard, alone, twice (docsynth.core.pool): an error that
+        names it, not a third try; the tasks that finished are kept for the rerun."""
+        raise DocsynthError(f"a worker process died while filtering {task.candidates} (write {task.name}); "
+                            "rerun to try it again, or docsynth run --force generate to remake it")
 
     def finish(self, tasks: list[WriteTask], markers: dict[int, dict], reused: set[int], t0: float) -> WriteSummary:
         """The dataset from every task's part: the one in OUT when it was made from these very
