@@ -22,7 +22,7 @@ LaTeX classes, two columns; copies stamped to --docs documents at most) and on t
 samples (mostly one column): the plain loop vs docsynth ingest with layout geometry and auto,
 ratio per core; the share of pages auto gave the layout model; the model's cost per page; and the
 column-order problems per page of each reader against the PDF's blocks (tests/ingest/columncheck.py).
---large alone: three born-digital documents of 160 pages each (manuals, reports, filings: few
+--large alone: three born-digital documents of 160 pages each (--large-pages) (manuals, reports, filings: few
 large PDFs): pages/s of the plain loop vs docsynth ingest at the default inputs (docs_per_task 8
 would make one task of them; pages_per_task splits them into page ranges) and with splitting off,
 ratio per core, and CPU seconds / wall (target >= 0.9 x cores); beside the same figures for
@@ -339,7 +339,7 @@ def large_documents(args) -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
     cores = os.cpu_count() or 1
     tmp = Path(tempfile.mkdtemp(prefix="docsynth-bench-large-"))
-    corpora = [("3 large PDFs", tmp / "large", make_large(tmp / "large")),
+    corpora = [("3 large PDFs", tmp / "large", make_large(tmp / "large", 3, args.large_pages)),
                ("many small PDFs", tmp / "small", make_corpus(tmp / "small", min(args.docs, 240)))]
     print(f"docsynth ingest of large documents: {cores} cores, pymupdf {pymupdf.VersionBind}, medians of "
           f"{args.repeat}", flush=True)
@@ -441,6 +441,7 @@ def main() -> None:
     ap.add_argument("--blank", type=int, default=48, help="blank pages")
     ap.add_argument("--tar", action="store_true", help="only: ingest from tar shards vs loose files")
     ap.add_argument("--large", action="store_true", help="only: a few large PDFs (page-range tasks)")
+    ap.add_argument("--large-pages", type=int, default=160, help="pages of each large PDF (--large)")
     ap.add_argument("--layout", action="store_true", help="only: reading order, geometry and the layout model")
     args = ap.parse_args()
     if args.tar:

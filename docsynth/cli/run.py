@@ -83,12 +83,27 @@ def _print_plan(p) -> None:
     common.out.print(t)
 
 
+# How each stage's summary is shown, by the stage's name in the pipeline: one line a stage. A
+# stage docsynth does not know (a plugin's, tests/stage_example) is shown as its counts.
+PRINTERS = {
+    "ingest": lambda summary, show: ingest_cli.print_summary(summary, 0),
+    "generate": generate_cli.print_summary,
+    "verify": lambda summary, show: verify_cli.print_summary(summary),
+    "write": lambda summary, show: write_cli.print_summary(summary),
+}
+
+
 def _print_summary(s, show: int) -> None:
-    ingest_cli.print_summary(s.ingest, 0)
-    generate_cli.print_summary(s.generate, show)
-    if s.verify is not None:
-        verify_cli.print_summary(s.verify)
-    write_cli.print_summary(s.write)
+    for name, summary in s.stages.items():
+        PRINTERS.get(name, lambda summary, show, name=name: _print_counts(name, summary))(summary, show)
+
+
+def _print_counts(name: str, summary) -> None:
+    t = Table(title=name, show_header=False, title_justify="left")
+    for k, v in summary.to_dict().items():
+        if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+            t.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
+    common.out.print(t)
 
 
 def _run_with_bars(r, base: Path, out: Path, force: list[str], quiet: bool, executor: str = "local",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -62,12 +63,31 @@ def test_the_local_executor_runs_a_stage_it_does_not_name(docs, tmp_path):
     assert [r["task"] for r in rows(out / "tally")] == [0, 1, 2, 3]
     assert json.loads((out / "run.json").read_text())["tally"]["pairs"] == tally.pairs
     assert s.verify.checked == tally.pairs and s.write.samples_out > 0
+    shown = _printed(s)  # `docsynth run`'s tables: every stage, the one it does not know by its counts
+    assert re.search(rf"\bpairs\W+{tally.pairs}\b", shown[shown.index("tally"):]), shown
+    assert shown.index("tally") < shown.index("verif")
 
     again = run_recipe(recipe(docs), ROOT, out, session=scripted_session(answer), pipeline=WITH_TALLY)
     assert again.stages["tally"].tasks_skipped == 4 and again.verify.tasks_skipped == 4
     # Without the line, the same run directory is docsynth's own pipeline; its stages are reused.
     plain = run_recipe(recipe(docs), ROOT, out, session=scripted_session(answer))
     assert list(plain.stages) == ["ingest", "generate", "verify", "write"] and plain.generate.tasks_skipped == 4
+
+
+def _printed(summary) -> str:
+    import io
+
+    from rich.console import Console
+
+    from docsynth.cli import common
+    from docsynth.cli.run import _print_summary
+
+    real, common.out = common.out, Console(file=io.StringIO(), width=200)
+    try:
+        _print_summary(summary, 0)
+        return common.out.file.getvalue()
+    finally:
+        common.out = real
 
 
 @pytest.mark.slow
