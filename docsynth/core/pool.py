@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import sys
 import threading
 from multiprocessing import forkserver
 from collections.abc import Callable, Iterable
@@ -38,8 +39,18 @@ def _context(preload: list[str]):
     # imports the workers' modules once: each worker, and each retry pool, is then a cheap fork
     # of it instead of a fresh interpreter importing pymupdf, pyarrow and pydantic (~0.4 s each).
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(preload)
+    ctx.set_forkserver_preload(sorted({*preload, *_imported()}))
     return ctx
+
+
+def _imported() -> list[str]:
+    """The docsynth modules this process has imported. Each worker runs the parent's main script
+    again (multiprocessing does, for a script's functions to unpickle); the `docsynth` command's
+    imports the whole CLI, and a worker that had to import it took 0.27 s to start, where one
+    forked from a forkserver that has it took 0.01 s (bench/ingest.py --large: a third of what a
+    small corpus's run spent outside its tasks). docsynth imports no heavy library (vLLM, torch,
+    Ray) at module level, so this adds no engine to the forkserver."""
+    return [name for name in list(sys.modules) if name.split(".")[0] == "docsynth" and not name.endswith("__main__")]
 
 
 class Cancelled(BaseException):

@@ -30,6 +30,7 @@ from pathlib import Path
 import pymupdf
 
 from docsynth.config.recipe import InputsConfig
+from docsynth.core.errors import DocsynthError
 from docsynth.core.pool import run_tasks
 from docsynth.core.tasks import Task
 from docsynth.ingest.sources import DocRef, read_document
@@ -100,15 +101,17 @@ def task_docs(docs: Iterable[DocRef], cfg: InputsConfig, workers: int) -> Iterat
 
 class PlanFile:
     """The planned tasks' documents, one JSON line a task (written to a temporary name, renamed
-    by close); `add` returns where a task's line is."""
+    by close); `add` returns where a task's line is. The line holds the task's key too, so a
+    worker never runs a task on the documents of another plan's line (a plan file rewritten
+    under it: by then that is a bug, said as one)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tmp = path.with_name(f".{path.name}.tmp")
         self.f = self.tmp.open("wb")
 
-    def add(self, docs: list[DocRef]) -> tuple[str, int, int]:
-        line = json.dumps([astuple(d) for d in docs], separators=(",", ":")).encode() + b"\n"
+    def add(self, docs: list[DocRef], key: str) -> tuple[str, int, int]:
+        line = json.dumps([key, [astuple(d) for d in docs]], separators=(",", ":")).encode() + b"\n"
         at = (str(self.path), self.f.tell(), len(line))
         self.f.write(line)
         return at
@@ -118,9 +121,16 @@ class PlanFile:
         self.tmp.replace(self.path)
 
 
-def read_docs(path: str, offset: int, length: int) -> list[DocRef]:
+def read_docs(path: str, offset: int, length: int, key: str) -> list[DocRef]:
     """A task's documents, from its line of the plan file."""
-    with open(path, "rb") as f:
-        f.seek(offset)
-        rows = json.loads(f.read(length))
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            got, rows = json.loads(f.read(length))
+    except (OSError, ValueError) as e:
+        raise DocsynthError(f"{path}: cannot read the documents of a planned task ({e}); the plan was changed "
+                            "or removed while the run went on: run again") from None
+    if got != key:
+        raise DocsynthError(f"{path}: the line at byte {offset} is another task's: the plan was changed while the "
+                            "run went on: run again")
     return [DocRef(*r[:-1], tuple(r[-1]) if r[-1] is not None else None) for r in rows]

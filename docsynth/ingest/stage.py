@@ -50,22 +50,26 @@ PLAN = "plan.jsonl"  # in the store's folder: the tasks' documents (docsynth.ing
 class IngestTask(Task):
     """Consecutive documents of the inputs, or a page range of one. They are listed in the plan
     file (`at`: its path, the line's offset and length; docsynth.ingest.split) and read from it
-    when the task runs or is sent to a worker, so the driver holds no list of documents."""
+    where the task runs, so neither the driver nor what it sends holds a list of documents."""
 
     at: tuple[str, int, int] = ("", 0, 0)
     parts: int = 0  # documents (or parts of one) it holds: what progress counts
     size: int = 0  # their bytes: big tasks start first
-    loaded: list[DocRef] | None = None
 
     @property
     def docs(self) -> list[DocRef]:
-        return self.loaded if self.loaded is not None else read_docs(*self.at)
+        """Read from the plan file at each call, never kept: the driver holds every task."""
+        return read_docs(*self.at, self.key)
 
-    def __getstate__(self):  # sent with its documents: a worker (a Ray node) may not see the plan file
-        return (self.index, self.key, self.at, self.parts, self.size, self.docs)
+    def __getstate__(self):
+        # Sent without its documents: the plan file is in the run directory, which every worker
+        # sees (its shard goes there too). With them, the Ray driver held 107 bytes a document in
+        # the pickles it sends and about 700 in the tasks it reads back (1.3M documents: over
+        # 1 GB); without, a task is about 130 bytes, 16 a document (bench/scale.py's corpus).
+        return (self.index, self.key, self.at, self.parts, self.size)
 
     def __setstate__(self, state) -> None:
-        self.index, self.key, self.at, self.parts, self.size, self.loaded = state
+        self.index, self.key, self.at, self.parts, self.size = state
 
 
 @dataclass(slots=True)
@@ -131,14 +135,14 @@ class IngestStage:
         # dedup is decided after every task (finish): changing it redoes no page
         key = config_hash(self.cfg.model_dump(mode="json", exclude={"dedup"}), self.inputs.pdf_column,
                           PAGE_SCHEMA.names, __version__)
-        plan = PlanFile(self.store.root / PLAN)
+        plan = PlanFile((self.store.root / PLAN).resolve())  # absolute: a worker's directory may differ
         tasks = []
         try:
             docs = iter_documents(self.inputs, self.base, self.plan_rejects.append)
             for i, part in enumerate(task_docs(docs, self.inputs, self.workers)):
                 k = config_hash({"ids": [d.doc_id for d in part], **({"pages": [d.pages for d in part]} if part[0].pages
                                                                    else {})}, key)
-                tasks.append(IngestTask(i, k, plan.add(part), len(part), sum(d.size for d in part)))
+                tasks.append(IngestTask(i, k, plan.add(part, k), len(part), sum(d.size for d in part)))
         finally:
             plan.close()
         if not tasks and not self.plan_rejects:
@@ -168,8 +172,10 @@ class IngestStage:
         def reject(ref: DocRef, page: int | None, reason: str) -> None:
             rejects.append(Reject("ingest", ref.source, ref.doc_id, page, reason).to_dict())
 
+        docs = task.docs
+
         def pages():
-            for ref in task.docs:
+            for ref in docs:
                 try:
                     data = read_document(ref, pdf_column)
                 except OSError as e:
@@ -201,7 +207,7 @@ class IngestStage:
             watch.close()
         return {"pages": sum(by_source.values()), "by_source": dict(by_source), "by_reader": dict(by_reader),
                 "rejects": rejects,
-                "minhash": signatures, "docs": sum(d.first for d in task.docs),
+                "minhash": signatures, "docs": sum(d.first for d in docs),
                 "seconds": round(time.perf_counter() - t0, 3)}
 
     def crashed(self, task: IngestTask) -> dict | None:
@@ -210,9 +216,10 @@ class IngestStage:
         if PageWatch(self.store, task).blame_crash():
             return None
         reason = "worker process died while processing this task, outside any page"
-        rej = [Reject("ingest", d.source, d.doc_id, None, reason).to_dict() for d in task.docs]
+        docs = task.docs
+        rej = [Reject("ingest", d.source, d.doc_id, None, reason).to_dict() for d in docs]
         atomic_write(self.store.shard(task), lambda tmp: pq.write_table(pages_to_table([]), tmp))
-        return {"pages": 0, "by_source": {}, "rejects": rej, "docs": sum(d.first for d in task.docs), "seconds": 0.0}
+        return {"pages": 0, "by_source": {}, "rejects": rej, "docs": sum(d.first for d in docs), "seconds": 0.0}
 
     def _dedup(self, tasks: list[IngestTask], markers: dict[int, dict]) -> list[Reject]:
         """Near-duplicates across the run (docsynth.ingest.dedup), written to OUT/duplicates.json

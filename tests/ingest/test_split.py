@@ -89,3 +89,27 @@ def test_a_kill_in_the_middle_of_a_page_range_then_a_rerun_gives_the_same_pages(
     assert (s["tasks"], s["tasks_skipped"], s["docs"], s["pages"]) == (4, finished, 1, 24)
     assert _rows(out) == _rows(tmp_path / "clean")
     assert not list((out / "pages").glob(".*.tmp"))
+
+
+def test_a_task_travels_without_its_documents_and_reads_them_from_its_plan_line(tmp_path):
+    import pickle
+
+    from docsynth.core.errors import DocsynthError
+    from docsynth.executors.pipeline import ingest_stage
+
+    src = _corpus(tmp_path / "in")
+    for i in range(40):  # many small documents: what a pickle with its documents would grow with
+        text_pdf(src / f"e{i:02d}.pdf", [f"Short note {i}."])
+    stage = ingest_stage(recipe(src, pages_per_task=16, split_bytes=100), Path("/"), tmp_path / "out")
+    stage.begin()
+    tasks = sorted(stage.plan(), key=lambda t: t.index)
+    wire = [pickle.dumps(t) for t in tasks]
+    assert max(len(w) for w in wire) < 400  # the documents' paths and ids are not in it
+    back = [pickle.loads(w) for w in wire]
+    assert [[d.doc_id for d in t.docs] for t in back] == [[d.doc_id for d in t.docs] for t in tasks]
+    assert sum(t.parts for t in back) == sum(len(t.docs) for t in back) == 3 + 3 + 40  # b in 3 ranges
+    # a plan file rewritten under a task (another plan's line at its offset) is an error, not other documents
+    other = pickle.loads(wire[1])
+    other.key = "not-this-task"
+    with pytest.raises(DocsynthError, match="another task's"):
+        list(other.docs)
