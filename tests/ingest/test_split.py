@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,6 +20,9 @@ from docsynth.ingest.view import iter_pages
 from tests.cli import argv as _cli
 from docsynth.config.recipe import Recipe
 from tests.conftest import text_pdf
+from tests.generate.test_openai_backend import StandIn, ok
+
+FACT = re.compile(r"pump P\d+")  # what the stand-in model answers: the first pump its request names
 
 
 
@@ -58,37 +62,55 @@ def test_a_large_document_is_split_into_page_ranges_with_the_same_pages_in_the_s
 
 
 @pytest.mark.slow
-def test_a_kill_in_the_middle_of_a_page_range_then_a_rerun_gives_the_same_pages(tmp_path):
+def test_a_kill_in_the_middle_of_a_page_range_then_a_rerun_gives_the_same_pages_and_dataset(tmp_path, monkeypatch):
+    server = StandIn(lambda n, body: ok(json.dumps([{"question": "Which pump is named on this page?",
+                                                      "answer": FACT.search(json.dumps(body))[0]}])))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     src = tmp_path / "in"
     src.mkdir()
     text_pdf(src / "manual.pdf", [f"Section {i}. The pump P{i} runs at {10 * i} litres a minute." for i in range(24)])
     rec = tmp_path / "r.yaml"
     # OCR on every page makes a range take seconds, so the kill lands inside one
-    rec.write_text("inputs: {pages_per_task: 6, split_bytes: 1}\ningest: {workers: 1, ocr: {mode: always}}\n")
-    args = ["ingest", str(src), "--recipe", str(rec), "--json"]
-    subprocess.run(_cli(*args, "--out", str(tmp_path / "clean")), check=True, capture_output=True)
+    rec.write_text(f"inputs: {{paths: ['{src}'], pages_per_task: 6, split_bytes: 1}}\n"
+                   "ingest: {workers: 1, ocr: {mode: always}}\n"
+                   "generate: {backend: openai, model: stand-in, context_tokens: 2048,\n"
+                   f"  openai: {{base_url: '{server.url}'}}}}\n")
+    args = ["run", str(rec), "--json"]
+    try:
+        subprocess.run(_cli(*args, "--out", str(tmp_path / "clean")), check=True, capture_output=True)
 
-    out = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(*args, "--out", str(out)), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+        out = tmp_path / "killed"
+        proc = subprocess.Popen(_cli(*args, "--out", str(out)), start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
 
-    def mid_range() -> bool:  # a range finished, and the next one on a page (its breadcrumb)
-        done = {p.name.split(".")[0] for p in (out / "pages").glob("*.done.json")}
-        crumbs = {p.name.split(".")[0] for p in (out / "pages").glob("task-*.current.json")}
-        return bool(done) and bool(crumbs - done)
+        def mid_range() -> bool:  # a range finished, and the next one on a page (its breadcrumb)
+            done = {p.name.split(".")[0] for p in (out / "pages").glob("*.done.json")}
+            crumbs = {p.name.split(".")[0] for p in (out / "pages").glob("task-*.current.json")}
+            return bool(done) and bool(crumbs - done)
 
-    while not mid_range() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished = len(list((out / "pages").glob("*.done.json")))
-    assert 1 <= finished < 4
-    res = subprocess.run(_cli(*args, "--out", str(out)), check=True, capture_output=True, text=True)
-    s = json.loads(res.stdout)
+        while not mid_range() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        finished = len(list((out / "pages").glob("*.done.json")))
+        assert 1 <= finished < 4
+        res = subprocess.run(_cli(*args, "--out", str(out)), check=True, capture_output=True, text=True)
+    finally:
+        server.close()
+    s = json.loads(res.stdout)["ingest"]
     assert (s["tasks"], s["tasks_skipped"], s["docs"], s["pages"]) == (4, finished, 1, 24)
     assert _rows(out) == _rows(tmp_path / "clean")
+    assert _dataset(out) == _dataset(tmp_path / "clean") and _dataset(out)
     assert not list((out / "pages").glob(".*.tmp"))
+
+
+def _dataset(run: Path) -> list:
+    """The dataset's samples, in order: their pairs, source and images' bytes, hashed."""
+    import docsynth
+
+    return [(s.pairs, s.source, [hashlib.sha256(i).hexdigest() for i in s.images])
+            for s in docsynth.open_dataset(run / "dataset").samples()]
 
 
 def test_a_task_travels_without_its_documents_and_reads_them_from_its_plan_line(tmp_path):
